@@ -1,0 +1,166 @@
+package ring
+
+import (
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+)
+
+// Region layout of an SPSC ring. The region is page aligned (it is the part of
+// the mapping after the shm header page), so every offset below is aligned for
+// its atomic type. The layout is the same on every architecture; the cursors
+// and flags are native-endian atomics, the record headers little-endian.
+//
+//	offset  size  field             written by               read by
+//	     0     8  tail              producer (Store)         consumer (Load)
+//	     8     4  closed            producer                 consumer
+//	   128     8  head              consumer (Store)         producer (Load)
+//	   256     4  dataSeq           producer, local wakers   consumers sleep on it (futex word 0)
+//	   260     4  dataWaiters       consumers (Add)          producer (Load)
+//	   384     4  spaceSeq          consumer, local wakers   producer sleeps on it (futex word 1)
+//	   388     4  spaceWaiters      producer (Add)           consumer (Load)
+//	   512     4  producerAttached  attaching producer       consumer (dead-peer check)
+//	   516     4  consumerAttached  attaching consumer       producer (dead-peer check)
+//	   640     4  futexCookie       futex.Open               futex.Open
+//	  1024  8*128 events[i]: state, seq (futex word 2+i), waiters
+//	  4096   cap  data: records
+//
+// Each group that one side writes on its hot path sits on a 128-byte line of
+// its own (two cache lines, so that the adjacent-line prefetcher does not pull
+// the other side's line along): the producer's tail never shares a line with
+// the consumer's head, nor either with the waiter counts.
+//
+// A record is an 8-byte header followed by its payload, padded to 8 bytes:
+//
+//	header bits 0-31   payload length in bytes
+//	header bits 32-63  kind: kindMessage, or kindPadding for the filler that
+//	                   takes the rest of the lap when a record would cross the
+//	                   end of the data area (its length then covers the rest)
+//
+// Positions (head, tail) are byte counts since creation and never wrap in
+// practice (2^64 bytes); the index of a position is position & (cap-1).
+const (
+	offTail             = 0
+	offClosed           = 8
+	offHead             = 128
+	offDataSeq          = 256
+	offDataWaiters      = 260
+	offSpaceSeq         = 384
+	offSpaceWaiters     = 388
+	offProducerAttached = 512
+	offConsumerAttached = 516
+	offFutexCookie      = 640
+	offEvents           = 1024
+	eventStride         = 128
+
+	// ControlSize is the size of the control area at the start of the region.
+	ControlSize = 4096
+	// NumEvents is the number of cross-process events in a ring's control area.
+	NumEvents = 8
+	// NumWords is the number of futex words in the control area: dataSeq,
+	// spaceSeq and one per event.
+	NumWords = 2 + NumEvents
+	// WordData, WordSpace and WordEvent0 are the futex word indices.
+	WordData   = 0
+	WordSpace  = 1
+	WordEvent0 = 2
+
+	// MinCapacity and MaxCapacity bound the data area. MaxCapacity keeps
+	// every payload length within the 32-bit length field.
+	MinCapacity = 4096
+	MaxCapacity = 1 << 32
+
+	recordHeader = 8
+	recordAlign  = 8
+	kindMessage  = 1
+	kindPadding  = 2
+)
+
+// RegionSize returns the region size for a data area of capacity bytes.
+func RegionSize(capacity uint64) uint64 { return ControlSize + capacity }
+
+// EventWords are the shared words of one cross-process event.
+type EventWords struct {
+	State   *atomic.Uint32 // 1 while set
+	Seq     *atomic.Uint32 // bumped by Set; the futex word waiters sleep on
+	Waiters *atomic.Uint32 // number of announced waiters
+}
+
+// Control is the typed view of one ring region. Geometry (the capacity) is
+// derived once from the region's length, which the caller validated against
+// the segment file; nothing geometric is read from shared memory afterwards.
+type Control struct {
+	Tail             *atomic.Uint64
+	Closed           *atomic.Uint32
+	Head             *atomic.Uint64
+	DataSeq          *atomic.Uint32
+	DataWaiters      *atomic.Uint32
+	SpaceSeq         *atomic.Uint32
+	SpaceWaiters     *atomic.Uint32
+	ProducerAttached *atomic.Uint32
+	ConsumerAttached *atomic.Uint32
+	FutexCookie      *atomic.Uint32
+	Events           [NumEvents]EventWords
+
+	data     []byte
+	capacity uint64
+}
+
+// NewControl returns the typed view of region. The region must be aligned to
+// 8 bytes (a mapping is page aligned) and hold the control area plus a data
+// area whose size is a power of two between MinCapacity and MaxCapacity.
+func NewControl(region []byte) (*Control, error) {
+	if len(region) < ControlSize+MinCapacity {
+		return nil, fmt.Errorf("%w: region of %d bytes is smaller than the minimum %d",
+			ErrCorrupt, len(region), ControlSize+MinCapacity)
+	}
+	capacity := uint64(len(region) - ControlSize)
+	if bits.OnesCount64(capacity) != 1 || capacity > MaxCapacity {
+		return nil, fmt.Errorf("%w: data area of %d bytes is not a power of two up to %d",
+			ErrCorrupt, capacity, uint64(MaxCapacity))
+	}
+	if !aligned8(region) {
+		return nil, fmt.Errorf("%w: region is not 8-byte aligned", ErrCorrupt)
+	}
+	c := &Control{
+		Tail:             word64(region, offTail),
+		Closed:           word32(region, offClosed),
+		Head:             word64(region, offHead),
+		DataSeq:          word32(region, offDataSeq),
+		DataWaiters:      word32(region, offDataWaiters),
+		SpaceSeq:         word32(region, offSpaceSeq),
+		SpaceWaiters:     word32(region, offSpaceWaiters),
+		ProducerAttached: word32(region, offProducerAttached),
+		ConsumerAttached: word32(region, offConsumerAttached),
+		FutexCookie:      word32(region, offFutexCookie),
+		data:             region[ControlSize:],
+		capacity:         capacity,
+	}
+	for i := range c.Events {
+		off := offEvents + i*eventStride
+		c.Events[i] = EventWords{
+			State:   word32(region, off),
+			Seq:     word32(region, off+4),
+			Waiters: word32(region, off+8),
+		}
+	}
+	return c, nil
+}
+
+// Capacity returns the size of the data area in bytes.
+func (c *Control) Capacity() uint64 { return c.capacity }
+
+// MaxPayload returns the largest message the ring can hold: a record as large
+// as the whole data area.
+func (c *Control) MaxPayload() int { return int(c.capacity - recordHeader) }
+
+// recordSize returns the bytes a record with an n-byte payload occupies.
+func recordSize(n uint64) uint64 {
+	return recordHeader + (n+recordAlign-1)&^(recordAlign-1)
+}
+
+// Segment kinds recorded in the shm header.
+const (
+	// KindSPSC is a single-producer single-consumer ring.
+	KindSPSC = 1
+)
