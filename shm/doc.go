@@ -1,0 +1,62 @@
+// Package shm creates, opens, validates, maps, locks and unlinks shared-memory
+// segments. It knows files and mappings, not messages: the layers above keep
+// their data and all their mutable words in the region a Segment hands out.
+//
+// # Layout
+//
+// A segment is one header page (HeaderSize = 4096 bytes) followed by the
+// region. The header holds a magic ("SHMRING\x00"), the format version (1), a
+// kind (non-zero, opaque to shm), the header, segment and region sizes, the
+// region offset, four opaque parameters of the upper layer and a CRC-32C of
+// its first 80 bytes; the rest of the page is zero. layout.go draws it byte by
+// byte. The region is [4096, segment size): page aligned, a positive multiple
+// of 4096 bytes, at most MaxRegionSize.
+//
+// # Names
+//
+// A bare name (no '/') is a file in /dev/shm: non-empty, at most 255 bytes, no
+// NUL, not "." or "..". A name containing '/' is a file path used as given
+// (after filepath.Clean), so a segment can live on a real file system and be
+// Flushed. Segment names never leave /dev/shm unless they contain a '/'.
+// Anonymous segments (CreateAnonymous) are memfds with no name at all: hand
+// File to a child through exec.Cmd.ExtraFiles and attach there with FromFile;
+// nothing is left behind when the processes exit.
+//
+// # Creating
+//
+// Create is exclusive and never follows a symlink: the file is built with no
+// name (O_TMPFILE, or a temporary name where that is not supported), given its
+// exact mode (0600 unless Config.Mode says otherwise; the umask does not
+// apply), sized, reserved with fallocate (a full /dev/shm fails here with
+// ErrNoSpace, not later with SIGBUS; on tmpfs, memfds included, a segment
+// larger than the memory and swap left fails with ErrNoSpace before any page
+// is allocated, rather than waking the OOM killer), given its header, and
+// only then linked to its name, which fails with os.ErrExist if anything has
+// it. An opener therefore never sees a half-written header. A memfd is sealed
+// against shrinking and growing before anyone else can see it.
+//
+// # Opening
+//
+// Open and FromFile treat the file as hostile input: the header is read with
+// pread, validated completely against the real file size (ErrNotRing,
+// ErrVersion, ErrCorrupt), and only then is the size it names mapped. FromFile
+// refuses a memfd that is not sealed against shrinking. A named segment trusts
+// the processes that may write its file not to truncate it.
+//
+// # Ownership of the header
+//
+// The header is written once, by the creator, before the segment is visible,
+// and is never changed afterwards. Openers read it once and keep kind, sizes
+// and params in private fields; nothing in shm reads the header page again.
+//
+// # Liveness locks
+//
+// Segment.Lock takes an OFD write lock on one lock byte (file offset
+// LockBase+i, beyond any data) through its own open file description, so the
+// kernel drops it when the holder dies, a stopped holder keeps it, and two
+// endpoints of one process never share it. Segment.Locked tests a byte from
+// any process.
+//
+// Only Linux is supported; elsewhere every constructor returns an error
+// wrapping ErrNotSupported.
+package shm
