@@ -1,0 +1,38 @@
+// Package futex sleeps while a 32-bit word in shared memory still holds a value, and wakes the
+// sleepers on that word, across processes.
+//
+// The words live in a MAP_SHARED mapping of a file that several processes map, possibly at
+// different addresses. A [Set] is the wake-up mechanism for the wait words of one shared
+// segment: [Open] attaches to it through a cookie word inside the segment, [Set.Wait] sleeps on
+// word i, [Set.Wake] wakes the sleepers on word i, and [Set.Remove] destroys whatever the
+// mechanism keeps outside the segment.
+//
+// # Contract
+//
+//   - Wait may return spuriously: callers re-check their condition (and their own deadline)
+//     after every return and wait again.
+//   - Wait never sleeps longer than its timeout, plus scheduling slack, and never returns a
+//     timeout before it has passed.
+//   - No wake-up is lost: when a waker changes the word and then calls Wake, a sleeper that read
+//     the old value before the change is woken (up to n of them; the poll mechanism notices the
+//     change within its back-off instead).
+//   - Only shared (inter-process) kernel operations are used, never FUTEX_PRIVATE_FLAG, which
+//     works inside one process only.
+//   - Shared memory is hostile input: a cookie that names another mechanism, or names a
+//     semaphore set that is too small, gives an error wrapping [ErrMismatch].
+//
+// # Implementations
+//
+// One implementation is compiled in; [Mechanism] names it. Every process attached to one
+// segment must use the same one, which the cookie enforces.
+//
+//   - futex_linux.go, futex_linux_unsafe.go (linux, default): FUTEX_WAIT and FUTEX_WAKE on the
+//     word itself. Mechanism "futex".
+//   - sem_linux.go, sem_linux_unsafe.go, sem_timespec*_linux.go (linux with the build tag
+//     shmring_nofutex): a System V semaphore set with a generation counter and a waiter count
+//     per word. Mechanism "sysv-semaphore". It wakes every sleeper on the word whatever n is.
+//   - poll.go (every other OS): Wait re-reads the word with a bounded back-off sleep, and Wake
+//     does nothing. Mechanism "poll".
+//
+// futex.go holds what they share: the errors, the bounds and the cookie markers.
+package futex

@@ -1,0 +1,76 @@
+//go:build !linux
+
+// The poll mechanism, on every OS but Linux: no primitive here sleeps on a word in shared memory
+// and is woken from another process, so Wait re-reads the word with a bounded back-off sleep.
+//
+// Contract (see doc.go): Wait may return spuriously, never sleeps longer than its timeout plus
+// scheduling slack, and never returns a timeout early. Wake does nothing: a sleeper notices a
+// change within pollMaxSleep of it, so no wake-up is lost, only delayed. The back-off starts at
+// pollMinSleep, so a short wait costs little latency, and doubles up to pollMaxSleep, so a long
+// one costs little CPU. Nothing lives outside the segment: Remove does nothing.
+
+package futex
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Mechanism names the implementation compiled in: "futex", "sysv-semaphore" or "poll".
+const Mechanism = "poll"
+
+// Back-off bounds of Wait's polling.
+const (
+	pollMinSleep = 50 * time.Microsecond
+	pollMaxSleep = time.Millisecond
+)
+
+// Set is the wake-up mechanism for the wait words of one shared segment.
+type Set struct {
+	nwords int // number of wait words, fixed at Open
+}
+
+// Open attaches to the wake-up mechanism of a segment. cookie is a word inside the shared segment
+// that is zero in a freshly created segment; the poll build records a fixed marker there. A
+// cookie holding another mechanism's value gives an error wrapping ErrMismatch. nwords
+// (1..MaxWords) is the number of distinct wait words; index i in Wait and Wake names which one.
+func Open(cookie *atomic.Uint32, nwords int) (*Set, error) {
+	if err := checkWords(nwords); err != nil {
+		return nil, err
+	}
+	if !cookie.CompareAndSwap(0, pollMarker) {
+		if v := cookie.Load(); v != pollMarker {
+			return nil, mismatch(v)
+		}
+	}
+	return &Set{nwords: nwords}, nil
+}
+
+// Wait sleeps while word holds val, for at most timeout (timeout < 0: no limit), re-reading the
+// word between sleeps of pollMinSleep doubling up to pollMaxSleep. It returns nil when the word no
+// longer holds val or when the timeout expires (callers re-check their condition and their own
+// deadline); it never fails. Wait panics if i is outside [0, nwords).
+func (s *Set) Wait(i int, word *atomic.Uint32, val uint32, timeout time.Duration) error {
+	checkIndex(i, s.nwords)
+	start := time.Now()
+	for slice := pollMinSleep; word.Load() == val; slice = min(2*slice, pollMaxSleep) {
+		left := remaining(start, timeout)
+		if left == 0 {
+			return nil
+		}
+		time.Sleep(within(slice, left))
+	}
+	return nil
+}
+
+// Wake does nothing and returns nil: sleepers poll the word. It panics if i is outside
+// [0, nwords).
+func (s *Set) Wake(i int, word *atomic.Uint32, n int) error {
+	checkIndex(i, s.nwords)
+	return nil
+}
+
+// Remove does nothing and returns nil: the poll mechanism keeps nothing outside the segment.
+func (s *Set) Remove() error {
+	return nil
+}
