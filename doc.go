@@ -1,0 +1,35 @@
+// Package shmring passes messages between processes on one host through a
+// lock-free ring in shared memory.
+//
+// A Ring is a segment: a named file under /dev/shm, a file at a path the
+// caller gives, or an anonymous memfd handed to a child process (Pass and
+// Inherit). One Producer and one Consumer attach to it, in the same process
+// or in different ones, and move variable-length messages:
+//
+//   - copying: Producer.Send and Consumer.Recv, with TrySend and TryRecv
+//     twins that never wait;
+//   - zero-copy: Producer.Reserve and Commit write a message in place,
+//     Consumer.Peek and Release read one in place;
+//   - batches: Producer.SendBatch and Consumer.ReadBatch publish their cursor
+//     once per batch.
+//
+// A waiting call spins for a budget, yields, then sleeps on a futex in the
+// segment (see WaitStrategy); a side that finds nobody asleep makes no system
+// call at all. Every wait ends on its condition, on the context's
+// cancellation or deadline, on Close, or when the peer process died while
+// attached (ErrPeerDead). Producer.Close ends the stream: the consumer drains
+// what was committed, then gets io.EOF.
+//
+// Consumer.Ready turns readiness into a channel send, so a consumer can select
+// on a ring together with contexts, timers and other channels, and drain with
+// TryRecv. Ring.Event gives cross-process events (the counterpart of
+// multiprocessing.Event) in the same segment.
+//
+// The segment is shared with processes this one does not control: every
+// cursor and record length read from it is checked before use, and bad
+// contents give an error wrapping ErrCorrupt rather than a panic.
+//
+// Endpoints are not safe for concurrent use by several goroutines, with one
+// exception: Close may be called from any goroutine to end a blocked call,
+// and returns only after that call has left the shared memory.
+package shmring

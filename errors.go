@@ -1,0 +1,63 @@
+package shmring
+
+import (
+	"errors"
+	"os"
+
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
+)
+
+// Errors of ring states, shared with package ring: the same values, so that
+// errors.Is works whichever layer reported them.
+var (
+	// ErrFull: TrySend or TryReserve found no room for the message now.
+	ErrFull = ring.ErrFull
+	// ErrEmpty: TryRecv or TryPeek found no committed message now.
+	ErrEmpty = ring.ErrEmpty
+	// ErrTooLarge: the message is larger than the ring can ever hold
+	// (Ring.MaxMessage).
+	ErrTooLarge = ring.ErrTooLarge
+	// ErrCorrupt: the segment's contents break an invariant. Errors from
+	// opening a segment whose header is damaged match it too.
+	ErrCorrupt = ring.ErrCorrupt
+)
+
+// Errors of segments, shared with package shm.
+var (
+	// ErrNotRing: the file is not a shmring segment (empty, no magic, not a
+	// regular file).
+	ErrNotRing = shm.ErrNotRing
+	// ErrVersion: the segment was made by an incompatible format version.
+	ErrVersion = shm.ErrVersion
+	// ErrName: the ring name is not valid.
+	ErrName = shm.ErrName
+	// ErrNoSpace: the file system cannot hold the segment.
+	ErrNoSpace = shm.ErrNoSpace
+)
+
+var (
+	// ErrClosed: the endpoint or ring was closed. It is os.ErrClosed.
+	ErrClosed = os.ErrClosed
+	// ErrBusy: another endpoint of the same role is attached to the ring.
+	ErrBusy = errors.New("shmring: ring already has an endpoint of this role attached")
+	// ErrPeerDead: the process on the other side died while attached,
+	// without closing its endpoint. A new peer may attach later; the next
+	// call checks again.
+	ErrPeerDead = errors.New("shmring: peer process died")
+)
+
+// corruptError marks an error from a lower layer as ErrCorrupt while keeping
+// its message and chain.
+type corruptError struct{ error }
+
+func (e corruptError) Is(target error) bool { return target == ErrCorrupt }
+func (e corruptError) Unwrap() error        { return e.error }
+
+// classify makes a segment's corrupt-header error match ErrCorrupt.
+func classify(err error) error {
+	if errors.Is(err, shm.ErrCorrupt) && !errors.Is(err, ErrCorrupt) {
+		return corruptError{err}
+	}
+	return err
+}

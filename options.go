@@ -1,0 +1,103 @@
+package shmring
+
+import (
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// WaitStrategy says how a call waits for its condition (room for Send, a
+// message for Recv, an event).
+type WaitStrategy uint8
+
+const (
+	// Adaptive spins for Options.SpinBudget, yields the processor a few
+	// times, then sleeps on the futex. It is the default: latency near a
+	// spinning ring while traffic flows, no CPU while idle.
+	Adaptive WaitStrategy = iota
+	// Spin never sleeps: the lowest latency, at the cost of a whole core for
+	// as long as the call waits.
+	Spin
+	// Block sleeps on the futex at once: no CPU while waiting, a wake-up
+	// (a few microseconds) on every hand-off.
+	Block
+)
+
+// String returns the strategy's name: adaptive, spin or block.
+func (s WaitStrategy) String() string {
+	switch s {
+	case Adaptive:
+		return "adaptive"
+	case Spin:
+		return "spin"
+	case Block:
+		return "block"
+	}
+	return fmt.Sprintf("WaitStrategy(%d)", uint8(s))
+}
+
+// Defaults used where Options leaves a field zero.
+const (
+	// DefaultSize is the default data capacity of a new ring.
+	DefaultSize = 1 << 20
+	// DefaultSpinBudget is how long Adaptive spins before it sleeps. A
+	// futex wake-up costs 10-15 µs on small VMs; spinning for much less than
+	// that makes both sides fall asleep in turn and loses on tail latency.
+	DefaultSpinBudget = 100 * time.Microsecond
+	// DefaultMode is the permission of a new named ring.
+	DefaultMode os.FileMode = 0o600
+)
+
+// Options configure a ring. The zero value (or a nil *Options) means the
+// documented defaults.
+type Options struct {
+	// Size is the data capacity in bytes of a ring being created, rounded up
+	// to a power of two between 4 KiB and 4 GiB. Zero means DefaultSize.
+	// The largest message is Size-8 bytes. Ignored when opening.
+	Size int64
+	// Mode is the permission of a named ring being created. Zero means
+	// DefaultMode (0600). Ignored when opening.
+	Mode os.FileMode
+	// Wait is the wait strategy of this process's calls on the ring.
+	Wait WaitStrategy
+	// SpinBudget is how long Adaptive spins before sleeping. Zero means
+	// DefaultSpinBudget.
+	SpinBudget time.Duration
+}
+
+// resolve returns opts with defaults filled in and the capacity rounded.
+func (o *Options) resolve() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Size == 0 {
+		r.Size = DefaultSize
+	}
+	if r.Size < 0 || r.Size > ring.MaxCapacity {
+		return r, fmt.Errorf("shmring: size %d outside [1, %d]", r.Size, int64(ring.MaxCapacity))
+	}
+	if r.Size < ring.MinCapacity {
+		r.Size = ring.MinCapacity
+	}
+	r.Size = 1 << bits.Len64(uint64(r.Size-1))
+	if r.Mode == 0 {
+		r.Mode = DefaultMode
+	}
+	if r.Mode&^os.ModePerm != 0 {
+		return r, fmt.Errorf("shmring: mode %v has bits other than permissions", r.Mode)
+	}
+	if r.Wait > Block {
+		return r, fmt.Errorf("shmring: unknown wait strategy %d", uint8(r.Wait))
+	}
+	if r.SpinBudget < 0 {
+		return r, fmt.Errorf("shmring: negative spin budget %v", r.SpinBudget)
+	}
+	if r.SpinBudget == 0 {
+		r.SpinBudget = DefaultSpinBudget
+	}
+	return r, nil
+}

@@ -1,0 +1,109 @@
+package shmring
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+)
+
+// The poller turns the ring's readiness into channel sends, so that a
+// consumer can select on a ring together with contexts, timers and other
+// channels. It hands over readiness, never messages: the receiver drains with
+// TryRecv, which copies straight from shared memory, and the poller does not
+// look at the ring again until a TryRecv (or TryPeek) has found it empty.
+//
+// Ownership: the poller goroutine reads only the shared tail, head and closed
+// words, never the Consumer's private cursors, which belong to the goroutine
+// that calls TryRecv. The armed channel carries the hand-back: TryPeek sends
+// on it after publishing its head, so the poller's next Load(head) sees
+// every release (channel send happens before the receive completes).
+type poller struct {
+	c      *Consumer
+	signal chan struct{}
+	armed  chan struct{}
+	quit   chan struct{}
+	done   chan struct{}
+	err    atomic.Pointer[error] // ErrPeerDead or another wait error, for TryPeek
+}
+
+// Ready returns a channel that receives a value when messages can be read,
+// the stream has ended, or the wait failed (for example ErrPeerDead); drain
+// with TryRecv or TryPeek until they return an error. ErrEmpty re-arms the
+// channel; any other error (io.EOF, ErrPeerDead) reports what woke it. The
+// first call starts a goroutine that Close stops. The channel is never closed.
+func (c *Consumer) Ready() <-chan struct{} {
+	if c.poller == nil {
+		p := &poller{
+			c:      c,
+			signal: make(chan struct{}),
+			armed:  make(chan struct{}, 1),
+			quit:   make(chan struct{}),
+			done:   make(chan struct{}),
+		}
+		p.armed <- struct{}{}
+		c.poller = p
+		go p.run()
+	}
+	return c.poller.signal
+}
+
+func (p *poller) run() {
+	defer close(p.done)
+	r := p.c.r
+	for {
+		select {
+		case <-p.armed:
+		case <-p.quit:
+			return
+		}
+		err := r.wait(context.Background(), &p.c.ep.gate, r.dataWords(), p)
+		if err == ErrClosed {
+			return
+		}
+		if err != nil {
+			p.err.Store(&err)
+		}
+		select {
+		case p.signal <- struct{}{}:
+		case <-p.quit:
+			return
+		}
+		// Let the receiver run before this goroutine competes with it.
+		runtime.Gosched()
+	}
+}
+
+// ready reports committed records or an ended stream (condition of wait).
+func (p *poller) ready() (bool, error) {
+	ctl := p.c.r.ctl
+	return ctl.Tail.Load() != ctl.Head.Load() || ctl.Closed.Load() != 0, nil
+}
+
+// peerDead checks the producer (condition of wait).
+func (p *poller) peerDead() error { return p.c.peerDead() }
+
+// rearm lets the poller look at the ring again; called by TryPeek on
+// ErrEmpty, after the head was published.
+func (p *poller) rearm() {
+	select {
+	case p.armed <- struct{}{}:
+	default:
+	}
+}
+
+// takeErr returns and clears the error the last wait ended with.
+func (p *poller) takeErr() error {
+	if p.err.Load() == nil {
+		return nil
+	}
+	if e := p.err.Swap(nil); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// stop ends the goroutine and waits for it.
+func (p *poller) stop() {
+	close(p.quit)
+	<-p.done
+}

@@ -1,0 +1,296 @@
+package shmring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shmring/shmring/futex"
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
+	"golang.org/x/sys/unix"
+)
+
+// Lock bytes of the segment file: each attached endpoint holds an OFD lock on
+// the byte of its role, which the kernel drops when its process dies.
+const (
+	lockProducer = 0
+	lockConsumer = 1
+)
+
+// Ring is one process's handle on a shared ring segment. Endpoints attach to
+// it with Producer and Consumer. A Ring is safe for concurrent use; Close
+// closes every endpoint attached through it, then unmaps the segment.
+type Ring struct {
+	seg   *shm.Segment
+	ctl   *ring.Control
+	fx    *futex.Set
+	opts  Options
+	owner bool // created the anonymous segment: removes its futex state on Close
+
+	gate gate // counts every wait on the ring; closed by Close
+
+	// lostWakeups counts sleeps that ended with the condition true but no
+	// wake-up: the eventcount argument in wait.go says it stays zero.
+	lostWakeups atomic.Uint64
+
+	mu        sync.Mutex
+	endpoints map[*endpoint]struct{} // attached endpoints; guarded by mu
+	closed    bool                   // no more endpoints; guarded by mu
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Create makes a new named ring and fails if the name exists (an error
+// wrapping os.ErrExist). A bare name lives under /dev/shm; a name with a '/'
+// is a file path (file-backed rings survive until removed, but not reboots
+// on tmpfs). The file is created with mode 0600 unless opts says otherwise,
+// never through a symlink, and fully sized up front: a file system without
+// room fails here (ErrNoSpace), not with a fault during Send.
+func Create(name string, opts *Options) (*Ring, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.Create(name, segmentConfig(o))
+	if err != nil {
+		return nil, err
+	}
+	return attach(seg, o, false)
+}
+
+// CreateAnonymous makes a ring backed by an anonymous memory file (memfd)
+// that has no name: hand it to a child process with Pass. It disappears when
+// the last process holding it exits.
+func CreateAnonymous(opts *Options) (*Ring, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.CreateAnonymous("shmring", segmentConfig(o))
+	if err != nil {
+		return nil, err
+	}
+	return attach(seg, o, true)
+}
+
+// Open opens an existing named ring and validates it completely. Errors
+// wrap ErrNotRing, ErrVersion or ErrCorrupt for files that are not sound
+// rings, and os.ErrNotExist when there is no such file.
+func Open(name string, opts *Options) (*Ring, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	seg, err := shm.Open(name)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return attach(seg, o, false)
+}
+
+// OpenOrCreate opens the named ring, creating it with opts when it does not
+// exist, so that two processes can start in either order.
+func OpenOrCreate(name string, opts *Options) (*Ring, error) {
+	for {
+		r, err := Create(name, opts)
+		if !errors.Is(err, os.ErrExist) {
+			return r, err
+		}
+		r, err = Open(name, opts)
+		// The ring may be removed between the two calls: try again.
+		if !errors.Is(err, os.ErrNotExist) {
+			return r, err
+		}
+	}
+}
+
+// Unlink removes the named ring. Processes that have it open keep using it;
+// the memory is freed when the last one closes it.
+func Unlink(name string) error {
+	r, err := Open(name, nil)
+	if err != nil {
+		return err
+	}
+	return errors.Join(r.Unlink(), r.Close())
+}
+
+func segmentConfig(o Options) shm.Config {
+	return shm.Config{
+		Kind:       ring.KindSPSC,
+		RegionSize: int64(ring.RegionSize(uint64(o.Size))),
+		Params:     [4]uint64{uint64(o.Size)},
+		Mode:       o.Mode,
+	}
+}
+
+// attach builds the Ring over a validated segment; it closes seg on failure.
+func attach(seg *shm.Segment, o Options, owner bool) (_ *Ring, err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(classify(err), seg.Close())
+		}
+	}()
+	if seg.Kind() != ring.KindSPSC {
+		return nil, fmt.Errorf("shmring: %s: %w: kind %d is not an SPSC ring", seg.Name(), shm.ErrCorrupt, seg.Kind())
+	}
+	ctl, err := ring.NewControl(seg.Region())
+	if err != nil {
+		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
+	}
+	if p := seg.Params(); p[0] != ctl.Capacity() || p[1] != 0 || p[2] != 0 || p[3] != 0 {
+		return nil, fmt.Errorf("shmring: %s: %w: header parameters %v do not match a capacity of %d",
+			seg.Name(), ErrCorrupt, p, ctl.Capacity())
+	}
+	fx, err := futex.Open(ctl.FutexCookie, ring.NumWords)
+	if err != nil {
+		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
+	}
+	return &Ring{
+		seg:       seg,
+		ctl:       ctl,
+		fx:        fx,
+		opts:      o,
+		owner:     owner,
+		endpoints: make(map[*endpoint]struct{}),
+	}, nil
+}
+
+// Name returns the ring's file path, or a memfd description for an
+// anonymous ring.
+func (r *Ring) Name() string { return r.seg.Name() }
+
+// Capacity returns the size of the ring's data area in bytes.
+func (r *Ring) Capacity() int { return int(r.ctl.Capacity()) }
+
+// MaxMessage returns the largest message the ring can hold.
+func (r *Ring) MaxMessage() int { return r.ctl.MaxPayload() }
+
+// Flush writes a file-backed ring's contents to its file (msync).
+func (r *Ring) Flush() error { return r.seg.Flush() }
+
+// Unlink removes the ring's name (nothing for an anonymous ring) and the
+// wake-up state the semaphore fallback keeps outside the segment.
+func (r *Ring) Unlink() error {
+	return errors.Join(r.seg.Unlink(), r.fx.Remove())
+}
+
+// Close closes every endpoint attached through r, ends every wait on r's
+// events, and unmaps the segment. It is idempotent: every call returns after
+// the first has finished, with its result.
+func (r *Ring) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		eps := make([]*endpoint, 0, len(r.endpoints))
+		for ep := range r.endpoints {
+			eps = append(eps, ep)
+		}
+		r.mu.Unlock()
+
+		var errs []error
+		for _, ep := range eps {
+			errs = append(errs, ep.close())
+		}
+		r.gate.close(func() {
+			for i := range r.ctl.Events {
+				r.wake(r.eventWords(i))
+			}
+		})
+		if r.owner {
+			errs = append(errs, r.fx.Remove())
+		}
+		errs = append(errs, r.seg.Close())
+		r.closeErr = errors.Join(errs...)
+	})
+	return r.closeErr
+}
+
+// register records an attached endpoint so that Close closes it.
+func (r *Ring) register(ep *endpoint) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.endpoints[ep] = struct{}{}
+	return nil
+}
+
+func (r *Ring) unregister(ep *endpoint) {
+	r.mu.Lock()
+	delete(r.endpoints, ep)
+	r.mu.Unlock()
+}
+
+// envPrefix starts the environment variable that tells a child which
+// descriptor holds a ring passed with Pass.
+const envPrefix = "SHMRING_FD_"
+
+// Pass arranges for cmd's process to inherit the ring: it appends the
+// segment's descriptor to cmd.ExtraFiles and sets SHMRING_FD_<key> in
+// cmd.Env (starting from os.Environ when cmd.Env is nil). The child calls
+// Inherit(key). key must be letters, digits and underscores. Call Pass before
+// cmd.Start; r must stay open until then.
+func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
+	if !validKey(key) {
+		return fmt.Errorf("shmring: pass: %w: key %q must be letters, digits and underscores", ErrName, key)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r.seg.File())
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	// Descriptors 0-2 are stdio; ExtraFiles[i] becomes 3+i in the child.
+	fd := 2 + len(cmd.ExtraFiles)
+	cmd.Env = append(cmd.Env, envPrefix+key+"="+strconv.Itoa(fd))
+	return nil
+}
+
+// Inherit opens a ring that the parent process passed with Pass(cmd, key).
+// It takes the descriptor over: the variable is unset, so a second Inherit
+// of the same key fails with an error wrapping os.ErrNotExist.
+func Inherit(key string, opts *Options) (*Ring, error) {
+	if !validKey(key) {
+		return nil, fmt.Errorf("shmring: inherit: %w: key %q must be letters, digits and underscores", ErrName, key)
+	}
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	v, ok := os.LookupEnv(envPrefix + key)
+	if !ok {
+		return nil, fmt.Errorf("shmring: inherit %q: %s%s is not set: %w", key, envPrefix, key, os.ErrNotExist)
+	}
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("shmring: inherit %q: bad descriptor %q in %s%s", key, v, envPrefix, key)
+	}
+	// The descriptor now belongs to the Ring: a second Inherit of the key
+	// must not wrap it again, and this process's children must not get it.
+	if err := os.Unsetenv(envPrefix + key); err != nil {
+		return nil, fmt.Errorf("shmring: inherit %q: %w", key, err)
+	}
+	unix.CloseOnExec(fd)
+	seg, err := shm.FromFile(os.NewFile(uintptr(fd), "shmring:"+key))
+	if err != nil {
+		return nil, classify(err)
+	}
+	return attach(seg, o, false)
+}
+
+func validKey(key string) bool {
+	if key == "" {
+		return false
+	}
+	for _, c := range key {
+		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

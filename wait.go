@@ -1,0 +1,268 @@
+package shmring
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/internal/spin"
+	"github.com/shmring/shmring/ring"
+)
+
+// Waiting: the eventcount protocol.
+//
+// A condition (records to read, room to write, an event set) lives in shared
+// memory and is made true by another process. Each condition has a sequence
+// word (the futex word) and a waiter count in the segment. A waiter:
+//
+//	1. Add(waiters, 1)           announce
+//	2. s := Load(seq)
+//	3. re-check the condition    return if true
+//	4. futex wait while seq == s
+//	5. Add(waiters, -1)
+//
+// The side that makes the condition true:
+//
+//	a. Store(cursor or flag)     make it true
+//	b. if Load(waiters) != 0 { Add(seq, 1); futex wake }
+//
+// No wake-up is lost. sync/atomic operations are sequentially consistent, so
+// in their single total order either (b)'s Load comes after (1) — then the
+// seq bump follows, and the waiter either read seq before the bump (the
+// futex wait returns at once, EAGAIN, or is woken) or after it, and then its
+// re-check (3) comes after (a) and sees the condition — or (b)'s Load comes
+// before (1), and then (a) precedes (3), which sees the condition. The
+// StoreLoad barrier between (a) and (b) and between (1) and (3) is what the
+// sequential consistency of sync/atomic gives here; it is also why the fast
+// path of a side that finds no waiter is one plain load and no system call.
+//
+// Local events that must end a wait (Close, context cancellation) use the
+// same path: set their flag, then Add(seq, 1) and wake; a waiter checks the
+// flags in step 3.
+//
+// Sleeps are cut into slices of peerCheckInterval: after a slice that ended
+// without a wake-up, the waiter checks that its peer is alive. A slice that
+// ends with seq unchanged and the condition true would be a lost wake-up,
+// which the argument above excludes; it is counted (lostWakeups) so that the
+// stress tests can assert that it never happens.
+
+// peerCheckInterval bounds each futex sleep: how soon a sleeper notices a
+// dead peer.
+const peerCheckInterval = 50 * time.Millisecond
+
+// spinCheckEvery is how many spin iterations pass between two looks at the
+// clock, the context and the closed flags.
+const spinCheckEvery = 64
+
+// yieldRounds is how many times Adaptive yields the processor between
+// spinning and sleeping.
+const yieldRounds = 8
+
+// waitWords names the futex word of a condition and its waiter count.
+type waitWords struct {
+	seq     *atomic.Uint32
+	waiters *atomic.Uint32
+	index   int
+}
+
+func (r *Ring) dataWords() waitWords {
+	return waitWords{r.ctl.DataSeq, r.ctl.DataWaiters, ring.WordData}
+}
+
+func (r *Ring) spaceWords() waitWords {
+	return waitWords{r.ctl.SpaceSeq, r.ctl.SpaceWaiters, ring.WordSpace}
+}
+
+func (r *Ring) eventWords(i int) waitWords {
+	ev := r.ctl.Events[i]
+	return waitWords{ev.Seq, ev.Waiters, ring.WordEvent0 + i}
+}
+
+// wake bumps the sequence and wakes every sleeper on it. A failed wake is
+// not reported: the sleeper's slice ends within peerCheckInterval anyway.
+func (r *Ring) wake(w waitWords) {
+	w.seq.Add(1)
+	_ = r.fx.Wake(w.index, w.seq, math.MaxInt32)
+}
+
+// wakeIfWaiting is step (b) of the protocol; the caller has just made the
+// condition true with a sync/atomic store.
+func (r *Ring) wakeIfWaiting(w waitWords) {
+	if w.waiters.Load() != 0 {
+		r.wake(w)
+	}
+}
+
+// condition is what a wait waits for.
+type condition interface {
+	// ready reports whether the wait is over; an error also ends it.
+	ready() (bool, error)
+	// peerDead reports whether the process that would make the condition
+	// true died while attached (ErrPeerDead), or nil.
+	peerDead() error
+}
+
+// gate counts the goroutines inside blocking calls of an object, so that
+// Close can end them and wait until they have left the shared memory.
+type gate struct {
+	closed atomic.Bool
+	mu     sync.Mutex
+	inside int
+	left   *sync.Cond
+}
+
+// enter admits a blocking call; it fails once the gate is closed.
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed.Load() {
+		return false
+	}
+	g.inside++
+	return true
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	g.inside--
+	if g.inside == 0 && g.left != nil {
+		g.left.Broadcast()
+	}
+	g.mu.Unlock()
+}
+
+// close closes the gate, calls wake to rouse the calls inside, and waits for
+// them to leave. Only the first call does anything.
+func (g *gate) close(wake func()) {
+	g.mu.Lock()
+	if g.closed.Load() {
+		g.mu.Unlock()
+		return
+	}
+	g.closed.Store(true)
+	g.mu.Unlock()
+	wake()
+	g.mu.Lock()
+	for g.inside > 0 {
+		if g.left == nil {
+			g.left = sync.NewCond(&g.mu)
+		}
+		g.left.Wait()
+	}
+	g.mu.Unlock()
+}
+
+// wait blocks until cond is ready, following the ring's wait strategy. It
+// returns ctx.Err() on cancellation, ErrClosed when the ring or the gate ep
+// (nil for events) is closed, and ErrPeerDead when the peer died.
+func (r *Ring) wait(ctx context.Context, ep *gate, w waitWords, cond condition) error {
+	if !r.gate.enter() {
+		return ErrClosed
+	}
+	defer r.gate.leave()
+	if ep != nil {
+		if !ep.enter() {
+			return ErrClosed
+		}
+		defer ep.leave()
+	}
+	done := ctx.Done()
+	stopped := func() error {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+		if r.gate.closed.Load() || ep != nil && ep.closed.Load() {
+			return ErrClosed
+		}
+		return nil
+	}
+
+	// Spin, then yield: the condition is checked between PAUSE
+	// instructions, the clock and the exits every spinCheckEvery rounds.
+	if r.opts.Wait != Block {
+		start := time.Now()
+		lastPeerCheck := start
+		for i := 1; ; i++ {
+			if ok, err := cond.ready(); ok || err != nil {
+				return err
+			}
+			if i%spinCheckEvery != 0 {
+				spin.Pause()
+				continue
+			}
+			if err := stopped(); err != nil {
+				return err
+			}
+			now := time.Now()
+			if now.Sub(lastPeerCheck) >= peerCheckInterval {
+				lastPeerCheck = now
+				if err := cond.peerDead(); err != nil {
+					return err
+				}
+			}
+			if r.opts.Wait == Adaptive && now.Sub(start) >= r.opts.SpinBudget {
+				break
+			}
+		}
+		for range yieldRounds {
+			runtime.Gosched()
+			if ok, err := cond.ready(); ok || err != nil {
+				return err
+			}
+		}
+	}
+
+	// Sleep. Cancellation of ctx wakes the sleepers of w like any waker.
+	if done != nil {
+		// The callback touches shared memory: if it has started, wait
+		// for it before leaving, since Close unmaps once every wait left.
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			r.wake(w)
+			close(fired)
+		})
+		defer func() {
+			if !stop() {
+				<-fired
+			}
+		}()
+	}
+	for {
+		w.waiters.Add(1)
+		seq := w.seq.Load()
+		ok, err := cond.ready()
+		if ok || err != nil {
+			w.waiters.Add(^uint32(0))
+			return err
+		}
+		if err := stopped(); err != nil {
+			w.waiters.Add(^uint32(0))
+			return err
+		}
+		err = r.fx.Wait(w.index, w.seq, seq, peerCheckInterval)
+		w.waiters.Add(^uint32(0))
+		if err != nil {
+			return err
+		}
+		if w.seq.Load() == seq {
+			// Nobody woke us: the slice ran out (or the wake-up was
+			// spurious). Look at the peer, and count a lost wake-up if
+			// the condition turned true without a bump of seq.
+			ok, err := cond.ready()
+			if ok {
+				r.lostWakeups.Add(1)
+			}
+			if ok || err != nil {
+				return err
+			}
+			if err := cond.peerDead(); err != nil {
+				return err
+			}
+		}
+	}
+}
