@@ -254,7 +254,7 @@ func (r *Ring) wait(ctx context.Context, ep *gate, w waitWords, cond condition) 
 			// spurious). Look at the peer, and count a lost wake-up if
 			// the condition turned true without a bump of seq.
 			ok, err := cond.ready()
-			if ok {
+			if ok && !r.bumpFollows(w, seq) {
 				r.lostWakeups.Add(1)
 			}
 			if ok || err != nil {
@@ -265,4 +265,22 @@ func (r *Ring) wait(ctx context.Context, ep *gate, w waitWords, cond condition) 
 			}
 		}
 	}
+}
+
+// lateBumpGrace is how long a sleeper whose slice ran out with the condition
+// true waits for the waker's bump before it counts a lost wake-up: the slice
+// may have ended between the waker's steps (a) and (b).
+const lateBumpGrace = 100 * time.Millisecond
+
+// bumpFollows reports whether seq moves past old within lateBumpGrace. It
+// runs only on the diagnostic path above, never on a hand-off.
+func (r *Ring) bumpFollows(w waitWords, old uint32) bool {
+	deadline := time.Now().Add(lateBumpGrace)
+	for w.seq.Load() == old {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	return true
 }
