@@ -40,10 +40,11 @@ type Producer struct {
 	mask     uint64
 	capacity uint64
 
-	tail      uint64 // end of what this producer has written; >= published
-	published uint64 // last value stored to c.Tail
-	head      uint64 // cached c.Head; a lower bound of the real head
-	reserved  uint64 // size of the reserved record at tail, 0 if none
+	tail        uint64 // end of what this producer has written; >= published
+	published   uint64 // last value stored to c.Tail
+	head        uint64 // cached c.Head; a lower bound of the real head
+	reserved    uint64 // size of the reserved record at tail, 0 if none
+	reservedLen int    // payload bytes reserved; Commit may use up to this
 }
 
 // NewProducer attaches a producer at the ring's published tail. Whatever a
@@ -118,7 +119,7 @@ func (p *Producer) TryReserve(n int) ([]byte, error) {
 	if !ok || err != nil {
 		return nil, fullOr(err)
 	}
-	p.reserved = size
+	p.reserved, p.reservedLen = size, n
 	return p.data[idx+recordHeader : idx+recordHeader+uint64(n) : idx+recordHeader+uint64(n)], nil
 }
 
@@ -133,7 +134,7 @@ func fullOr(err error) error {
 // size reserved) and moves the private tail past it. It does not publish.
 // Commit without a reservation, or with a larger n, panics.
 func (p *Producer) Commit(n int) {
-	if p.reserved == 0 || n < 0 || recordSize(uint64(n)) > p.reserved {
+	if p.reserved == 0 || n < 0 || n > p.reservedLen {
 		panic("ring: Commit without a matching TryReserve")
 	}
 	putHeader(p.data[p.tail&p.mask:], uint64(n), kindMessage)
@@ -195,6 +196,8 @@ func (c *Control) NewConsumer() (*Consumer, error) {
 // The bytes stay valid until Release; the caller must not write them.
 // Padding records are skipped (and consumed) on the way.
 func (c *Consumer) TryPeek() ([]byte, error) {
+	// A peek that returns no record leaves nothing to Release.
+	c.peeked = 0
 	for {
 		if c.head == c.tail {
 			// Pairs with the producer's Store(tail) in Producer.Publish:
@@ -208,30 +211,53 @@ func (c *Consumer) TryPeek() ([]byte, error) {
 				return nil, ErrEmpty
 			}
 		}
-		idx := c.head & c.mask
+		idx, avail := c.head&c.mask, c.tail-c.head
 		// One read of the header; the checks and the use below see the
 		// same value whatever the peer writes meanwhile.
 		n, kind := getHeader(c.data[idx:])
-		avail, toEnd := c.tail-c.head, c.capacity-idx
-		switch kind {
-		case kindPadding:
-			if n+recordHeader != toEnd || toEnd > avail {
-				return nil, fmt.Errorf("%w: padding record at position %d of length %d, %d bytes to the end of the lap, %d committed",
-					ErrCorrupt, c.head, n, toEnd, avail)
-			}
-			c.head += toEnd
-		case kindMessage:
-			size := recordSize(n)
-			if size > toEnd || size > avail {
-				return nil, fmt.Errorf("%w: record at position %d of length %d, %d bytes to the end of the lap, %d committed",
-					ErrCorrupt, c.head, n, toEnd, avail)
-			}
-			c.peeked = size
-			return c.data[idx+recordHeader : idx+recordHeader+n : idx+recordHeader+n], nil
-		default:
-			return nil, fmt.Errorf("%w: record at position %d has kind %d", ErrCorrupt, c.head, kind)
+		size := checkRecord(n, kind, c.capacity-idx, avail)
+		if size == 0 {
+			return nil, recordError(c.head, n, kind, c.capacity-idx, avail)
 		}
+		if kind == kindPadding {
+			c.head += size
+			continue
+		}
+		c.peeked = size
+		idx += recordHeader
+		return c.data[idx : idx+n : idx+n], nil
 	}
+}
+
+// checkRecord checks a record header (payload length n, kind) read at a
+// position toEnd bytes before the end of the lap, with avail bytes committed
+// from there on: a message must fit in both the rest of the lap and avail; a
+// padding record must take exactly the rest of the lap, within avail. It
+// returns the size of the record (for padding, the rest of the lap), or 0
+// when the record is not sound (recordError describes it). Every reader of
+// records (Consumer.TryPeek, Control.Walk) checks them here.
+func checkRecord(n uint64, kind uint32, toEnd, avail uint64) uint64 {
+	size := recordSize(n)
+	if size > min(toEnd, avail) || kind != kindMessage && (kind != kindPadding || n+recordHeader != toEnd) {
+		return 0
+	}
+	return size
+}
+
+// recordError returns the *RecordError of the record at pos whose header
+// (n, kind) checkRecord found unsound, toEnd bytes before the end of the lap
+// with avail bytes committed.
+func recordError(pos, n uint64, kind uint32, toEnd, avail uint64) error {
+	reason := fmt.Sprintf("record at position %d has kind %d", pos, kind)
+	switch kind {
+	case kindMessage:
+		reason = fmt.Sprintf("record at position %d of length %d, %d bytes to the end of the lap, %d committed",
+			pos, n, toEnd, avail)
+	case kindPadding:
+		reason = fmt.Sprintf("padding record at position %d of length %d, %d bytes to the end of the lap, %d committed",
+			pos, n, toEnd, avail)
+	}
+	return &RecordError{Pos: pos, Reason: reason}
 }
 
 // Release consumes the record returned by the last TryPeek. It moves the
