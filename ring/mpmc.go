@@ -1,0 +1,442 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// The MPMC algorithm: the bounded MPMC queue (Vyukov), with intents.
+//
+// Positions (enq, deq) count slots since creation and never wrap in practice
+// (2^64 claims); position p lives in slot p & (N-1). Each slot's seq says
+// whose turn it is at position p of the current lap:
+//
+//	seq == p      free: the producer that claims p may fill it
+//	seq == p+1    committed: the consumer that claims p may read it
+//	seq == p+N    released: free for position p+N of the next lap
+//
+// A producer claims p by CAS(enq, p, p+1) after it saw seq == p; a consumer
+// claims p by CAS(deq, p, p+1) after it saw seq == p+1. The CAS makes the
+// claim exclusive; the seq makes it safe: a slot's seq only grows, p, p+1,
+// p+N, p+N+1, ..., and only the claimer of the current turn moves it.
+//
+// Publication. The producer writes the payload and the header (len, flags)
+// with plain stores, then Store(seq, p+1); the consumer's Load(seq) that saw
+// p+1 pairs with it, so the header and payload it reads afterwards are the
+// ones written. The consumer reads them, then Store(seq, p+N); the producer's
+// Load(seq) that saw p+N (as the p of the next lap) pairs with it, so the
+// producer overwrites the slot only after the consumer has finished with it.
+//
+// Intents. Before its CAS, an endpoint stores position+1 in the intent of its
+// participant entry; after it published (producer) or released (consumer),
+// it stores 0; every return without a claim clears it too. So an endpoint
+// that owns position p shows intent p+1 from before its claim until after
+// its last store to the slot. Reaping (mpmc_reap.go) relies on exactly that.
+//
+// Values read from shared memory. At enq == p, the slot's seq legitimately
+// is p (free), p-N or p-N+1 (the previous lap not yet committed or not yet
+// released: full), or above p (others claimed p since our load of enq: load
+// enq again, and it must have moved). Anything else is ErrCorrupt. At
+// deq == p, the seq is p+1 (committed), p or p-N+1 (not committed yet, or
+// the previous lap's consumer still holds the slot: empty), or above p+1
+// (others moved on). A header's length above the slot size, or flags other
+// than 0 and flagSkip, are ErrCorrupt. No loop runs on a shared value
+// without a bound (maxClaimAttempts).
+//
+// End of stream. Any process may Store(closed, 1). A producer loads closed
+// after every successful claim; when set, it commits the slot as a skip
+// record and reports ErrClosed. Drained (closed, then deq == enq) is then
+// exact: sync/atomic operations are sequentially consistent, so a producer
+// that loaded closed == 0 did so before the Store(closed) in their single
+// total order, and its CAS on enq, earlier in its program, did too. A
+// consumer that loads closed == 1, then deq, then enq therefore sees an enq
+// past every position claimed by such a producer; deq == enq then means that
+// every one of those positions was claimed by a consumer, which delivers it.
+// A producer claiming after the close commits a skip only: nothing is lost
+// after Drained reported true.
+
+// maxClaimAttempts bounds a claim loop. Each turn of the loop either
+// returns or found that another endpoint claimed a position since the last
+// one (a failed CAS, a seq ahead of the loaded position): the loop only
+// spins while others make progress, and losing this many races in a row
+// happens only when a peer moves the positions without using the slots. The
+// claim then reports ErrFull or ErrEmpty, as if the ring were full or empty
+// for now; the caller's wait re-checks.
+const maxClaimAttempts = 1 << 12
+
+// ErrClosed reports that the stream was closed: a producer may not send
+// anymore. It is os.ErrClosed.
+var ErrClosed = os.ErrClosed
+
+// errStreamClosed is what TryReserve returns once the stream is closed.
+var errStreamClosed error = streamClosedError{}
+
+// streamClosedError matches ErrClosed without its message about files.
+type streamClosedError struct{}
+
+func (streamClosedError) Error() string        { return "ring: stream closed" }
+func (streamClosedError) Is(target error) bool { return target == ErrClosed }
+
+// Stats are the counters of one participant entry, in the order they are
+// stored in the entry.
+type Stats struct {
+	MsgsSent      uint64 // messages committed (skip records excluded)
+	BytesSent     uint64 // payload bytes committed
+	MsgsReceived  uint64 // messages released (skip records excluded)
+	BytesReceived uint64 // payload bytes released
+	FullWaits     uint64 // waits for room, counted by the caller
+	EmptyWaits    uint64 // waits for a message, counted by the caller
+	Sleeps        uint64 // futex sleeps, counted by the caller
+	Wakes         uint64 // futex wakes issued, counted by the caller
+	Reaped        uint64 // dead participants reaped, counted by the caller
+}
+
+// array returns s in the order of the entry's stats words.
+func (s *Stats) array() [NumStats]uint64 {
+	return [NumStats]uint64{s.MsgsSent, s.BytesSent, s.MsgsReceived, s.BytesReceived,
+		s.FullWaits, s.EmptyWaits, s.Sleeps, s.Wakes, s.Reaped}
+}
+
+// Stats returns the counters last flushed to entry i, a snapshot that may
+// mix two flushes. It panics unless 0 <= i < Participants.
+func (m *MPMC) Stats(i int) Stats {
+	var v [NumStats]uint64
+	for k, w := range m.Entry(i).Stats {
+		v[k] = w.Load()
+	}
+	return Stats{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]}
+}
+
+// counters are an endpoint's private Stats and what it flushed last.
+type counters struct {
+	local   Stats
+	flushed [NumStats]uint64
+}
+
+// flush stores the counters that changed since the last flush into e, one
+// Store each, on a line that no other process writes.
+func (c *counters) flush(e *Participant) {
+	for k, v := range c.local.array() {
+		if v != c.flushed[k] {
+			e.Stats[k].Store(v)
+			c.flushed[k] = v
+		}
+	}
+}
+
+// Drained reports whether the stream is closed and every claimed position
+// was claimed by a consumer: no message will arrive anymore. The loads are
+// in the order the end-of-stream argument above needs.
+func (m *MPMC) Drained() bool {
+	if m.Closed.Load() == 0 {
+		return false
+	}
+	deq := m.Deq.Load()
+	return deq == m.Enq.Load()
+}
+
+// Readable reports, without claiming anything, whether a consumer's TryPeek
+// (or its adoption of an orphan, or its end-of-stream check) has something
+// to find now: the slot at deq is committed, an orphan waits, or the stream
+// is drained. For a poller that must not claim on the consumer's behalf.
+func (m *MPMC) Readable() bool {
+	p := m.Deq.Load()
+	return m.seqWord(p).Load() == p+1 || m.Orphans.Load() != 0 || m.Drained()
+}
+
+// MPMCProducer is one producer of an MPMC ring, attached through its
+// participant entry. It is not safe for concurrent use; each goroutine or
+// process that sends uses its own, on its own entry.
+type MPMCProducer struct {
+	m     *MPMC
+	e     *Participant
+	held  bool   // a reservation awaits Commit
+	pos   uint64 // its position
+	limit uint64 // its size, from TryReserve
+	stats counters
+}
+
+// NewProducer returns the producer of entry i, which the caller joined as
+// EntryProducer. It panics unless 0 <= i < Participants; a region Init did
+// not finish, or an entry in another state, is ErrCorrupt.
+func (m *MPMC) NewProducer(i int) (*MPMCProducer, error) {
+	e, err := m.endpointEntry(i, EntryProducer)
+	if err != nil {
+		return nil, err
+	}
+	return &MPMCProducer{m: m, e: e}, nil
+}
+
+// endpointEntry returns entry i after checking the region and the entry's
+// state.
+func (m *MPMC) endpointEntry(i int, role uint32) (*Participant, error) {
+	e := m.Entry(i)
+	if err := m.checkReady(); err != nil {
+		return nil, err
+	}
+	if s := e.State.Load(); s != role {
+		return nil, fmt.Errorf("%w: participant %d is in state %d, want %d", ErrCorrupt, i, s, role)
+	}
+	return e, nil
+}
+
+// TryReserve claims the next position and returns the payload bytes of its
+// slot, n of them, to fill in place and finish with Commit. It returns
+// ErrTooLarge when n exceeds the slot size, ErrFull when no slot is free now,
+// and ErrClosed when the stream is closed. A reservation still outstanding
+// is committed as a skip record first.
+func (p *MPMCProducer) TryReserve(n int) ([]byte, error) {
+	m := p.m
+	if n < 0 || uint64(n) > m.slotSize {
+		return nil, fmt.Errorf("%w: %d bytes, a slot holds at most %d", ErrTooLarge, n, m.slotSize)
+	}
+	p.Cancel()
+	pos, err := p.claim()
+	if errors.Is(err, ErrFull) && m.Closed.Load() != 0 {
+		return nil, errStreamClosed
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.pos, p.held = pos, true
+	if m.Closed.Load() != 0 {
+		// Claimed after the close (see End of stream above): fill the
+		// position with a skip so that consumers pass it and Drained can
+		// become true.
+		p.publish(0, flagSkip)
+		return nil, errStreamClosed
+	}
+	p.limit = uint64(n)
+	return m.payload(pos, uint64(n)), nil
+}
+
+// claim claims the next free position, with the intent protocol.
+func (p *MPMCProducer) claim() (uint64, error) {
+	m := p.m
+	announced := false
+	pos := m.Enq.Load()
+	for range maxClaimAttempts {
+		// Pairs with the Store(seq) of the consumer that released the
+		// slot's previous lap: once seq == pos, it is done with the slot.
+		seq := m.seqWord(pos).Load()
+		switch d := int64(seq - pos); {
+		case d == 0:
+			// Intent before the claim: see Intents above.
+			p.e.Intent.Store(pos + 1)
+			announced = true
+			if m.Enq.CompareAndSwap(pos, pos+1) {
+				return pos, nil
+			}
+			pos = m.Enq.Load()
+		case d > 0:
+			next := m.Enq.Load()
+			if next == pos {
+				p.unannounce(announced)
+				return 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of enq %d",
+					ErrCorrupt, pos, seq, next)
+			}
+			pos = next
+		case d == -int64(m.geo.Slots) || d == 1-int64(m.geo.Slots):
+			p.unannounce(announced)
+			return 0, ErrFull
+		default:
+			p.unannounce(announced)
+			return 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
+				ErrCorrupt, pos, seq, pos, pos-m.geo.Slots, pos-m.geo.Slots+1)
+		}
+	}
+	p.unannounce(announced)
+	return 0, ErrFull
+}
+
+// unannounce clears the intent stored by a claim that failed.
+func (p *MPMCProducer) unannounce(announced bool) {
+	if announced {
+		p.e.Intent.Store(0)
+	}
+}
+
+// Commit publishes the reserved slot with an n-byte message, n at most the
+// size reserved. Commit without a reservation, or with a larger n, panics.
+func (p *MPMCProducer) Commit(n int) {
+	if !p.held || n < 0 || uint64(n) > p.limit {
+		panic("ring: Commit without a matching TryReserve")
+	}
+	p.publish(uint64(n), 0)
+	p.stats.local.MsgsSent++
+	p.stats.local.BytesSent += uint64(n)
+}
+
+// Cancel gives up the outstanding reservation, if any: its slot is committed
+// as a skip record, which consumers pass over.
+func (p *MPMCProducer) Cancel() {
+	if p.held {
+		p.publish(0, flagSkip)
+	}
+}
+
+// publish finishes the held slot with a header of n and flags.
+func (p *MPMCProducer) publish(n uint64, flags uint32) {
+	putHeader(p.m.header(p.pos), n, flags)
+	// Publishes the header and payload; pairs with the consumer's
+	// Load(seq) in claim. Then the intent goes, after the last store to
+	// the slot (see Intents).
+	p.m.seqWord(p.pos).Store(p.pos + 1)
+	p.e.Intent.Store(0)
+	p.held = false
+}
+
+// Counters returns the producer's private counters. It counts MsgsSent and
+// BytesSent itself; the caller adds the waits, sleeps, wakes and reaps it
+// does. FlushStats makes them visible in the entry.
+func (p *MPMCProducer) Counters() *Stats { return &p.stats.local }
+
+// FlushStats stores the counters that changed since the last flush into the
+// participant entry, with one Store each. Call it once per batch or wait.
+func (p *MPMCProducer) FlushStats() { p.stats.flush(p.e) }
+
+// MPMCConsumer is one consumer of an MPMC ring, attached through its
+// participant entry. It is not safe for concurrent use; each goroutine or
+// process that receives uses its own, on its own entry.
+type MPMCConsumer struct {
+	m       *MPMC
+	e       *Participant
+	held    bool   // a claimed slot awaits Release
+	pos     uint64 // its position
+	msg     []byte // its payload, when valid
+	heldErr error  // why its slot is not a valid message
+	adopted int    // the orphan entry whose slot is held, or -1
+	stats   counters
+}
+
+// NewConsumer returns the consumer of entry i, which the caller joined as
+// EntryConsumer. It panics unless 0 <= i < Participants; a region Init did
+// not finish, or an entry in another state, is ErrCorrupt.
+func (m *MPMC) NewConsumer(i int) (*MPMCConsumer, error) {
+	e, err := m.endpointEntry(i, EntryConsumer)
+	if err != nil {
+		return nil, err
+	}
+	return &MPMCConsumer{m: m, e: e, adopted: -1}, nil
+}
+
+// TryPeek claims the next committed message and returns its payload in
+// place; Release frees its slot. It returns ErrEmpty when no message is
+// committed now (Drained then says whether one can still come). Skip records
+// are passed over on the way. While a slot is held, TryPeek returns it
+// again. A slot whose header is corrupt stays held and is reported as
+// ErrCorrupt again until Release discards it. The bytes stay valid until
+// Release; the caller must not write them.
+func (c *MPMCConsumer) TryPeek() ([]byte, error) {
+	if c.held {
+		return c.msg, c.heldErr
+	}
+	pos, n, flags, err := c.claim()
+	if err != nil {
+		return nil, err
+	}
+	c.hold(pos, n, flags, -1)
+	return c.msg, c.heldErr
+}
+
+// claim claims the next committed position that is not a skip record and
+// returns it with its header, read once.
+func (c *MPMCConsumer) claim() (pos, n uint64, flags uint32, err error) {
+	m := c.m
+	announced := false
+	pos = m.Deq.Load()
+	for range maxClaimAttempts {
+		// Pairs with the producer's Store(seq) in publish: once seq ==
+		// pos+1, the header and payload are written.
+		seq := m.seqWord(pos).Load()
+		switch d := int64(seq - (pos + 1)); {
+		case d == 0:
+			// Intent before the claim: see Intents above.
+			c.e.Intent.Store(pos + 1)
+			announced = true
+			if !m.Deq.CompareAndSwap(pos, pos+1) {
+				pos = m.Deq.Load()
+				continue
+			}
+			if n, flags = getHeader(m.header(pos)); flags != flagSkip {
+				return pos, n, flags, nil
+			}
+			// Frees the skipped slot for the next lap, as Release does;
+			// pairs with the producer's Load(seq) in claim.
+			m.seqWord(pos).Store(pos + m.geo.Slots)
+			pos = m.Deq.Load()
+		case d > 0:
+			next := m.Deq.Load()
+			if next == pos {
+				c.unannounce(announced)
+				return 0, 0, 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of deq %d",
+					ErrCorrupt, pos, seq, next)
+			}
+			pos = next
+		case d == -1 || d == -int64(m.geo.Slots):
+			c.unannounce(announced)
+			return 0, 0, 0, ErrEmpty
+		default:
+			c.unannounce(announced)
+			return 0, 0, 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
+				ErrCorrupt, pos, seq, pos+1, pos, pos-m.geo.Slots+1)
+		}
+	}
+	c.unannounce(announced)
+	return 0, 0, 0, ErrEmpty
+}
+
+// unannounce clears the intent stored by a claim that failed.
+func (c *MPMCConsumer) unannounce(announced bool) {
+	if announced {
+		c.e.Intent.Store(0)
+	}
+}
+
+// hold makes the slot of pos, claimed or adopted from entry orphan (-1 for
+// none), the held one, and checks its header n, flags.
+func (c *MPMCConsumer) hold(pos, n uint64, flags uint32, orphan int) {
+	c.held, c.pos, c.adopted = true, pos, orphan
+	c.msg, c.heldErr = nil, nil
+	switch {
+	case flags != 0:
+		c.heldErr = fmt.Errorf("%w: slot of position %d has flags %#x", ErrCorrupt, pos, flags)
+	case n > c.m.slotSize:
+		c.heldErr = fmt.Errorf("%w: slot of position %d holds %d bytes, a slot holds at most %d",
+			ErrCorrupt, pos, n, c.m.slotSize)
+	default:
+		c.msg = c.m.payload(pos, n)
+	}
+}
+
+// Release frees the held slot for the producers' next lap; a slot that was
+// reported corrupt is discarded. Release without a held slot panics.
+func (c *MPMCConsumer) Release() {
+	if !c.held {
+		panic("ring: Release without a slot from TryPeek or Adopt")
+	}
+	m := c.m
+	// The payload has been read; pairs with the producer's Load(seq) in
+	// claim. The intent (ours, or the orphan's) goes after it (see Intents).
+	m.seqWord(c.pos).Store(c.pos + m.geo.Slots)
+	if c.adopted >= 0 {
+		m.freeOrphan(c.adopted)
+	} else {
+		c.e.Intent.Store(0)
+	}
+	if c.heldErr == nil {
+		c.stats.local.MsgsReceived++
+		c.stats.local.BytesReceived += uint64(len(c.msg))
+	}
+	c.held, c.msg, c.heldErr, c.adopted = false, nil, nil, -1
+}
+
+// Counters returns the consumer's private counters. It counts MsgsReceived
+// and BytesReceived itself; the caller adds the waits, sleeps, wakes and
+// reaps it does. FlushStats makes them visible in the entry.
+func (c *MPMCConsumer) Counters() *Stats { return &c.stats.local }
+
+// FlushStats stores the counters that changed since the last flush into the
+// participant entry, with one Store each. Call it once per batch or wait.
+func (c *MPMCConsumer) FlushStats() { c.stats.flush(c.e) }

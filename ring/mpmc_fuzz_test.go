@@ -1,0 +1,257 @@
+package ring
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// mpFuzzGeo is the geometry of the fuzzed rings: small, so that laps are
+// short and every slot is reached.
+var mpFuzzGeo = MPMCGeometry{SlotSize: 24, Slots: 4, Participants: 4}
+
+// mpFuzzDead is the entry FuzzMPMC reaps and adopts from: the input writes
+// its state and intent, as a dead or hostile peer would have left them.
+const mpFuzzDead = 3
+
+// mpFuzzWords returns the offsets in the region of the 8-byte words that
+// FuzzMPMC's state input fills, in order: the positions and flags of the
+// control area, the dead entry's state and intent, then each slot's seq,
+// header and first payload word. The rest of the region stays as Init left
+// it.
+func mpFuzzWords(g MPMCGeometry) []int {
+	dead := offMEntries + mpFuzzDead*entryStride
+	offs := []int{offMEnq, offMDeq, offMClosed, offMDataSleepers, offMSpaceSleepers, offMOrphans,
+		dead + offEntState, dead + offEntIntent}
+	for i := range int(g.Slots) {
+		slot := int(g.slotsOffset()) + i*int(g.stride())
+		offs = append(offs, slot+offSlotSeq, slot+offSlotHeader, slot+slotHeader)
+	}
+	return offs
+}
+
+// mpFuzzRegion returns an initialised region of mpFuzzGeo with the words of
+// mpFuzzWords overwritten by state, 8 bytes each, as far as state goes.
+func mpFuzzRegion(tb testing.TB, state []byte) (*MPMC, []byte) {
+	tb.Helper()
+	g := mpFuzzGeo
+	region := make([]byte, g.RegionSize())
+	m, err := NewMPMC(region, g)
+	require.NoError(tb, err)
+	m.Init()
+	for _, off := range mpFuzzWords(g) {
+		if len(state) == 0 {
+			break
+		}
+		k := copy(region[off:off+8], state)
+		state = state[k:]
+	}
+	return m, region
+}
+
+// mpFuzzState returns the state input that mpFuzzRegion turns back into
+// region.
+func mpFuzzState(region []byte) []byte {
+	var state []byte
+	for _, off := range mpFuzzWords(mpFuzzGeo) {
+		state = append(state, region[off:off+8]...)
+	}
+	return state
+}
+
+// FuzzMPMC operations, one per 3 bytes of input: an opcode and two argument
+// bytes a and b.
+const (
+	mpOpReserve = iota // TryReserve(a - 4): some negative, some too large
+	mpOpCommit         // Commit(b % (reserved+1)) when a reservation is held
+	mpOpCancel         // Cancel
+	mpOpPeek           // TryPeek on consumer a%2
+	mpOpRelease        // Release on consumer a%2 when it holds a slot
+	mpOpReap           // Reap(mpFuzzDead), entry i alive when bit i of a is set
+	mpOpAdopt          // Adopt(mpFuzzDead) on consumer a%2 when it holds nothing
+	mpOpPoke           // a peer writes word b of mpFuzzWords: its value plus int8(a)
+	mpOpDrained        // Drained
+	mpNumOps
+)
+
+// mpFuzzSeeds returns state inputs: a fresh ring, and rings a real producer
+// and consumer left in several states.
+func mpFuzzSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	seeds := [][]byte{nil}
+	for _, steps := range []func(m *MPMC, p *MPMCProducer, c *MPMCConsumer){
+		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // two messages waiting
+			mpSend(tb, p, []byte("one"))
+			mpSend(tb, p, mpPattern(2, 24))
+		},
+		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // full, one held, a lap on
+			for i := range uint64(6) {
+				mpSend(tb, p, mpPattern(i, int(i)*4))
+				if i < 3 {
+					mpRecv(tb, c)
+				}
+			}
+			_, err := c.TryPeek()
+			require.NoError(tb, err)
+		},
+		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // a skip, a claim, closed
+			_, err := p.TryReserve(8)
+			require.NoError(tb, err)
+			p.Cancel()
+			_, err = p.TryReserve(8)
+			require.NoError(tb, err)
+			m.Entry(mpFuzzDead).Intent.Store(p.pos + 1)
+			m.Entry(mpFuzzDead).State.Store(EntryProducer)
+			m.Closed.Store(1)
+		},
+		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // an orphan
+			mpSend(tb, p, []byte("orphan"))
+			require.True(tb, m.Deq.CompareAndSwap(0, 1))
+			m.Entry(mpFuzzDead).Intent.Store(1)
+			m.Entry(mpFuzzDead).State.Store(EntryConsumer)
+		},
+	} {
+		m, region := mpFuzzRegion(tb, nil)
+		p, c := mpProducer(tb, m, 0), mpConsumer(tb, m, 1)
+		steps(m, p, c)
+		seeds = append(seeds, mpFuzzState(region))
+	}
+	return seeds
+}
+
+// FuzzMPMC runs a producer and two consumers over a region whose positions,
+// slot seqs and headers, and dead entry come from the input, through
+// operations from the input, among them a peer rewriting shared words and
+// reaps of the dead entry. Nothing panics, every loop ends, and every slice
+// handed out lies inside the payload of the slot of its position.
+func FuzzMPMC(f *testing.F) {
+	all := func(ops ...byte) []byte { return ops }
+	scripts := [][]byte{
+		all(mpOpReserve, 20, 0, mpOpCommit, 0, 9, mpOpPeek, 0, 0, mpOpRelease, 0, 0),
+		all(mpOpPeek, 1, 0, mpOpReap, 0xff, 0, mpOpAdopt, 0, 0, mpOpPeek, 0, 0, mpOpRelease, 0, 0,
+			mpOpDrained, 0, 0),
+		all(mpOpReserve, 4, 0, mpOpReserve, 30, 0, mpOpCancel, 0, 0, mpOpReap, 0, 0, mpOpPeek, 1, 0,
+			mpOpPoke, 1, 0, mpOpPeek, 1, 0, mpOpPoke, 0xff, 8, mpOpReserve, 10, 0),
+		all(mpOpPoke, 2, 9, mpOpPeek, 0, 0, mpOpPoke, 0xf0, 10, mpOpReserve, 200, 0, mpOpCommit, 0, 255),
+	}
+	for i, state := range mpFuzzSeeds(f) {
+		f.Add(state, scripts[i%len(scripts)])
+	}
+	f.Fuzz(func(t *testing.T, state, ops []byte) {
+		m, region := mpFuzzRegion(t, state)
+		words := mpFuzzWords(mpFuzzGeo)
+		p := mpProducer(t, m, 0)
+		cs := []*MPMCConsumer{mpConsumer(t, m, 1), mpConsumer(t, m, 2)}
+
+		// inSlot checks that b is the payload of the slot of pos.
+		inSlot := func(b []byte, pos uint64) {
+			require.LessOrEqual(t, len(b), int(mpFuzzGeo.SlotSize))
+			require.Equal(t, len(b), cap(b))
+			off, inside := offsetIn(m.slots, b)
+			require.True(t, inside, "slice outside the slot area")
+			if len(b) > 0 {
+				require.Equal(t, int(m.slotOffset(pos))+slotHeader, off)
+			}
+		}
+		for steps := 0; len(ops) >= 3 && steps < 500; steps++ {
+			op, a, b := ops[0]%mpNumOps, ops[1], ops[2]
+			ops = ops[3:]
+			switch op {
+			case mpOpReserve:
+				n := int(a) - 4
+				buf, err := p.TryReserve(n)
+				if n < 0 || n > int(mpFuzzGeo.SlotSize) {
+					require.ErrorIs(t, err, ErrTooLarge)
+					continue
+				}
+				if err != nil {
+					require.True(t, errors.Is(err, ErrFull) || errors.Is(err, ErrClosed) ||
+						errors.Is(err, ErrCorrupt), "%v", err)
+					require.False(t, p.held)
+					continue
+				}
+				require.Len(t, buf, n)
+				inSlot(buf, p.pos)
+				require.Equal(t, p.pos+1, p.e.Intent.Load())
+			case mpOpCommit:
+				if p.held {
+					p.Commit(int(uint64(b) % (p.limit + 1)))
+				}
+			case mpOpCancel:
+				p.Cancel()
+			case mpOpPeek:
+				c := cs[a%2]
+				msg, err := c.TryPeek()
+				if err != nil {
+					require.True(t, errors.Is(err, ErrEmpty) || errors.Is(err, ErrCorrupt), "%v", err)
+					require.Nil(t, msg)
+					continue
+				}
+				require.True(t, c.held)
+				inSlot(msg, c.pos)
+			case mpOpRelease:
+				if c := cs[a%2]; c.held {
+					c.Release()
+				}
+			case mpOpReap:
+				r, err := m.Reap(mpFuzzDead, func(i int) bool {
+					require.NotEqual(t, mpFuzzDead, i, "the dead entry is not asked about")
+					return a>>i&1 != 0
+				})
+				if err != nil {
+					require.ErrorIs(t, err, ErrCorrupt)
+				}
+				require.False(t, r.Skipped && r.Orphan)
+			case mpOpAdopt:
+				c := cs[a%2]
+				if c.held {
+					continue
+				}
+				msg, err := c.Adopt(mpFuzzDead)
+				if c.held {
+					require.Equal(t, c.adopted, mpFuzzDead)
+					if err == nil {
+						inSlot(msg, c.pos)
+					}
+				}
+				if err != nil {
+					require.True(t, errors.Is(err, ErrEmpty) || errors.Is(err, ErrCorrupt), "%v", err)
+				}
+			case mpOpPoke:
+				off := words[int(b)%len(words)]
+				v := binary.NativeEndian.Uint64(region[off:])
+				word64(region, off).Store(v + uint64(int64(int8(a))))
+			case mpOpDrained:
+				m.Drained()
+			}
+			want := uint64(0)
+			if p.held {
+				want = p.pos + 1
+			}
+			require.Equal(t, want, p.e.Intent.Load(), "the producer's intent names its reservation, or nothing")
+			for _, c := range cs {
+				want = 0
+				if c.held && c.adopted < 0 {
+					want = c.pos + 1
+				}
+				require.Equal(t, want, c.e.Intent.Load(), "a consumer's intent names its claim, or nothing")
+			}
+		}
+	})
+}
+
+// TestMPMCFuzzSeedsAreValid checks that the seeds written by a real producer
+// decode to rings an endpoint runs without error.
+func TestMPMCFuzzSeedsAreValid(t *testing.T) {
+	for i, state := range mpFuzzSeeds(t)[1:] {
+		m, _ := mpFuzzRegion(t, state)
+		require.NotZero(t, m.Enq.Load(), "seed %d", i)
+		c := mpConsumer(t, m, 2)
+		_, err := c.TryPeek()
+		if err != nil {
+			require.ErrorIs(t, err, ErrEmpty, "seed %d", i)
+		}
+	}
+}

@@ -1,0 +1,335 @@
+package ring
+
+import (
+	"fmt"
+	"math/bits"
+	"os"
+	"sync/atomic"
+)
+
+// Region layout of an MPMC ring. The region is page aligned (the part of the
+// mapping after the shm header page); every atomic below is aligned for its
+// type, and the layout is the same on every architecture. Words are native
+// endian and touched only through sync/atomic; slot headers are little
+// endian and touched with plain loads and stores, ordered by the slot's seq.
+//
+//	offset  size  field              written by                       read by
+//	     0     8  enq                producers (CAS: claim)           producers, consumers (Drained)
+//	   128     8  deq                consumers (CAS: claim)           consumers, producers (Drained)
+//	   256     4  closed             any process (close the stream)   producers after each claim, consumers
+//	   384     4  dataSeq            wakers                           consumers sleep on it (futex word 0)
+//	   392     8  dataSleepers       consumers (Or, And), reapers     producers: bit i = entry i sleeps for data
+//	   512     4  spaceSeq           wakers                           producers sleep on it (futex word 1)
+//	   520     8  spaceSleepers      producers (Or, And), reapers     consumers: bit i = entry i sleeps for room
+//	   640     4  futexCookie        futex.Open                       futex.Open
+//	   768     8  orphans            reapers (Or), adopters (And)     consumers: bit i = entry i is an orphan
+//	   776     4  ready              Init (last)                      NewProducer, NewConsumer
+//	  1024 8*128  events[i]: state, seq (futex word 2+i), waiters, as in the SPSC layout
+//	  4096 P*256  participants[P], one entry per attached endpoint:
+//	                +0    state       EntryFree, EntryProducer, EntryConsumer, EntryOrphan
+//	                +4    pid         informational only: liveness is the caller's business
+//	                +8    generation  bumped by every Join
+//	               +16    intent      position+1 the owner claims or holds; 0 for none
+//	              +128    stats       NumStats counters, in the order of the Stats fields,
+//	                                  each written only by the owner (Store)
+//	 align4096(4096 + P*256)  slots[N], N a power of two, each of stride align64(16+slotSize):
+//	                +0    seq         the bounded MPMC queue's sequence (see mpmc.go)
+//	                +8    len         payload length, at most slotSize (uint32)
+//	               +12    flags       0 for a message, flagSkip for a record to pass over
+//	               +16    payload     slotSize bytes
+//
+// The slot header (len, flags) has the layout of an SPSC record header,
+// flags taking the place of the kind, and is read and written with the same
+// helpers.
+//
+// Each group of words with its own writers sits on a 128-byte line of its
+// own, as in the SPSC layout: producers hammer enq, consumers deq, and the
+// sleeper bitmaps are read on every commit and release but written rarely.
+// A participant's intent is written twice per message by its owner alone and
+// read by reapers only; its stats sit on the next line, so that a reaper's
+// scan never pulls a line its owner is writing at that moment twice over.
+//
+// Two details differ from the first design. Orphans is a bitmap, not a
+// count: a consumer that dies while it frees an adopted orphan would leave a
+// count wrong for ever, while setting or clearing a bit is idempotent and is
+// repaired by the next Reap or Adopt of that entry (only the holder of an
+// entry's lock writes its bit); and a consumer learns which entries to
+// adopt without scanning the table.
+//
+// The ready word is new as well. A fresh region is all zeros, and zero is a
+// valid seq for slot 0 only; for a ring of two slots the zeros of slot 1
+// look like a full ring, not like corruption, and a producer would wait for
+// room for ever. Init stores mpmcReady after the slot seqs, and an endpoint
+// refuses a region without it, so an uninitialised region is ErrCorrupt at
+// attach whatever its size.
+const (
+	offMEnq           = 0
+	offMDeq           = 128
+	offMClosed        = 256
+	offMDataSeq       = 384
+	offMDataSleepers  = 392
+	offMSpaceSeq      = 512
+	offMSpaceSleepers = 520
+	offMFutexCookie   = 640
+	offMOrphans       = 768
+	offMReady         = 776
+	offMEntries       = ControlSize
+
+	entryStride   = 256
+	offEntState   = 0
+	offEntPid     = 4
+	offEntGen     = 8
+	offEntIntent  = 16
+	offEntStats   = 128
+	offSlotSeq    = 0
+	offSlotHeader = 8
+	slotHeader    = 16
+	slotAlign     = 64
+	regionAlign   = 4096
+
+	// flagSkip marks a slot that consumers pass over without reading its
+	// payload: a reservation given up, or the unfinished slot of a dead
+	// producer.
+	flagSkip = 1
+
+	// mpmcReady is stored in the ready word by Init ("MPMC").
+	mpmcReady = 0x434d504d
+
+	// MPMCMinSlotSize and MPMCMaxSlotSize bound the payload size of a slot,
+	// a multiple of 8.
+	MPMCMinSlotSize = 8
+	MPMCMaxSlotSize = 1 << 24
+	// MPMCMinSlots and MPMCMaxSlots bound the number of slots, a power of
+	// two.
+	MPMCMinSlots = 2
+	MPMCMaxSlots = 1 << 24
+	// MPMCMaxParticipants bounds the participant table, so that a sleeper
+	// bitmap is one 64-bit word.
+	MPMCMaxParticipants = 64
+
+	// NumStats is the number of counters in a participant entry.
+	NumStats = 9
+)
+
+// Participant entry states.
+const (
+	// EntryFree is an entry nobody uses; Join takes it.
+	EntryFree = 0
+	// EntryProducer is the entry of an attached producer.
+	EntryProducer = 1
+	// EntryConsumer is the entry of an attached consumer.
+	EntryConsumer = 2
+	// EntryOrphan is the entry of a dead consumer that held a message: its
+	// intent names the message's position until a consumer adopts it.
+	EntryOrphan = 3
+)
+
+// Segment kinds recorded in the shm header, continued.
+const (
+	// KindMPMC is a multi-producer multi-consumer ring.
+	KindMPMC = 2
+)
+
+// MPMCGeometry is the shape of an MPMC ring, fixed at creation and stored in
+// the shm header (Params).
+type MPMCGeometry struct {
+	SlotSize     uint64 // payload bytes per slot: the largest message
+	Slots        uint64 // number of slots, a power of two
+	Participants uint64 // entries in the participant table
+}
+
+// Validate reports what is wrong with g, in an error wrapping os.ErrInvalid,
+// or nil when g describes a ring this package can run.
+func (g MPMCGeometry) Validate() error {
+	switch {
+	case g.SlotSize < MPMCMinSlotSize || g.SlotSize > MPMCMaxSlotSize || g.SlotSize%8 != 0:
+		return fmt.Errorf("ring: mpmc slot size %d is not a multiple of 8 in [%d, %d]: %w",
+			g.SlotSize, MPMCMinSlotSize, MPMCMaxSlotSize, os.ErrInvalid)
+	case g.Slots < MPMCMinSlots || g.Slots > MPMCMaxSlots || bits.OnesCount64(g.Slots) != 1:
+		return fmt.Errorf("ring: mpmc slot count %d is not a power of two in [%d, %d]: %w",
+			g.Slots, MPMCMinSlots, MPMCMaxSlots, os.ErrInvalid)
+	case g.Participants < 1 || g.Participants > MPMCMaxParticipants:
+		return fmt.Errorf("ring: mpmc participant count %d outside [1, %d]: %w",
+			g.Participants, MPMCMaxParticipants, os.ErrInvalid)
+	}
+	return nil
+}
+
+// stride returns the bytes one slot occupies. g must be valid.
+func (g MPMCGeometry) stride() uint64 { return alignUp(slotHeader+g.SlotSize, slotAlign) }
+
+// slotsOffset returns the offset of the first slot in the region. g must be
+// valid.
+func (g MPMCGeometry) slotsOffset() uint64 {
+	return alignUp(offMEntries+g.Participants*entryStride, regionAlign)
+}
+
+// RegionSize returns the size of the region of a ring of geometry g, which
+// must be valid: at most about 2^48 bytes, so it does not overflow.
+//
+// It is a whole number of pages, as a segment's region is; the slots end
+// at most a page before it.
+func (g MPMCGeometry) RegionSize() uint64 {
+	return alignUp(g.slotsOffset()+g.Slots*g.stride(), regionAlign)
+}
+
+// Params returns g as the parameters the shm header stores.
+func (g MPMCGeometry) Params() [4]uint64 { return [4]uint64{g.SlotSize, g.Slots, g.Participants, 0} }
+
+// GeometryFromParams returns the geometry stored in an shm header by Params.
+// Invalid parameters are ErrCorrupt: the header is shared memory.
+func GeometryFromParams(p [4]uint64) (MPMCGeometry, error) {
+	g := MPMCGeometry{SlotSize: p[0], Slots: p[1], Participants: p[2]}
+	if p[3] != 0 {
+		return MPMCGeometry{}, fmt.Errorf("%w: mpmc params %v: reserved word is not zero", ErrCorrupt, p)
+	}
+	if err := g.Validate(); err != nil {
+		return MPMCGeometry{}, fmt.Errorf("%w: mpmc params %v: %w", ErrCorrupt, p, err)
+	}
+	return g, nil
+}
+
+func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
+
+// Participant is the typed view of one participant entry.
+type Participant struct {
+	State      *atomic.Uint32 // EntryFree, EntryProducer, EntryConsumer or EntryOrphan
+	Pid        *atomic.Uint32 // process id of the owner, informational
+	Generation *atomic.Uint64 // bumped by every Join
+	Intent     *atomic.Uint64 // position+1 claimed or held; 0 for none
+	Stats      [NumStats]*atomic.Uint64
+}
+
+// MPMC is the typed view of one MPMC ring region. Geometry is given by the
+// caller (from the shm header, validated) and kept in private fields; at run
+// time only positions, slot seqs and slot headers are read from shared
+// memory, and each is checked where it is used.
+type MPMC struct {
+	Enq           *atomic.Uint64
+	Deq           *atomic.Uint64
+	Closed        *atomic.Uint32
+	DataSeq       *atomic.Uint32
+	DataSleepers  *atomic.Uint64
+	SpaceSeq      *atomic.Uint32
+	SpaceSleepers *atomic.Uint64
+	FutexCookie   *atomic.Uint32
+	Orphans       *atomic.Uint64
+	Events        [NumEvents]EventWords
+
+	ready    *atomic.Uint32
+	entries  []Participant
+	geo      MPMCGeometry
+	slots    []byte // the slot area
+	stride   uint64
+	mask     uint64
+	slotSize uint64
+}
+
+// NewMPMC returns the typed view of region for a ring of geometry g. The
+// region must be 8-byte aligned (a mapping is page aligned, which also keeps
+// every slot on cache lines of its own) and exactly g.RegionSize() bytes
+// long; otherwise the error wraps ErrCorrupt. An invalid g gives the error of
+// g.Validate.
+func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if size := g.RegionSize(); uint64(len(region)) != size {
+		return nil, fmt.Errorf("%w: mpmc region of %d bytes, geometry %+v needs %d",
+			ErrCorrupt, len(region), g, size)
+	}
+	if !aligned8(region) {
+		return nil, fmt.Errorf("%w: region is not 8-byte aligned", ErrCorrupt)
+	}
+	m := &MPMC{
+		Enq:           word64(region, offMEnq),
+		Deq:           word64(region, offMDeq),
+		Closed:        word32(region, offMClosed),
+		DataSeq:       word32(region, offMDataSeq),
+		DataSleepers:  word64(region, offMDataSleepers),
+		SpaceSeq:      word32(region, offMSpaceSeq),
+		SpaceSleepers: word64(region, offMSpaceSleepers),
+		FutexCookie:   word32(region, offMFutexCookie),
+		Orphans:       word64(region, offMOrphans),
+		ready:         word32(region, offMReady),
+		entries:       make([]Participant, g.Participants),
+		geo:           g,
+		slots:         region[g.slotsOffset():],
+		stride:        g.stride(),
+		mask:          g.Slots - 1,
+		slotSize:      g.SlotSize,
+	}
+	for i := range m.Events {
+		off := offEvents + i*eventStride
+		m.Events[i] = EventWords{
+			State:   word32(region, off),
+			Seq:     word32(region, off+4),
+			Waiters: word32(region, off+8),
+		}
+	}
+	for i := range m.entries {
+		off := offMEntries + i*entryStride
+		e := &m.entries[i]
+		e.State = word32(region, off+offEntState)
+		e.Pid = word32(region, off+offEntPid)
+		e.Generation = word64(region, off+offEntGen)
+		e.Intent = word64(region, off+offEntIntent)
+		for k := range e.Stats {
+			e.Stats[k] = word64(region, off+offEntStats+8*k)
+		}
+	}
+	return m, nil
+}
+
+// Init prepares a fresh (all zero) region: slot i starts with seq i, free
+// for position i of the first lap. The creator calls it once, before any
+// other process can see the segment; endpoints refuse a region Init did not
+// finish.
+func (m *MPMC) Init() {
+	for i := range m.geo.Slots {
+		m.seqWord(i).Store(i)
+	}
+	// Last: an endpoint that sees the ready word sees every seq above.
+	m.ready.Store(mpmcReady)
+}
+
+// checkReady reports a region that Init did not finish.
+func (m *MPMC) checkReady() error {
+	if r := m.ready.Load(); r != mpmcReady {
+		return fmt.Errorf("%w: mpmc region not initialised (ready word %#x)", ErrCorrupt, r)
+	}
+	return nil
+}
+
+// Geometry returns the ring's geometry.
+func (m *MPMC) Geometry() MPMCGeometry { return m.geo }
+
+// Entry returns the participant entry i. It panics unless 0 <= i <
+// Participants: entry indexes come from the local caller.
+func (m *MPMC) Entry(i int) *Participant {
+	if i < 0 || i >= len(m.entries) {
+		panic(fmt.Sprintf("ring: participant %d outside [0, %d)", i, len(m.entries)))
+	}
+	return &m.entries[i]
+}
+
+// slotOffset returns the offset in m.slots of the slot of position pos.
+func (m *MPMC) slotOffset(pos uint64) uint64 { return (pos & m.mask) * m.stride }
+
+// seqWord returns the seq word of the slot of position pos.
+func (m *MPMC) seqWord(pos uint64) *atomic.Uint64 {
+	return word64(m.slots, int(m.slotOffset(pos)+offSlotSeq))
+}
+
+// header returns the header bytes (len, flags) of the slot of position pos.
+func (m *MPMC) header(pos uint64) []byte {
+	off := m.slotOffset(pos) + offSlotHeader
+	return m.slots[off : off+8 : off+8]
+}
+
+// payload returns the first n payload bytes of the slot of position pos; n
+// must be at most the slot size.
+func (m *MPMC) payload(pos, n uint64) []byte {
+	off := m.slotOffset(pos) + slotHeader
+	return m.slots[off : off+n : off+n]
+}
