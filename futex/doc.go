@@ -7,6 +7,27 @@
 // word i, [Set.Wake] wakes the sleepers on word i, and [Set.Remove] destroys whatever the
 // mechanism keeps outside the segment.
 //
+// # Lifetime
+//
+// Only the semaphore fallback keeps something outside the segment, a System V semaphore set,
+// which would outlive every process unless removed; with futexes and polling the calls below do
+// nothing. Each Open (or Adopt) takes a reference that the kernel gives up when the process
+// exits, however it exits. Who removes the set depends on the segment:
+//
+//   - A named segment outlives its processes (a producer may leave messages and exit before its
+//     consumer starts), so its set must too: each process gives up its reference with
+//     [Set.Detach], and whoever removes the segment's name calls [Set.Remove].
+//   - An anonymous segment (a memfd) dies with the last process that has it, so its set does
+//     too: each process calls [Set.Release], and the one that gives up the last reference
+//     removes the set.
+//   - A parent that hands an anonymous segment to a child calls [Set.Hold] before starting it,
+//     and the child attaches with [Adopt], which takes the hold over; the parent may release its
+//     own reference meanwhile. A hold outlives its maker, so a child that never adopts it leaves
+//     the set behind until [Set.Remove] (or ipcrm).
+//
+// A process killed while it holds the last reference leaves the set behind too: the kernel gives
+// up the reference, but removes nothing.
+//
 // # Contract
 //
 //   - Wait may return spuriously: callers re-check their condition (and their own deadline)
@@ -19,7 +40,7 @@
 //   - Only shared (inter-process) kernel operations are used, never FUTEX_PRIVATE_FLAG, which
 //     works inside one process only.
 //   - Shared memory is hostile input: a cookie that names another mechanism, or names a
-//     semaphore set that is too small, gives an error wrapping [ErrMismatch].
+//     semaphore set of the wrong size, gives an error wrapping [ErrMismatch].
 //
 // # Implementations
 //
@@ -30,7 +51,8 @@
 //     word itself. Mechanism "futex".
 //   - sem_linux.go, sem_linux_unsafe.go, sem_timespec*_linux.go (linux with the build tag
 //     shmring_nofutex): a System V semaphore set with a generation counter and a waiter count
-//     per word. Mechanism "sysv-semaphore". It wakes every sleeper on the word whatever n is.
+//     per word, and three counters of its users. Mechanism "sysv-semaphore". It wakes every
+//     sleeper on the word whatever n is.
 //   - poll.go (every other OS): Wait re-reads the word with a bounded back-off sleep, and Wake
 //     does nothing. Mechanism "poll".
 //

@@ -18,8 +18,8 @@
 // stretches nor shortens the wait. The syscall goes through unix.Syscall6, not RawSyscall, so
 // the Go scheduler hands the P to another thread while this one sleeps in the kernel.
 //
-// Nothing lives outside the segment: the cookie only records that futexes are in use, and Remove
-// has nothing to do.
+// Nothing lives outside the segment: the cookie only records that futexes are in use. Remove,
+// Release, Detach and Hold have nothing to do, and Adopt is Open.
 
 package futex
 
@@ -51,6 +51,7 @@ type Set struct {
 // that is zero in a freshly created segment; the futex build records a fixed marker there. A
 // cookie holding another mechanism's value gives an error wrapping ErrMismatch. nwords
 // (1..MaxWords) is the number of distinct wait words; index i in Wait and Wake names which one.
+// Nothing is counted: Release, Detach and Hold do nothing.
 func Open(cookie *atomic.Uint32, nwords int) (*Set, error) {
 	if err := checkWords(nwords); err != nil {
 		return nil, err
@@ -61,6 +62,11 @@ func Open(cookie *atomic.Uint32, nwords int) (*Set, error) {
 		}
 	}
 	return &Set{nwords: nwords}, nil
+}
+
+// Adopt is Open: futexes keep nothing outside the segment, so there is no hold to take over.
+func Adopt(cookie *atomic.Uint32, nwords int) (*Set, error) {
+	return Open(cookie, nwords)
 }
 
 // Wait sleeps while word holds val, for at most timeout (timeout < 0: no limit). It returns nil
@@ -111,5 +117,21 @@ func (s *Set) Wake(i int, word *atomic.Uint32, n int) error {
 // Remove destroys what the mechanism keeps outside the segment. With futexes there is nothing,
 // so it does nothing and returns nil, however often it is called.
 func (s *Set) Remove() error {
+	return nil
+}
+
+// Hold does nothing and returns nil: nothing outside the segment needs keeping alive for a child.
+func (s *Set) Hold() error {
+	return nil
+}
+
+// Release does nothing and returns nil, however often it is called: there is nothing to remove.
+// The Set stays usable.
+func (s *Set) Release() error {
+	return nil
+}
+
+// Detach does nothing and returns nil, however often it is called. The Set stays usable.
+func (s *Set) Detach() error {
 	return nil
 }

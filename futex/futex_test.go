@@ -311,6 +311,46 @@ func TestRemoveIdempotent(t *testing.T) {
 	assertRemoved(t, s)
 }
 
+func TestReleaseIdempotent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		drop func(*Set) error
+	}{
+		{"Release", (*Set).Release},
+		{"Detach", (*Set).Detach},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cookie atomic.Uint32
+			s := openSet(t, &cookie, 2)
+			require.NoError(t, tc.drop(s))
+			assert.NoError(t, tc.drop(s))
+			assert.NoError(t, s.Release())
+			assert.NoError(t, s.Detach())
+		})
+	}
+}
+
+// TestHoldAdopt hands a Set over the way a parent hands a segment to a child: the parent holds,
+// releases its own reference, and only then the child adopts. The hold must keep the mechanism
+// alive in between, and the child's Release must then remove it.
+func TestHoldAdopt(t *testing.T) {
+	var cookie, w atomic.Uint32
+	parent, err := Open(&cookie, 2)
+	require.NoError(t, err)
+	require.NoError(t, parent.Hold())
+	require.NoError(t, parent.Release())
+	child, err := Adopt(&cookie, 2)
+	require.NoError(t, err, "the hold must keep the mechanism alive")
+
+	done := goWait(child, 1, &w, 0, -1)
+	awaitSleepers(t, child, 1, &w, 1)
+	w.Store(1)
+	require.NoError(t, child.Wake(1, &w, 1))
+	assert.NoError(t, awaitReturn(t, done))
+	require.NoError(t, child.Release())
+	assertRemoved(t, child)
+}
+
 // segment is a test segment: a shared mapping of an unlinked temporary file holding the cookie
 // at offset 0 and wait words after it.
 type segment struct {

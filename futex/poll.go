@@ -7,7 +7,8 @@
 // scheduling slack, and never returns a timeout early. Wake does nothing: a sleeper notices a
 // change within pollMaxSleep of it, so no wake-up is lost, only delayed. The back-off starts at
 // pollMinSleep, so a short wait costs little latency, and doubles up to pollMaxSleep, so a long
-// one costs little CPU. Nothing lives outside the segment: Remove does nothing.
+// one costs little CPU. Nothing lives outside the segment: Remove, Release, Detach and Hold do
+// nothing, and Adopt is Open.
 
 package futex
 
@@ -34,6 +35,7 @@ type Set struct {
 // that is zero in a freshly created segment; the poll build records a fixed marker there. A
 // cookie holding another mechanism's value gives an error wrapping ErrMismatch. nwords
 // (1..MaxWords) is the number of distinct wait words; index i in Wait and Wake names which one.
+// Nothing is counted: Release, Detach and Hold do nothing.
 func Open(cookie *atomic.Uint32, nwords int) (*Set, error) {
 	if err := checkWords(nwords); err != nil {
 		return nil, err
@@ -44,6 +46,12 @@ func Open(cookie *atomic.Uint32, nwords int) (*Set, error) {
 		}
 	}
 	return &Set{nwords: nwords}, nil
+}
+
+// Adopt is Open: the poll mechanism keeps nothing outside the segment, so there is no hold to
+// take over.
+func Adopt(cookie *atomic.Uint32, nwords int) (*Set, error) {
+	return Open(cookie, nwords)
 }
 
 // Wait sleeps while word holds val, for at most timeout (timeout < 0: no limit), re-reading the
@@ -72,5 +80,21 @@ func (s *Set) Wake(i int, word *atomic.Uint32, n int) error {
 
 // Remove does nothing and returns nil: the poll mechanism keeps nothing outside the segment.
 func (s *Set) Remove() error {
+	return nil
+}
+
+// Hold does nothing and returns nil: nothing outside the segment needs keeping alive for a child.
+func (s *Set) Hold() error {
+	return nil
+}
+
+// Release does nothing and returns nil, however often it is called: there is nothing to remove.
+// The Set stays usable.
+func (s *Set) Release() error {
+	return nil
+}
+
+// Detach does nothing and returns nil, however often it is called. The Set stays usable.
+func (s *Set) Detach() error {
 	return nil
 }
