@@ -41,7 +41,9 @@
 // pread, validated completely against the real file size (ErrNotRing,
 // ErrVersion, ErrCorrupt), and only then is the size it names mapped. FromFile
 // refuses a memfd that is not sealed against shrinking. A named segment trusts
-// the processes that may write its file not to truncate it.
+// the processes that may write its file not to truncate it. OpenReadOnly
+// follows Open's steps for tools that only look: the file is opened O_RDONLY
+// and mapped PROT_READ, and such a segment never locks.
 //
 // # Ownership of the header
 //

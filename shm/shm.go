@@ -64,6 +64,10 @@ type Config struct {
 	RegionSize int64       // > 0, multiple of 4096, <= MaxRegionSize
 	Params     [4]uint64   // opaque to shm; returned by Segment.Params
 	Mode       os.FileMode // permission bits; zero means 0600; applied exactly (not masked by umask)
+	// Init, if set, fills in the new region before any other process can
+	// open the segment (before the name is linked): the upper layer's
+	// initial state is never seen half written.
+	Init func(region []byte)
 }
 
 // validate checks c and returns the header of the segment it describes and
@@ -198,12 +202,13 @@ func Unlink(name string) error {
 // every other process that maps the same file. Its methods are safe for
 // concurrent use.
 type Segment struct {
-	name   string
-	anon   bool
-	hdr    header
-	f      *os.File
-	mm     mmap.MMap
-	region []byte
+	name     string
+	anon     bool
+	readOnly bool // opened by OpenReadOnly: the region is PROT_READ, Lock refused
+	hdr      header
+	f        *os.File
+	mm       mmap.MMap
+	region   []byte
 
 	closed atomic.Bool
 
@@ -213,17 +218,18 @@ type Segment struct {
 }
 
 // newSegment wraps a validated header and its mapping. mm holds exactly
-// hdr.segmentSize bytes.
-func newSegment(name string, anon bool, f *os.File, mm mmap.MMap, hdr header) *Segment {
+// hdr.segmentSize bytes; readOnly says it is mapped PROT_READ.
+func newSegment(name string, anon bool, f *os.File, mm mmap.MMap, hdr header, readOnly bool) *Segment {
 	end := hdr.regionOffset + hdr.regionSize
 	return &Segment{
-		name:   name,
-		anon:   anon,
-		hdr:    hdr,
-		f:      f,
-		mm:     mm,
-		region: mm[hdr.regionOffset:end:end],
-		locks:  make(map[*Lock]struct{}),
+		name:     name,
+		anon:     anon,
+		readOnly: readOnly,
+		hdr:      hdr,
+		f:        f,
+		mm:       mm,
+		region:   mm[hdr.regionOffset:end:end],
+		locks:    make(map[*Lock]struct{}),
 	}
 }
 
@@ -242,7 +248,9 @@ func (s *Segment) Params() [4]uint64 { return s.hdr.params }
 
 // Region returns the mapped bytes [HeaderSize, segment size): page aligned,
 // shared with every process mapping the segment, and hostile input. It is nil
-// after Close; slices taken before Close must not be used after it.
+// after Close; slices taken before Close must not be used after it. The
+// region of a segment from OpenReadOnly is read-only memory: a write to it
+// faults.
 func (s *Segment) Region() []byte {
 	if s.closed.Load() {
 		return nil
@@ -261,10 +269,14 @@ func (s *Segment) File() *os.File { return s.f }
 // other description holds the byte. The kernel drops the lock when its holder
 // dies; a stopped holder keeps it. Close releases the locks still held. The
 // new description is opened read-write through /proc/self/fd, so Lock needs
-// /proc and write permission on the file.
+// /proc and write permission on the file. A segment from OpenReadOnly never
+// locks: the error wraps os.ErrPermission.
 func (s *Segment) Lock(i int) (*Lock, error) {
 	if err := checkLockIndex(i); err != nil {
 		return nil, fmt.Errorf("shm: lock %q: %w", s.name, err)
+	}
+	if s.readOnly {
+		return nil, fmt.Errorf("shm: lock %q: segment opened read-only: %w", s.name, os.ErrPermission)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -20,7 +20,9 @@ package shm
 // Open: open(O_RDWR|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK) so that a FIFO cannot
 // block us, fstat (regular files only), clear O_NONBLOCK, pread the header,
 // validate it against the real file size, and only then mmap the size it
-// names; fstat again to catch a file shrunk in between.
+// names; fstat again to catch a file shrunk in between. OpenReadOnly
+// (inspect_linux.go) follows the same steps (openFile) with O_RDONLY and
+// PROT_READ.
 //
 // Locks: OFD locks (F_OFD_SETLK, F_OFD_GETLK) belong to an open file
 // description, not to a process, so every Lock opens its own description
@@ -80,6 +82,9 @@ func createPath(p string, cfg Config, tmpfile bool) (s *Segment, err error) {
 	s, err = prepareAndMap(u.f, p, false, dir, hdr, mode)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Init != nil {
+		cfg.Init(s.Region())
 	}
 	if err := u.link(p); err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -156,7 +161,11 @@ func createAnonymous(debugName string, cfg Config) (_ *Segment, err error) {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), anonPrefix+debugName)
-	return prepareAndMap(f, anonPrefix+debugName, true, "memfd", hdr, mode)
+	s, err := prepareAndMap(f, anonPrefix+debugName, true, "memfd", hdr, mode)
+	if err == nil && cfg.Init != nil {
+		cfg.Init(s.Region())
+	}
+	return s, err
 }
 
 // prepareAndMap sizes the new file f, reserves its pages, writes the header,
@@ -186,11 +195,11 @@ func prepareAndMap(f *os.File, name string, anon bool, where string, hdr header,
 			return nil, fmt.Errorf("seal: %w", err)
 		}
 	}
-	mm, err := mapFile(f, hdr)
+	mm, err := mapFile(f, hdr, mmap.RDWR)
 	if err != nil {
 		return nil, err
 	}
-	return newSegment(name, anon, f, mm, hdr), nil
+	return newSegment(name, anon, f, mm, hdr, false), nil
 }
 
 // reserve allocates the pages of the first size bytes of f, so that a full
@@ -272,21 +281,33 @@ func availableMemory() (uint64, error) {
 	return total, nil
 }
 
-// mapFile maps the hdr.segmentSize bytes of f, read-write and shared.
-func mapFile(f *os.File, hdr header) (mmap.MMap, error) {
+// mapFile maps the hdr.segmentSize bytes of f, shared, with access mmap.RDWR
+// or mmap.RDONLY.
+func mapFile(f *os.File, hdr header, access int) (mmap.MMap, error) {
 	if hdr.segmentSize > math.MaxInt {
 		return nil, fmt.Errorf("map %d bytes: larger than the address space: %w", hdr.segmentSize, ErrNotSupported)
 	}
-	mm, err := mmap.MapRegion(f, int(hdr.segmentSize), mmap.RDWR, 0, 0)
+	mm, err := mmap.MapRegion(f, int(hdr.segmentSize), access, 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %d bytes: %w", hdr.segmentSize, err)
 	}
 	return mm, nil
 }
 
-// openPath opens, validates and maps the segment file p.
+// openPath opens, validates and maps the segment file p, read-write.
 func openPath(p string) (*Segment, error) {
-	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	return openFile(p, false)
+}
+
+// openFile opens, validates and maps the segment file p, read-only (the file
+// opened O_RDONLY and mapped PROT_READ) when readOnly is set, read-write
+// otherwise.
+func openFile(p string, readOnly bool) (*Segment, error) {
+	flag := unix.O_RDWR
+	if readOnly {
+		flag = unix.O_RDONLY
+	}
+	fd, err := unix.Open(p, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, unix.EISDIR), errors.Is(err, unix.ENXIO):
 		return nil, fmt.Errorf("%w: %w", ErrNotRing, err)
@@ -307,7 +328,7 @@ func openPath(p string) (*Segment, error) {
 		return nil, errors.Join(err, unix.Close(fd))
 	}
 	f := os.NewFile(uintptr(fd), p)
-	s, err := attach(f, p, false)
+	s, err := attach(f, p, false, readOnly)
 	if err != nil {
 		return nil, errors.Join(err, f.Close())
 	}
@@ -334,11 +355,12 @@ func fromFile(f *os.File) (*Segment, error) {
 	} else if filepath.IsAbs(link) {
 		name = link
 	}
-	return attach(f, name, anon)
+	return attach(f, name, anon, false)
 }
 
-// attach validates the segment open in f and maps it. It does not close f.
-func attach(f *os.File, name string, anon bool) (*Segment, error) {
+// attach validates the segment open in f and maps it, read-only when readOnly
+// is set. It does not close f.
+func attach(f *os.File, name string, anon, readOnly bool) (*Segment, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -356,7 +378,11 @@ func attach(f *os.File, name string, anon bool) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	mm, err := mapFile(f, hdr)
+	access := mmap.RDWR
+	if readOnly {
+		access = mmap.RDONLY
+	}
+	mm, err := mapFile(f, hdr, access)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +394,7 @@ func attach(f *os.File, name string, anon bool) (*Segment, error) {
 		}
 		return nil, errors.Join(err, mm.Unmap())
 	}
-	return newSegment(name, anon, f, mm, hdr), nil
+	return newSegment(name, anon, f, mm, hdr, readOnly), nil
 }
 
 // unlinkPath removes the name p (never a directory).

@@ -13,6 +13,8 @@ func createAnonymous(string, Config) (*Segment, error) { return nil, ErrNotSuppo
 
 func openPath(string) (*Segment, error) { return nil, ErrNotSupported }
 
+func openReadOnlyPath(string) (*Segment, error) { return nil, ErrNotSupported }
+
 func fromFile(*os.File) (*Segment, error) { return nil, ErrNotSupported }
 
 func unlinkPath(string) error { return ErrNotSupported }
