@@ -26,11 +26,10 @@ const (
 // it with Producer and Consumer. A Ring is safe for concurrent use; Close
 // closes every endpoint attached through it, then unmaps the segment.
 type Ring struct {
-	seg   *shm.Segment
-	ctl   *ring.Control
-	fx    *futex.Set
-	opts  Options
-	owner bool // created the anonymous segment: removes its futex state on Close
+	seg  *shm.Segment
+	ctl  *ring.Control
+	fx   *futex.Set // reference given up by Close: Release if anonymous, Detach if named
+	opts Options
 
 	gate gate // counts every wait on the ring; closed by Close
 
@@ -61,7 +60,7 @@ func Create(name string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return attach(seg, o, false)
+	return attach(seg, o, futex.Open)
 }
 
 // CreateAnonymous makes a ring backed by an anonymous memory file (memfd)
@@ -76,7 +75,7 @@ func CreateAnonymous(opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return attach(seg, o, true)
+	return attach(seg, o, futex.Open)
 }
 
 // Open opens an existing named ring and validates it completely. Errors
@@ -91,7 +90,7 @@ func Open(name string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return attach(seg, o, false)
+	return attach(seg, o, futex.Open)
 }
 
 // OpenOrCreate opens the named ring, creating it with opts when it does not
@@ -129,8 +128,11 @@ func segmentConfig(o Options) shm.Config {
 	}
 }
 
-// attach builds the Ring over a validated segment; it closes seg on failure.
-func attach(seg *shm.Segment, o Options, owner bool) (_ *Ring, err error) {
+// attach builds the Ring over a validated segment, attaching to its wake-up
+// mechanism with attachFx (futex.Open, or futex.Adopt for an inherited ring);
+// it closes seg on failure.
+func attach(seg *shm.Segment, o Options,
+	attachFx func(*atomic.Uint32, int) (*futex.Set, error)) (_ *Ring, err error) {
 	defer func() {
 		if err != nil {
 			err = errors.Join(classify(err), seg.Close())
@@ -139,15 +141,11 @@ func attach(seg *shm.Segment, o Options, owner bool) (_ *Ring, err error) {
 	if seg.Kind() != ring.KindSPSC {
 		return nil, fmt.Errorf("shmring: %s: %w: kind %d is not an SPSC ring", seg.Name(), shm.ErrCorrupt, seg.Kind())
 	}
-	ctl, err := ring.NewControl(seg.Region())
+	ctl, err := spscControl(seg)
 	if err != nil {
-		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
+		return nil, err
 	}
-	if p := seg.Params(); p[0] != ctl.Capacity() || p[1] != 0 || p[2] != 0 || p[3] != 0 {
-		return nil, fmt.Errorf("shmring: %s: %w: header parameters %v do not match a capacity of %d",
-			seg.Name(), ErrCorrupt, p, ctl.Capacity())
-	}
-	fx, err := futex.Open(ctl.FutexCookie, ring.NumWords)
+	fx, err := attachFx(ctl.FutexCookie, ring.NumWords)
 	if err != nil {
 		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
 	}
@@ -156,9 +154,23 @@ func attach(seg *shm.Segment, o Options, owner bool) (_ *Ring, err error) {
 		ctl:       ctl,
 		fx:        fx,
 		opts:      o,
-		owner:     owner,
 		endpoints: make(map[*endpoint]struct{}),
 	}, nil
+}
+
+// spscControl returns the typed view of the region of seg, an SPSC segment,
+// after checking the region's geometry and the header parameters against it.
+// It only reads the segment, which may be mapped read-only.
+func spscControl(seg *shm.Segment) (*ring.Control, error) {
+	ctl, err := ring.NewControl(seg.Region())
+	if err != nil {
+		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
+	}
+	if p := seg.Params(); p[0] != ctl.Capacity() || p[1] != 0 || p[2] != 0 || p[3] != 0 {
+		return nil, fmt.Errorf("shmring: %s: %w: header parameters %v do not match a capacity of %d",
+			seg.Name(), ErrCorrupt, p, ctl.Capacity())
+	}
+	return ctl, nil
 }
 
 // Name returns the ring's file path, or a memfd description for an
@@ -177,12 +189,19 @@ func (r *Ring) Flush() error { return r.seg.Flush() }
 // Unlink removes the ring's name (nothing for an anonymous ring) and the
 // wake-up state the semaphore fallback keeps outside the segment.
 func (r *Ring) Unlink() error {
+	if r.seg.Anonymous() {
+		// Nothing to remove: the last Close releases everything.
+		return nil
+	}
 	return errors.Join(r.seg.Unlink(), r.fx.Remove())
 }
 
 // Close closes every endpoint attached through r, ends every wait on r's
-// events, and unmaps the segment. It is idempotent: every call returns after
-// the first has finished, with its result.
+// events, gives up r's share of the wake-up state the semaphore fallback keeps
+// outside the segment, and unmaps the segment. The last Close of an anonymous
+// ring, in whichever process, removes that state; a named ring keeps it for
+// later openers until Unlink. It is idempotent: every call returns after the
+// first has finished, with its result.
 func (r *Ring) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
@@ -202,8 +221,10 @@ func (r *Ring) Close() error {
 				r.wake(r.eventWords(i))
 			}
 		})
-		if r.owner {
-			errs = append(errs, r.fx.Remove())
+		if r.seg.Anonymous() {
+			errs = append(errs, r.fx.Release())
+		} else {
+			errs = append(errs, r.fx.Detach())
 		}
 		errs = append(errs, r.seg.Close())
 		r.closeErr = errors.Join(errs...)
@@ -236,10 +257,20 @@ const envPrefix = "SHMRING_FD_"
 // segment's descriptor to cmd.ExtraFiles and sets SHMRING_FD_<key> in
 // cmd.Env (starting from os.Environ when cmd.Env is nil). The child calls
 // Inherit(key). key must be letters, digits and underscores. Call Pass before
-// cmd.Start; r must stay open until then.
+// cmd.Start; r must stay open until then, and may be closed right after.
+//
+// With the shmring_nofutex build tag, Pass also takes a hold on the wake-up
+// state kept outside the segment, which keeps it alive until the child's
+// Inherit takes the hold over, even if every other process has closed the
+// ring by then. A child that never calls Inherit, or fails to start, leaves
+// an anonymous ring's state behind for good (a System V semaphore set: ipcs -s
+// lists it, ipcrm removes it); a named ring's Unlink removes it regardless.
 func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
 	if !validKey(key) {
 		return fmt.Errorf("shmring: pass: %w: key %q must be letters, digits and underscores", ErrName, key)
+	}
+	if err := r.fx.Hold(); err != nil {
+		return fmt.Errorf("shmring: pass %q: %w", key, err)
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, r.seg.File())
 	if cmd.Env == nil {
@@ -252,8 +283,9 @@ func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
 }
 
 // Inherit opens a ring that the parent process passed with Pass(cmd, key).
-// It takes the descriptor over: the variable is unset, so a second Inherit
-// of the same key fails with an error wrapping os.ErrNotExist.
+// It takes the descriptor over, and the hold Pass took: the variable is unset,
+// so a second Inherit of the same key fails with an error wrapping
+// os.ErrNotExist.
 func Inherit(key string, opts *Options) (*Ring, error) {
 	if !validKey(key) {
 		return nil, fmt.Errorf("shmring: inherit: %w: key %q must be letters, digits and underscores", ErrName, key)
@@ -280,7 +312,7 @@ func Inherit(key string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return attach(seg, o, false)
+	return attach(seg, o, futex.Adopt)
 }
 
 func validKey(key string) bool {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/cmd/internal/cli"
+)
+
+// defaultDir is where bare ring names live.
+const defaultDir = "/dev/shm"
+
+// runList lists the rings of a directory.
+func runList(_ context.Context, cmd *command, args []string, std stdio) int {
+	fs := cmd.flagSet(std,
+		"One line per file, sorted by name: a ring's kind, capacity, depth (bytes committed and\n"+
+			"not yet released), messages between head and tail (~N: counted while the consumer\n"+
+			"moved), producer and consumer (alive, dead: attached but its process died, changing:\n"+
+			"attaching or detaching, or none) and stream (open or closed). Any other file is listed\n"+
+			"with the reason it is not a ring. Files are opened read-only (and only regular ones),\n"+
+			"never locked: ls changes nothing.")
+	dir := fs.String("dir", defaultDir, "`directory` to list")
+	names, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(names) > 0 {
+		return cli.Usage(fs, "unexpected argument %q", names[0])
+	}
+	entries, err := os.ReadDir(*dir)
+	if err != nil {
+		return cmd.fail(std, err)
+	}
+	tw := tabwriter.NewWriter(std.out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tCAPACITY\tDEPTH\tMESSAGES\tPRODUCER\tCONSUMER\tSTREAM")
+	for _, e := range entries {
+		listEntry(tw, *dir, e)
+	}
+	if err := tw.Flush(); err != nil {
+		return cmd.fail(std, err)
+	}
+	return cli.ExitOK
+}
+
+// listEntry writes the line of directory entry e of dir. Only regular files
+// are opened, and only read-only (shmring.Inspect).
+func listEntry(w io.Writer, dir string, e os.DirEntry) {
+	if !e.Type().IsRegular() {
+		// The reason is the last cell: tabwriter does not align it, so it
+		// does not widen the KIND column.
+		fmt.Fprintf(w, "%s\tnot a ring: %s\n", e.Name(), fileType(e.Type()))
+		return
+	}
+	p := filepath.Join(dir, e.Name())
+	if !strings.ContainsRune(p, '/') {
+		p = "./" + p // a bare name would mean /dev/shm
+	}
+	info, err := shmring.Inspect(p)
+	switch {
+	case err == nil:
+		stream := "open"
+		if info.Closed {
+			stream = "closed"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", e.Name(), info.Kind, info.Capacity, info.Depth,
+			messages(info), info.Producer, info.Consumer, stream)
+	case errors.Is(err, os.ErrNotExist):
+		// Removed since the directory was read.
+	case errors.Is(err, shmring.ErrNotRing):
+		fmt.Fprintf(w, "%s\tnot a ring: no shmring header\n", e.Name())
+	case errors.Is(err, shmring.ErrVersion):
+		fmt.Fprintf(w, "%s\tring of an unsupported format version\n", e.Name())
+	case errors.Is(err, shmring.ErrCorrupt):
+		fmt.Fprintf(w, "%s\tcorrupt ring (shmring check shows where)\n", e.Name())
+	default:
+		fmt.Fprintf(w, "%s\tunreadable: %v\n", e.Name(), err)
+	}
+}
+
+// messages formats the message count of info: ~N when it was counted while
+// the consumer moved.
+func messages(info *shmring.Info) string {
+	if info.Settled {
+		return fmt.Sprint(info.Messages)
+	}
+	return fmt.Sprintf("~%d", info.Messages)
+}
+
+// fileType names the type of a file that is not a regular file.
+func fileType(mode os.FileMode) string {
+	switch {
+	case mode&os.ModeDir != 0:
+		return "a directory"
+	case mode&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case mode&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&os.ModeSocket != 0:
+		return "a socket"
+	case mode&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
+}

@@ -1,0 +1,530 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring"
+)
+
+// watchdog bounds every command a test runs and every wait for a state; it
+// only ends a test that hangs.
+const watchdog = time.Minute
+
+// buildTags are the build tags of the test binary, which the command under
+// test is built with too (the rings it opens must use the same wake-up
+// mechanism as the test).
+var buildTags string
+
+// bin is the path of the shmring command built by TestCLI.
+var bin string
+
+// TestCLI builds the command and runs it as a separate process.
+func TestCLI(t *testing.T) {
+	dir := t.TempDir()
+	bin = filepath.Join(dir, "shmring")
+	build := exec.Command("go", "build", "-tags", buildTags, "-o", bin, "github.com/shmring/shmring/cmd/shmring")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	t.Run("usage", testUsage)
+	t.Run("round trip", testRoundTrip)
+	t.Run("binary records", testBinaryRecords)
+	t.Run("ls", testList)
+	t.Run("close ends recv", testClose)
+	t.Run("check", testCheck)
+	t.Run("rm", testRemove)
+	t.Run("interrupt", testInterrupt)
+	t.Run("stat -w", testWatch)
+}
+
+// result is what a finished command left.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// invoke runs the command with args and stdin, and waits for it under the
+// watchdog.
+func invoke(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), watchdog)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		require.NoError(t, err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// syncBuffer is a bytes.Buffer that a command writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// started is a command running in the background.
+type started struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan error
+}
+
+// newStarted returns the command with args, not started yet.
+func newStarted(args ...string) *started {
+	s := &started{cmd: exec.Command(bin, args...), stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan error, 1)}
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	return s
+}
+
+// start starts the command with args; it is killed at the end of the test if
+// it still runs.
+func start(t *testing.T, args ...string) *started {
+	t.Helper()
+	return newStarted(args...).run(t)
+}
+
+// run starts s.cmd and a goroutine that waits for it.
+func (s *started) run(t *testing.T) *started {
+	t.Helper()
+	require.NoError(t, s.cmd.Start())
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	return s
+}
+
+// wait waits for the command to exit and returns its status.
+func (s *started) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-s.done:
+		s.done <- nil // for the cleanup
+		return s.cmd.ProcessState.ExitCode()
+	case <-time.After(watchdog):
+		require.FailNow(t, "command did not exit", "%v; stderr: %s", s.cmd.Args, s.stderr)
+		return -1
+	}
+}
+
+var nameSeq atomic.Uint64
+
+// ringName returns a /dev/shm name unique to the test; whatever has it at the
+// end of the test is removed (through shmring.Unlink when it is a sound
+// ring, so that the semaphore fallback's state goes too).
+func ringName(t *testing.T) string {
+	name := fmt.Sprintf("shmring-clitest-%d-%d", os.Getpid(), nameSeq.Add(1))
+	t.Cleanup(func() { removeRing(t, name, filepath.Join("/dev/shm", name)) })
+	return name
+}
+
+// removeRing removes the ring name whose file is p, if it is there.
+func removeRing(t *testing.T, name, p string) {
+	if _, err := os.Lstat(p); err != nil {
+		return
+	}
+	if shmring.Unlink(name) != nil {
+		assert.NoError(t, os.Remove(p))
+	}
+}
+
+// await polls cond until it holds, failing the test after the watchdog.
+func await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(watchdog)
+	for !cond() {
+		if time.Now().After(deadline) {
+			require.FailNow(t, "timed out", "waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// inspect returns the state of the ring name, failing the test on error.
+func inspect(t *testing.T, name string) *shmring.Info {
+	t.Helper()
+	info, err := shmring.Inspect(name)
+	require.NoError(t, err)
+	return info
+}
+
+func testUsage(t *testing.T) {
+	name := ringName(t)
+	require.Equal(t, 0, invoke(t, "", "create", name).code)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		err  string // in the standard error
+	}{
+		{"no command", nil, 2, "usage: shmring COMMAND"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"missing name", []string{"stat"}, 2, "missing NAME"},
+		{"two names", []string{"stat", name, "other"}, 2, `unexpected argument "other"`},
+		{"unknown flag", []string{"check", "-frob", name}, 2, "flag provided but not defined"},
+		{"bad size", []string{"create", ringName(t), "-size", "big"}, 2, "bad size"},
+		{"bad mode", []string{"create", ringName(t), "-mode", "rw"}, 2, "bad -mode"},
+		{"mode beyond permissions", []string{"create", ringName(t), "-mode", "4755"}, 2, "bad -mode"},
+		{"unknown kind", []string{"create", ringName(t), "-kind", "ring"}, 2, "unknown -kind"},
+		{"negative -n", []string{"recv", name, "-n", "-1"}, 2, "-n must not be negative"},
+		{"rm without names", []string{"rm"}, 2, "missing NAME"},
+		{"ls argument", []string{"ls", "extra"}, 2, `unexpected argument "extra"`},
+		{"mpmc not supported yet", []string{"create", ringName(t), "-kind", "mpmc"}, 1, "the mpmc kind is not supported yet"},
+		{"existing ring", []string{"create", name}, 1, "exists"},
+		{"missing ring", []string{"stat", ringName(t)}, 1, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := invoke(t, "", tt.args...)
+			assert.Equal(t, tt.code, res.code, "stderr: %s", res.stderr)
+			assert.Contains(t, res.stderr, tt.err)
+			assert.Empty(t, res.stdout)
+		})
+	}
+	for _, cmd := range commands {
+		t.Run(cmd.name+" -h", func(t *testing.T) {
+			res := invoke(t, "", cmd.name, "-h")
+			assert.Equal(t, 0, res.code)
+			assert.Contains(t, res.stderr, "usage: shmring "+cmd.name+" ")
+		})
+	}
+	res := invoke(t, "", "-h")
+	assert.Equal(t, 0, res.code)
+	assert.Contains(t, res.stdout, "usage: shmring COMMAND")
+}
+
+// statObject runs stat -json on name and decodes its object.
+func statObject(t *testing.T, name string) map[string]any {
+	t.Helper()
+	res := invoke(t, "", "stat", "-json", name)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, 1, strings.Count(res.stdout, "\n"), "one object: %s", res.stdout)
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &obj))
+	return obj
+}
+
+func testRoundTrip(t *testing.T) {
+	name := ringName(t)
+	p := filepath.Join("/dev/shm", name)
+	res := invoke(t, "", "create", "-size", "5000", name, "-mode", "0640")
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, fmt.Sprintf("created %s: spsc, capacity 8192 bytes, largest message 8184 bytes\n", p), res.stdout)
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+
+	obj := statObject(t, name)
+	assert.Equal(t, p, obj["name"])
+	assert.Equal(t, "spsc", obj["kind"])
+	assert.Equal(t, "0640", obj["mode"])
+	assert.EqualValues(t, 8192, obj["capacity"])
+	assert.EqualValues(t, 8184, obj["max_message"])
+	assert.EqualValues(t, 0, obj["messages"])
+	assert.Equal(t, false, obj["closed"])
+	assert.Equal(t, map[string]any{"attached": false, "alive": false}, obj["producer"])
+	assert.Len(t, obj["events"], shmring.NumEvents)
+	assert.NotContains(t, obj, "rates")
+
+	res = invoke(t, "first\nsecond line\n\nno newline at the end", "send", name)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	obj = statObject(t, name)
+	assert.EqualValues(t, 4, obj["messages"])
+	assert.EqualValues(t, 16+24+8+32, obj["depth"])
+	assert.Equal(t, true, obj["closed"], "send ends the stream")
+
+	res = invoke(t, "", "stat", name)
+	require.Equal(t, 0, res.code)
+	assert.Regexp(t, `(?m)^depth +80 bytes, 4 messages$`, res.stdout)
+	assert.Regexp(t, `(?m)^stream +closed$`, res.stdout)
+	assert.Regexp(t, `(?m)^producer +none$`, res.stdout)
+
+	res = invoke(t, "", "check", name)
+	assert.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, name+": sound spsc ring: 4 messages, 80 of 8192 bytes committed\n", res.stdout)
+
+	res = invoke(t, "", "recv", name, "-n", "1")
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, "first\n", res.stdout)
+	res = invoke(t, "", "recv", name)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, "second line\n\nno newline at the end\n", res.stdout, "recv reads to the end of the stream")
+
+	res = invoke(t, strings.Repeat("x", 8185), "send", name)
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "message 1: ring: message too large: the ring's largest message is 8184 bytes")
+}
+
+func testBinaryRecords(t *testing.T) {
+	name := ringName(t)
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "64K").code)
+	var in bytes.Buffer
+	for _, msg := range [][]byte{[]byte("with\nnewlines\n"), {}, {0, 1, 2, 0xff}, bytes.Repeat([]byte{7}, 5000)} {
+		in.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(msg))))
+		in.Write(msg)
+	}
+	res := invoke(t, in.String(), "send", "-z", name)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	res = invoke(t, "", "recv", "-z", name)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, in.String(), res.stdout, "recv -z writes what send -z read")
+
+	res = invoke(t, "\x05\x00\x00\x00abc", "send", "-z", name)
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "message 1: standard input ends inside a record of 5 bytes")
+	res = invoke(t, "\x05\x00", "send", "-z", name)
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "ends inside a length prefix")
+}
+
+func testList(t *testing.T) {
+	dir := t.TempDir()
+	ring := filepath.Join(dir, "a-ring")
+	t.Cleanup(func() { removeRing(t, ring, ring) })
+	require.Equal(t, 0, invoke(t, "", "create", ring, "-size", "4K").code)
+	require.Equal(t, 0, invoke(t, "hello\nworld\n", "send", ring).code)
+
+	notes := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(notes, []byte("not a ring\n"), 0o644))
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	require.NoError(t, os.Chtimes(notes, old, old))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "subdir"), 0o755))
+	require.NoError(t, os.Symlink(ring, filepath.Join(dir, "link")))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
+
+	res := invoke(t, "", "ls", "-dir", dir)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	require.Len(t, lines, 6, "%s", res.stdout)
+	assert.Regexp(t, `^NAME +KIND +CAPACITY +DEPTH +MESSAGES +PRODUCER +CONSUMER +STREAM$`, lines[0])
+	assert.Regexp(t, `^a-ring +spsc +4096 +32 +2 +none +none +closed$`, lines[1])
+	assert.Regexp(t, `^fifo +not a ring: a named pipe$`, lines[2])
+	assert.Regexp(t, `^link +not a ring: a symbolic link$`, lines[3])
+	assert.Regexp(t, `^notes\.txt +not a ring: no shmring header$`, lines[4])
+	assert.Regexp(t, `^subdir +not a ring: a directory$`, lines[5])
+
+	got, err := os.ReadFile(notes)
+	require.NoError(t, err)
+	assert.Equal(t, "not a ring\n", string(got), "contents untouched")
+	fi, err := os.Stat(notes)
+	require.NoError(t, err)
+	assert.Equal(t, old, fi.ModTime().UTC(), "mtime untouched")
+
+	t.Run("default directory", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").code)
+		res := invoke(t, "", "ls")
+		require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+		assert.Regexp(t, `(?m)^`+name+` +spsc +4096 +0 +0 +none +none +open$`, res.stdout)
+	})
+	t.Run("missing directory", func(t *testing.T) {
+		res := invoke(t, "", "ls", "-dir", filepath.Join(dir, "absent"))
+		assert.Equal(t, 1, res.code)
+	})
+}
+
+func testClose(t *testing.T) {
+	t.Run("empty ring", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		recv := start(t, "recv", name)
+		await(t, "the consumer", func() bool { return inspect(t, name).Consumer.Alive })
+		res := invoke(t, "", "close", name)
+		require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+		assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)
+		assert.Empty(t, recv.stdout.String())
+		assert.True(t, inspect(t, name).Closed)
+	})
+	t.Run("the consumer drains first", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		r, err := shmring.Open(name, nil)
+		require.NoError(t, err)
+		defer func() { assert.NoError(t, r.Close()) }()
+		p, err := r.Producer()
+		require.NoError(t, err)
+		recv := start(t, "recv", name)
+		for _, m := range []string{"one", "two"} {
+			require.NoError(t, p.Send(t.Context(), []byte(m)))
+		}
+		await(t, "the messages read", func() bool { return inspect(t, name).Depth == 0 })
+		require.Equal(t, 0, invoke(t, "", "close", name).code)
+		assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)
+		assert.Equal(t, "one\ntwo\n", recv.stdout.String())
+		require.NoError(t, p.Close())
+	})
+}
+
+func testCheck(t *testing.T) {
+	name := ringName(t)
+	p := filepath.Join("/dev/shm", name)
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").code)
+	require.Equal(t, 0, invoke(t, "a\nbb\nccc\n", "send", name).code)
+	res := invoke(t, "", "check", name)
+	require.Equal(t, 0, res.code, "stdout: %s, stderr: %s", res.stdout, res.stderr)
+
+	// The second record (position 16, file offset 4096+4096+16) claims a
+	// payload far beyond the tail.
+	const offset = 4096 + 4096 + 16
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(binary.LittleEndian.AppendUint64(nil, 100000|1<<32), offset)
+	require.NoError(t, errors.Join(err, f.Close()))
+	before, err := os.ReadFile(p)
+	require.NoError(t, err)
+
+	res = invoke(t, "", "check", name)
+	assert.Equal(t, 1, res.code, "stderr: %s", res.stderr)
+	assert.Contains(t, res.stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: record at position 16 of length 100000", name, offset, offset))
+	assert.Contains(t, res.stdout, name+": corrupt: 1 problem\n")
+
+	res = invoke(t, "", "stat", name)
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "shmring check shows where")
+	res = invoke(t, "", "ls")
+	assert.Regexp(t, `(?m)^`+name+` +corrupt ring`, res.stdout)
+
+	after, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "check, stat and ls change nothing")
+
+	t.Run("not a ring", func(t *testing.T) {
+		notes := filepath.Join(t.TempDir(), "notes")
+		require.NoError(t, os.WriteFile(notes, []byte("hello"), 0o600))
+		res := invoke(t, "", "check", notes)
+		assert.Equal(t, 1, res.code)
+		assert.Contains(t, res.stderr, "not a shmring segment")
+	})
+}
+
+func testRemove(t *testing.T) {
+	dir := t.TempDir()
+	sound, corrupt := filepath.Join(dir, "sound"), filepath.Join(dir, "corrupt")
+	notRing := filepath.Join(dir, "notes")
+	for _, p := range []string{sound, corrupt} {
+		t.Cleanup(func() { removeRing(t, p, p) })
+		require.Equal(t, 0, invoke(t, "", "create", p, "-size", "4K").code)
+	}
+	f, err := os.OpenFile(corrupt, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{0xff}, 40) // the region size: the header checksum fails
+	require.NoError(t, errors.Join(err, f.Close()))
+	require.NoError(t, os.WriteFile(notRing, []byte("keep me"), 0o600))
+
+	res := invoke(t, "", "rm", sound, notRing, corrupt)
+	assert.Equal(t, 1, res.code, "one name could not be removed")
+	assert.Contains(t, res.stderr, notRing+": not removed")
+	assert.NoFileExists(t, sound)
+	assert.NoFileExists(t, corrupt, "a ring with a corrupt header is removed too")
+	assert.FileExists(t, notRing, "a file that is not a ring is left alone")
+
+	res = invoke(t, "", "rm", sound)
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "no such file")
+}
+
+func testInterrupt(t *testing.T) {
+	t.Run("recv on an empty ring", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		recv := start(t, "recv", name)
+		await(t, "a sleeping consumer", func() bool {
+			info := inspect(t, name)
+			return info.Consumer.Alive && info.Waiters.Data == 1
+		})
+		require.NoError(t, recv.cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 130, recv.wait(t))
+		assert.Equal(t, "shmring recv: interrupted\n", recv.stderr.String())
+		info := inspect(t, name)
+		assert.Equal(t, "none", info.Consumer.String(), "recv detached")
+		assert.False(t, info.Closed)
+	})
+	t.Run("send waiting for input", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		send := newStarted("send", name)
+		stdin, err := send.cmd.StdinPipe()
+		require.NoError(t, err)
+		defer stdin.Close()
+		send.run(t)
+		_, err = stdin.Write([]byte("one\n"))
+		require.NoError(t, err)
+		await(t, "the first message", func() bool { return inspect(t, name).Messages == 1 })
+		require.NoError(t, send.cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 130, send.wait(t))
+		info := inspect(t, name)
+		assert.True(t, info.Closed, "send ends the stream however it exits")
+		assert.Equal(t, "none", info.Producer.String())
+	})
+}
+
+func testWatch(t *testing.T) {
+	name := ringName(t)
+	require.Equal(t, 0, invoke(t, "", "create", name).code)
+	watch := start(t, "stat", "-w", "-json", name)
+	await(t, "the first refresh", func() bool { return strings.Count(watch.stdout.String(), "\n") >= 1 })
+	require.Equal(t, 0, invoke(t, "a\nb\nc\n", "send", name).code)
+	require.Equal(t, 0, invoke(t, "", "recv", name).code)
+	// The stream is closed and drained: stat -w ends by itself.
+	assert.Equal(t, 0, watch.wait(t), "stderr: %s", watch.stderr)
+	assert.Contains(t, watch.stderr.String(), "end of stream")
+
+	lines := strings.Split(strings.TrimSuffix(watch.stdout.String(), "\n"), "\n")
+	require.GreaterOrEqual(t, len(lines), 2)
+	var first, last map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
+	assert.NotContains(t, first, "rates", "no rates before a second sample")
+	require.Contains(t, last, "rates")
+	assert.EqualValues(t, 3*16, last["head"])
+	assert.Equal(t, true, last["closed"])
+
+	t.Run("SIGINT", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		watch := start(t, "stat", "-w", name)
+		await(t, "the first refresh", func() bool { return strings.Contains(watch.stdout.String(), "events") })
+		require.NoError(t, watch.cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 0, watch.wait(t), "stat -w ends with status 0 on SIGINT")
+		assert.Regexp(t, `(?m)^ring +/dev/shm/`+name+`$`, watch.stdout.String())
+	})
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/cmd/internal/cli"
+	"github.com/shmring/shmring/shm"
+)
+
+// runRemove removes rings.
+func runRemove(_ context.Context, cmd *command, args []string, std stdio) int {
+	fs := cmd.flagSet(std,
+		"Each NAME must be a ring: a file that is not one is left alone. A ring whose header is\n"+
+			"corrupt, or of another format version, is removed too. Processes that have a ring open\n"+
+			"keep using it; its memory is freed when the last one closes it. Every NAME is tried;\n"+
+			"the status is 1 if any could not be removed.")
+	names, code, ok := parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(names) == 0 {
+		return cli.Usage(fs, "missing NAME")
+	}
+	code = cli.ExitOK
+	for _, name := range names {
+		if err := remove(name); err != nil {
+			code = cmd.fail(std, err)
+		}
+	}
+	return code
+}
+
+// remove removes the ring name. A sound ring goes through shmring.Unlink,
+// which also removes the wake-up state the semaphore fallback keeps outside
+// the segment; a ring that cannot be opened as sound but carries the shmring
+// magic is unlinked by name; anything else is refused.
+func remove(name string) error {
+	err := shmring.Unlink(name)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, shmring.ErrNotRing):
+		return fmt.Errorf("%s: not removed: %w", name, err)
+	case errors.Is(err, shmring.ErrCorrupt), errors.Is(err, shmring.ErrVersion):
+		return shm.Unlink(name)
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/cmd/internal/cli"
+)
+
+// runSend sends standard input as messages.
+func runSend(ctx context.Context, cmd *command, args []string, std stdio) int {
+	fs := cmd.flagSet(std,
+		"It attaches as the ring's producer (only one may be attached at a time) and sends each\n"+
+			"line of standard input, its newline stripped, as one message; a last line without a\n"+
+			"newline is a message too. With -z, standard input is binary records instead: a uint32\n"+
+			"little-endian length, then that many bytes.",
+		"When it exits it closes the producer end, which ends the stream, however it exits: at\n"+
+			"the end of standard input (status 0), on SIGINT or SIGTERM (status 130), or on an error\n"+
+			"(status 1, such as a message larger than the ring's largest). The consumer reads what\n"+
+			"was sent, then sees the end. A producer that attaches later reopens the stream.")
+	records := fs.Bool("z", false, "read length-prefixed binary records instead of lines")
+	name, code, ok := oneName(fs, args)
+	if !ok {
+		return code
+	}
+	err := send(ctx, name, *records, std.in)
+	switch {
+	case err == nil:
+		return cli.ExitOK
+	case ctx.Err() != nil:
+		return cmd.interrupted(std)
+	}
+	return cmd.fail(std, err)
+}
+
+// send attaches to the ring name as its producer and sends the messages of
+// in until its end, ctx's end or an error; it closes the producer end (ending
+// the stream) whatever happens.
+func send(ctx context.Context, name string, records bool, in io.Reader) (err error) {
+	r, err := shmring.Open(name, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, r.Close()) }()
+	p, err := r.Producer()
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, p.Close()) }()
+
+	// Reading standard input cannot be interrupted: it runs on its own
+	// goroutine, so that a signal ends send at once. When send returns
+	// first, done stops the reader at its next message; a reader still
+	// blocked in a read ends with the process.
+	msgs := make(chan []byte, 64)
+	readErr := make(chan error, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		readErr <- readMessages(bufio.NewReaderSize(in, 64<<10), records, r.MaxMessage(), msgs, done)
+		close(msgs)
+	}()
+	for {
+		select {
+		case msg, ok := <-msgs:
+			if !ok {
+				return <-readErr
+			}
+			if err := p.Send(ctx, msg); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// readMessages reads messages of at most max bytes from br (lines, or
+// length-prefixed records) and sends each on msgs until the end of br (nil),
+// a bad message (its error), or done.
+func readMessages(br *bufio.Reader, records bool, max int, msgs chan<- []byte, done <-chan struct{}) error {
+	next := readLine
+	if records {
+		next = readRecord
+	}
+	for i := 1; ; i++ {
+		msg, err := next(br, max)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		select {
+		case msgs <- msg:
+		case <-done:
+			return nil
+		}
+	}
+}
+
+// readLine returns the next line of br without its newline, io.EOF at the
+// end. A line longer than max bytes is an error, found before more than
+// max+1 bytes of it are held.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > max+1 {
+			return nil, tooLarge(max)
+		}
+		line = append(line, chunk...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(line) == 0:
+			return nil, io.EOF
+		case err != nil && err != io.EOF:
+			return nil, fmt.Errorf("read standard input: %w", err)
+		}
+		if n := len(line); n > 0 && line[n-1] == '\n' {
+			line = line[:n-1]
+		}
+		if len(line) > max {
+			return nil, tooLarge(max)
+		}
+		return line, nil
+	}
+}
+
+// readRecord returns the next length-prefixed record of br, io.EOF at the
+// end.
+func readRecord(br *bufio.Reader, max int) ([]byte, error) {
+	var prefix [4]byte
+	if _, err := io.ReadFull(br, prefix[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, errors.New("standard input ends inside a length prefix")
+		}
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(prefix[:])
+	if uint64(n) > uint64(max) {
+		return nil, tooLarge(max)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(br, msg); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return nil, fmt.Errorf("standard input ends inside a record of %d bytes", n)
+		}
+		return nil, err
+	}
+	return msg, nil
+}
+
+// tooLarge is the error of a message over the ring's largest.
+func tooLarge(max int) error {
+	return fmt.Errorf("%w: the ring's largest message is %d bytes", shmring.ErrTooLarge, max)
+}

@@ -1,0 +1,20 @@
+package shmring
+
+// CloseStream ends the stream from outside the producer, as Producer.Close
+// does from inside: it marks the stream closed in the segment and wakes the
+// consumer, which reads what was committed, then gets io.EOF. It is meant for
+// a ring whose producer is gone or never came (the shmring command's close):
+// while a producer is attached, the consumer may stop before reading what
+// that producer sends afterwards. A producer that attaches later reopens the
+// stream (Ring.Producer clears the mark). It returns ErrClosed after Close.
+func (r *Ring) CloseStream() error {
+	if !r.gate.enter() {
+		return ErrClosed
+	}
+	defer r.gate.leave()
+	// Steps (a) and (b) of wait.go, as in Producer.detach: the consumer's
+	// emptied reads Closed after finding the ring empty.
+	r.ctl.Closed.Store(1)
+	r.wakeIfWaiting(r.dataWords())
+	return nil
+}
