@@ -29,6 +29,11 @@
 // cursor and record length read from it is checked before use, and bad
 // contents give an error wrapping ErrCorrupt rather than a panic.
 //
+// Inspect and Check read a named ring without changing anything (the file is
+// opened read-only and no lock is taken): its positions, depth, endpoints and
+// counters, and the soundness of its header and committed records. The
+// shmring command's ls, stat and check are built on them.
+//
 // Endpoints are not safe for concurrent use by several goroutines, with one
 // exception: Close may be called from any goroutine to end a blocked call,
 // and returns only after that call has left the shared memory.
