@@ -2,28 +2,41 @@ package shmring
 
 import (
 	"context"
+	"errors"
 	"io"
+	"math/bits"
 
 	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
 )
 
-// Consumer is the reading end of a ring. One Consumer at a time may be
-// attached to a ring, across all processes. A Consumer is not safe for
-// concurrent use, except that Close may be called from any goroutine.
+// Consumer is a reading end of a ring. An SPSC ring admits one Consumer at a
+// time across all processes; an MPMC ring any number, up to its
+// participants, and each message goes to exactly one of them. A Consumer is
+// not safe for concurrent use, except that Close may be called from any
+// goroutine.
 type Consumer struct {
 	ep *endpoint
 	r  *Ring
-	rc *ring.Consumer
+	rc *ring.Consumer     // SPSC
+	mc *ring.MPMCConsumer // MPMC
+	st *ring.Stats        // counters of this consumer (MPMC: the ring's own)
 
-	got    []byte // the message a wait found
-	poller *poller
+	spsc ring.Stats // SPSC counters, private to this process
+
+	held      int       // length of the message peeked and not released, -1 if none
+	adoptLock *shm.Lock // MPMC: lock of the orphan entry whose message is held
+	got       []byte    // the message a wait found
+	poller    *poller
 }
 
-// Consumer attaches the consumer end. It fails with ErrBusy while another
-// consumer, in any process, is attached. It starts at the oldest message
-// not yet released, so a message a dead consumer peeked is read again.
+// Consumer attaches a consumer end. On an SPSC ring it fails with ErrBusy
+// while another consumer, in any process, is attached, and starts at the
+// oldest message not yet released, so a message a dead consumer peeked is
+// read again. On an MPMC ring it fails with ErrBusy when every participant
+// entry is taken.
 func (r *Ring) Consumer() (_ *Consumer, err error) {
-	ep, err := r.attachEndpoint(lockConsumer, r.ctl.ConsumerAttached, r.dataWords())
+	ep, err := r.attachEndpoint(lockConsumer, r.dataWords())
 	if err != nil {
 		return nil, err
 	}
@@ -32,25 +45,33 @@ func (r *Ring) Consumer() (_ *Consumer, err error) {
 			ep.abandon()
 		}
 	}()
-	// The lock makes this the only consumer: the waiter count of the data
-	// condition can only be a dead predecessor's, and is reset.
-	r.ctl.DataWaiters.Store(0)
-	r.ctl.ConsumerAttached.Store(1)
-	rc, err := r.ctl.NewConsumer()
-	if err != nil {
-		r.ctl.ConsumerAttached.Store(0)
-		return nil, err
+	c := &Consumer{ep: ep, r: r, held: -1}
+	if r.mp != nil {
+		if c.mc, err = r.mp.NewConsumer(ep.entry); err != nil {
+			return nil, err
+		}
+		c.st = c.mc.Counters()
+	} else {
+		// The lock makes this the only consumer: the waiter count of the
+		// data condition can only be a dead predecessor's, and is reset.
+		r.ctl.DataWaiters.Store(0)
+		r.ctl.ConsumerAttached.Store(1)
+		if c.rc, err = r.ctl.NewConsumer(); err != nil {
+			r.ctl.ConsumerAttached.Store(0)
+			return nil, err
+		}
+		c.st = &c.spsc
 	}
-	c := &Consumer{ep: ep, r: r, rc: rc}
 	ep.detach = c.detach
 	return c, nil
 }
 
 // Recv copies the next message into buf and returns its length, waiting
-// while the ring is empty. It returns io.EOF once the producer closed the
-// stream and every message was read, io.ErrShortBuffer (leaving the message
-// in the ring) when buf is smaller than the message, ctx.Err() when ctx ends
-// first, ErrClosed after Close, and ErrPeerDead when the producer died.
+// while the ring is empty. It returns io.EOF once the stream was closed and
+// every message was read, io.ErrShortBuffer (leaving the message in the
+// ring) when buf is smaller than the message, ctx.Err() when ctx ends first,
+// ErrClosed after Close, and ErrPeerDead when the producer of an SPSC ring
+// died.
 func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 	msg, err := c.Peek(ctx)
 	if err != nil {
@@ -79,18 +100,24 @@ func (c *Consumer) copyOut(buf, msg []byte) (int, error) {
 }
 
 // Peek returns the next message in place, waiting while the ring is empty.
-// The bytes stay valid, and the message stays in the ring, until Release;
+// The bytes stay valid, and the message stays the consumer's, until Release;
 // the caller must not write them. A consumer that dies before Release leaves
-// the message to the next consumer. Errors are those of Recv.
+// the message to another consumer (SPSC: the next one to attach; MPMC: one
+// that adopts it after the dead process is reaped). Errors are those of
+// Recv.
 func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 	if c.ep.gate.closed.Load() {
 		return nil, ErrClosed
 	}
-	msg, err := c.rc.TryPeek()
-	if err != ring.ErrEmpty {
+	msg, err := c.peekOnce()
+	if err != ErrEmpty {
 		return msg, err
 	}
-	if err := c.r.wait(ctx, &c.ep.gate, c.r.dataWords(), c); err != nil {
+	c.st.EmptyWaits++
+	if c.mc != nil {
+		c.mc.FlushStats()
+	}
+	if err := c.r.wait(ctx, c.ep, c.st, c.r.dataWords(), c); err != nil {
 		return nil, err
 	}
 	msg, c.got = c.got, nil
@@ -103,102 +130,214 @@ func (c *Consumer) TryPeek() ([]byte, error) {
 	if c.ep.gate.closed.Load() {
 		return nil, ErrClosed
 	}
-	msg, err := c.rc.TryPeek()
-	if err != ring.ErrEmpty {
+	msg, err := c.peekOnce()
+	if err != ErrEmpty || c.poller == nil {
 		return msg, err
 	}
-	if err := c.emptied(); err != nil {
+	if err := c.poller.takeErr(); err != nil {
 		return nil, err
 	}
-	if c.poller != nil {
-		if err := c.poller.takeErr(); err != nil {
-			return nil, err
-		}
-		c.poller.rearm()
-	}
+	c.poller.rearm()
 	return nil, ErrEmpty
 }
 
-// Release consumes the message returned by the last Peek or TryPeek and
-// hands its room back to the producer. Release without one panics.
-func (c *Consumer) Release() {
-	c.rc.Release()
+// peekOnce looks for the next message once: the ring's own TryPeek, then on
+// an empty ring the hand-back of skipped padding (SPSC), the adoption of an
+// orphan (MPMC), and the end-of-stream check.
+func (c *Consumer) peekOnce() ([]byte, error) {
+	msg, err := c.rawPeek()
+	if err != ErrEmpty {
+		return msg, err
+	}
+	if c.mc != nil {
+		if c.r.mp.Orphans.Load() != 0 {
+			if msg, err := c.adopt(); msg != nil || err != nil {
+				return msg, err
+			}
+		}
+		if c.r.mp.Drained() {
+			return nil, io.EOF
+		}
+		return nil, ErrEmpty
+	}
 	c.publish()
+	// Closed is stored after the producer's last Store(tail): seeing it
+	// set, one more look at the tail finds every committed record.
+	if c.r.ctl.Closed.Load() == 0 {
+		return nil, ErrEmpty
+	}
+	if msg, err := c.rawPeek(); err != ErrEmpty {
+		return msg, err
+	}
+	c.publish()
+	return nil, io.EOF
+}
+
+// rawPeek is the ring's TryPeek, remembering the length of what it found.
+func (c *Consumer) rawPeek() ([]byte, error) {
+	var msg []byte
+	var err error
+	if c.mc != nil {
+		msg, err = c.mc.TryPeek()
+	} else {
+		msg, err = c.rc.TryPeek()
+	}
+	if err == nil {
+		c.held = len(msg)
+	}
+	return msg, err
+}
+
+// adopt takes over the message of an orphan entry, a dead consumer's, if
+// another consumer has not already. It holds the orphan's lock until
+// Release.
+func (c *Consumer) adopt() ([]byte, error) {
+	for orphans := c.r.mp.Orphans.Load(); orphans != 0; orphans &= orphans - 1 {
+		i := bits.TrailingZeros64(orphans)
+		lock, err := c.r.seg.Lock(i)
+		if errors.Is(err, shm.ErrLocked) {
+			continue // another consumer is adopting it
+		}
+		if err != nil {
+			return nil, err
+		}
+		msg, err := c.mc.Adopt(i)
+		if err == ErrEmpty {
+			// Nothing left to deliver; Adopt freed the entry.
+			if err := lock.Release(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil && !c.mc.Holding() {
+			return nil, errors.Join(err, lock.Release())
+		}
+		c.adoptLock = lock
+		c.held = len(msg)
+		return msg, err
+	}
+	return nil, nil
+}
+
+// Release consumes the message returned by the last Peek or TryPeek and
+// hands its room back to the producers. Release without one panics.
+func (c *Consumer) Release() {
+	c.releaseLocal()
+	c.publish()
+}
+
+// releaseLocal consumes the held message; an SPSC ring hands the room back
+// at the next publish, an MPMC ring at once.
+func (c *Consumer) releaseLocal() {
+	if c.mc == nil {
+		c.rc.Release()
+		c.st.MsgsReceived++
+		c.st.BytesReceived += uint64(c.held)
+		c.held = -1
+		return
+	}
+	c.mc.Release()
+	c.held = -1
+	if c.adoptLock != nil {
+		// The orphan entry is free now (mc.Release freed it).
+		_ = c.adoptLock.Release()
+		c.adoptLock = nil
+	}
+	// Release's Store(seq) and this Load of the sleepers are steps
+	// (a)-(b) of wait.go.
+	if c.r.wakeIfWaiting(c.r.spaceWords()) {
+		c.st.Wakes++
+	}
+	if c.st.MsgsReceived%statsFlushEvery == 0 {
+		c.mc.FlushStats()
+	}
 }
 
 // ReadBatch waits until at least one message is committed, then calls fn on
 // each committed message in turn, at most max of them (all when max <= 0),
-// without waiting for more, and releases them with one publication of the
-// head. msg is valid only during the call of fn. It returns how many
-// messages it passed to fn, and io.EOF (with 0) at the end of the stream.
+// without waiting for more, and releases them (on an SPSC ring with one
+// publication of the head). msg is valid only during the call of fn. It
+// returns how many messages it passed to fn, and io.EOF (with 0) at the end
+// of the stream.
 func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (int, error) {
 	msg, err := c.Peek(ctx)
 	n := 0
 	for err == nil {
 		fn(msg)
-		c.rc.Release()
+		c.releaseLocal()
 		n++
 		if n == max {
 			break
 		}
-		msg, err = c.rc.TryPeek()
+		msg, err = c.rawPeek()
 	}
 	c.publish()
-	if err == ring.ErrEmpty || n > 0 && err == nil {
+	if err == ErrEmpty || n > 0 && err == nil {
 		return n, nil
 	}
 	return n, err
 }
 
-// emptied is what an empty ring calls for: hand back skipped padding, and
-// report io.EOF when the stream is closed and nothing is left.
-func (c *Consumer) emptied() error {
-	c.publish()
-	// Closed is stored after the producer's last Store(tail): seeing it
-	// set, one more look at the tail finds every committed record.
-	if c.r.ctl.Closed.Load() == 0 {
-		return nil
+// Stats returns this consumer's counters (see Stats). An MPMC consumer also
+// flushes them to its participant entry.
+func (c *Consumer) Stats() Stats {
+	if c.mc != nil {
+		c.mc.FlushStats()
 	}
-	if _, err := c.rc.TryPeek(); err != ring.ErrEmpty {
-		return err
-	}
-	c.publish()
-	return io.EOF
+	return Stats(*c.st)
 }
 
 // ready looks for a message (condition of wait).
 func (c *Consumer) ready() (bool, error) {
-	msg, err := c.rc.TryPeek()
-	if err == ring.ErrEmpty {
-		return false, c.emptied()
+	msg, err := c.peekOnce()
+	if err == ErrEmpty {
+		return false, nil
 	}
 	c.got = msg
 	return err == nil, err
 }
 
-// peerDead checks the producer (condition of wait).
+// peerDead checks the SPSC producer, or reaps dead MPMC participants
+// (condition of wait).
 func (c *Consumer) peerDead() error {
+	if c.mc != nil {
+		return c.r.reapDead(c.st)
+	}
 	return c.r.peerDead(lockProducer, c.r.ctl.ProducerAttached)
 }
 
-// publish stores the head, then wakes the producer if it sleeps for room
-// (steps (a)-(b) in wait.go).
+// publish stores the SPSC head, then wakes the producer if it sleeps for
+// room (steps (a)-(b) in wait.go). MPMC releases publish themselves.
 func (c *Consumer) publish() {
-	if c.rc.Publish() {
-		c.r.wakeIfWaiting(c.r.spaceWords())
+	if c.rc != nil && c.rc.Publish() && c.r.wakeIfWaiting(c.r.spaceWords()) {
+		c.st.Wakes++
 	}
 }
 
-// detach stops the poller and hands back what was released.
+// detach stops the poller and hands back what was released. An MPMC
+// consumer that still holds a message keeps its entry as it is: once the
+// lock is gone, the reap of the entry makes the message an orphan that
+// another consumer adopts.
 func (c *Consumer) detach() error {
 	if c.poller != nil {
 		c.poller.stop()
 	}
-	c.publish()
-	return nil
+	if c.mc == nil {
+		c.publish()
+		return nil
+	}
+	c.mc.FlushStats()
+	if c.adoptLock != nil {
+		// The adopted message stays the orphan's, for another adopter.
+		return c.adoptLock.Release()
+	}
+	if c.mc.Holding() {
+		return nil
+	}
+	return c.r.mp.Leave(c.ep.entry)
 }
 
-// Close detaches the consumer: messages not yet released stay in the ring
-// for the next consumer. It ends a blocked call (which returns ErrClosed) and
-// the Ready poller, and is idempotent.
+// Close detaches the consumer: a message peeked and not released stays for
+// another consumer. It ends a blocked call (which returns ErrClosed) and the
+// Ready poller, and is idempotent.
 func (c *Consumer) Close() error { return c.ep.close() }

@@ -26,7 +26,7 @@ func (r *Ring) Event(i int) *Event {
 	if i < 0 || i >= NumEvents {
 		panic(fmt.Sprintf("shmring: event %d outside [0, %d)", i, NumEvents))
 	}
-	return &Event{r: r, words: r.ctl.Events[i], index: i}
+	return &Event{r: r, words: r.w.events[i], index: i}
 }
 
 // Set sets the event and wakes every waiter, in every process.
@@ -50,7 +50,7 @@ func (e *Event) Wait(ctx context.Context) error {
 	if e.IsSet() {
 		return nil
 	}
-	return e.r.wait(ctx, nil, e.r.eventWords(e.index), e)
+	return e.r.wait(ctx, nil, nil, e.r.eventWords(e.index), e)
 }
 
 // C starts a goroutine that waits for the event and returns a channel that

@@ -39,6 +39,33 @@ func (s WaitStrategy) String() string {
 	return fmt.Sprintf("WaitStrategy(%d)", uint8(s))
 }
 
+// Kind is a ring's algorithm, chosen at creation and recorded in the
+// segment; Open takes whatever the segment says.
+type Kind uint8
+
+const (
+	// SPSC is a single-producer single-consumer ring of variable-length
+	// records: one producer and one consumer attached at a time, the
+	// fastest kind.
+	SPSC Kind = iota
+	// MPMC is a multi-producer multi-consumer ring of fixed-size slots: any
+	// number of producers and consumers, in any processes, up to
+	// Options.Participants attached at once. Each message goes to exactly
+	// one consumer; a process that dies mid-message is reaped.
+	MPMC
+)
+
+// String returns the kind's name: spsc or mpmc.
+func (k Kind) String() string {
+	switch k {
+	case SPSC:
+		return "spsc"
+	case MPMC:
+		return "mpmc"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
 // Defaults used where Options leaves a field zero.
 const (
 	// DefaultSize is the default data capacity of a new ring.
@@ -49,14 +76,23 @@ const (
 	DefaultSpinBudget = 100 * time.Microsecond
 	// DefaultMode is the permission of a new named ring.
 	DefaultMode os.FileMode = 0o600
+	// DefaultSlotSize is the largest message of a new MPMC ring.
+	DefaultSlotSize = 1024
+	// MaxParticipants bounds the endpoints attached to one MPMC ring at
+	// once; it is also the default.
+	MaxParticipants = ring.MPMCMaxParticipants
 )
 
 // Options configure a ring. The zero value (or a nil *Options) means the
 // documented defaults.
 type Options struct {
+	// Kind is the algorithm of a ring being created. Ignored when opening.
+	Kind Kind
 	// Size is the data capacity in bytes of a ring being created, rounded up
 	// to a power of two between 4 KiB and 4 GiB. Zero means DefaultSize.
-	// The largest message is Size-8 bytes. Ignored when opening.
+	// The largest message of an SPSC ring is Size-8 bytes; an MPMC ring has
+	// Size/SlotSize slots (at least 2, rounded up to a power of two).
+	// Ignored when opening.
 	Size int64
 	// Mode is the permission of a named ring being created. Zero means
 	// DefaultMode (0600). Ignored when opening.
@@ -66,6 +102,14 @@ type Options struct {
 	// SpinBudget is how long Adaptive spins before sleeping. Zero means
 	// DefaultSpinBudget.
 	SpinBudget time.Duration
+	// SlotSize is the largest message of an MPMC ring being created,
+	// rounded up to a multiple of 8 (at most 16 MiB). Zero means
+	// DefaultSlotSize. Ignored for SPSC and when opening.
+	SlotSize int
+	// Participants is how many endpoints may attach to an MPMC ring being
+	// created at once, 1 to MaxParticipants. Zero means MaxParticipants.
+	// Ignored for SPSC and when opening.
+	Participants int
 }
 
 // resolve returns opts with defaults filled in and the capacity rounded.
@@ -99,5 +143,31 @@ func (o *Options) resolve() (Options, error) {
 	if r.SpinBudget == 0 {
 		r.SpinBudget = DefaultSpinBudget
 	}
+	switch r.Kind {
+	case SPSC:
+	case MPMC:
+		if r.SlotSize == 0 {
+			r.SlotSize = DefaultSlotSize
+		}
+		if r.SlotSize < 0 || r.SlotSize > ring.MPMCMaxSlotSize {
+			return r, fmt.Errorf("shmring: slot size %d outside [1, %d]", r.SlotSize, ring.MPMCMaxSlotSize)
+		}
+		r.SlotSize = (r.SlotSize + 7) &^ 7
+		if r.Participants == 0 {
+			r.Participants = MaxParticipants
+		}
+		if r.Participants < 0 || r.Participants > MaxParticipants {
+			return r, fmt.Errorf("shmring: %d participants outside [1, %d]", r.Participants, MaxParticipants)
+		}
+	default:
+		return r, fmt.Errorf("shmring: unknown ring kind %d", uint8(r.Kind))
+	}
 	return r, nil
+}
+
+// geometry returns the MPMC geometry of resolved options.
+func (o Options) geometry() ring.MPMCGeometry {
+	slots := max(uint64(o.Size)/uint64(o.SlotSize), ring.MPMCMinSlots)
+	slots = min(uint64(1)<<bits.Len64(slots-1), ring.MPMCMaxSlots)
+	return ring.MPMCGeometry{SlotSize: uint64(o.SlotSize), Slots: slots, Participants: uint64(o.Participants)}
 }

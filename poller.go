@@ -56,7 +56,7 @@ func (p *poller) run() {
 		case <-p.quit:
 			return
 		}
-		err := r.wait(context.Background(), &p.c.ep.gate, r.dataWords(), p)
+		err := r.wait(context.Background(), p.c.ep, nil, r.dataWords(), p)
 		if err == ErrClosed {
 			return
 		}
@@ -75,12 +75,21 @@ func (p *poller) run() {
 
 // ready reports committed records or an ended stream (condition of wait).
 func (p *poller) ready() (bool, error) {
+	if m := p.c.r.mp; m != nil {
+		return m.Readable(), nil
+	}
 	ctl := p.c.r.ctl
 	return ctl.Tail.Load() != ctl.Head.Load() || ctl.Closed.Load() != 0, nil
 }
 
-// peerDead checks the producer (condition of wait).
-func (p *poller) peerDead() error { return p.c.peerDead() }
+// peerDead checks the SPSC producer, or reaps dead MPMC participants
+// without counting them (condition of wait).
+func (p *poller) peerDead() error {
+	if p.c.mc != nil {
+		return p.c.r.reapDead(nil)
+	}
+	return p.c.peerDead()
+}
 
 // rearm lets the poller look at the ring again; called by TryPeek on
 // ErrEmpty, after the head was published.

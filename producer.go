@@ -6,23 +6,34 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
-// Producer is the writing end of a ring. One Producer at a time may be
-// attached to a ring, across all processes. A Producer is not safe for
-// concurrent use, except that Close may be called from any goroutine.
+// Producer is a writing end of a ring. An SPSC ring admits one Producer at a
+// time across all processes; an MPMC ring any number, up to its
+// participants. A Producer is not safe for concurrent use, except that Close
+// may be called from any goroutine.
 type Producer struct {
 	ep *endpoint
 	r  *Ring
-	rp *ring.Producer
+	rp *ring.Producer     // SPSC
+	mp *ring.MPMCProducer // MPMC
+	st *ring.Stats        // counters of this producer (MPMC: the ring's own)
+
+	spsc ring.Stats // SPSC counters, private to this process
 
 	want int    // payload size a waiting reservation asks for
 	got  []byte // what the waiting reservation obtained
 }
 
-// Producer attaches the producer end. It fails with ErrBusy while another
-// producer, in any process, is attached. Attaching reopens the stream if a
-// previous producer closed it.
+// statsFlushEvery is how many messages an MPMC producer or consumer sends or
+// receives between two flushes of its counters to the segment, besides the
+// flushes at each wait and at Close.
+const statsFlushEvery = 1024
+
+// Producer attaches a producer end. On an SPSC ring it fails with ErrBusy
+// while another producer, in any process, is attached, and attaching
+// reopens the stream if a previous producer closed it. On an MPMC ring it
+// fails with ErrBusy when every participant entry is taken.
 func (r *Ring) Producer() (_ *Producer, err error) {
-	ep, err := r.attachEndpoint(lockProducer, r.ctl.ProducerAttached, r.spaceWords())
+	ep, err := r.attachEndpoint(lockProducer, r.spaceWords())
 	if err != nil {
 		return nil, err
 	}
@@ -31,32 +42,40 @@ func (r *Ring) Producer() (_ *Producer, err error) {
 			ep.abandon()
 		}
 	}()
-	// The lock makes this the only producer: the waiter count of the space
-	// condition can only be a dead predecessor's, and is reset.
-	r.ctl.SpaceWaiters.Store(0)
-	r.ctl.ProducerAttached.Store(1)
-	r.ctl.Closed.Store(0)
-	rp, err := r.ctl.NewProducer()
-	if err != nil {
-		r.ctl.ProducerAttached.Store(0)
-		return nil, err
+	p := &Producer{ep: ep, r: r}
+	if r.mp != nil {
+		if p.mp, err = r.mp.NewProducer(ep.entry); err != nil {
+			return nil, err
+		}
+		p.st = p.mp.Counters()
+	} else {
+		// The lock makes this the only producer: the waiter count of the
+		// space condition can only be a dead predecessor's, and is reset.
+		r.ctl.SpaceWaiters.Store(0)
+		r.ctl.ProducerAttached.Store(1)
+		r.ctl.Closed.Store(0)
+		if p.rp, err = r.ctl.NewProducer(); err != nil {
+			r.ctl.ProducerAttached.Store(0)
+			return nil, err
+		}
+		p.st = &p.spsc
 	}
-	p := &Producer{ep: ep, r: r, rp: rp}
 	ep.detach = p.detach
 	return p, nil
 }
 
 // Send copies msg into the ring as one message, waiting while the ring is
 // full. It returns ErrTooLarge for a message over Ring.MaxMessage, ctx.Err()
-// when ctx ends first (nothing is sent), ErrClosed after Close, and
-// ErrPeerDead if the consumer dies while Send waits.
+// when ctx ends first (nothing is sent), ErrClosed after Close or once the
+// stream of an MPMC ring is closed, and ErrPeerDead if the consumer of an
+// SPSC ring dies while Send waits.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
 	buf, err := p.reserve(ctx, len(msg))
 	if err != nil {
 		return err
 	}
 	copy(buf, msg)
-	p.rp.Commit(len(msg))
+	p.stage(len(msg))
 	p.publish()
 	return nil
 }
@@ -68,15 +87,16 @@ func (p *Producer) TrySend(msg []byte) error {
 		return err
 	}
 	copy(buf, msg)
-	p.rp.Commit(len(msg))
+	p.stage(len(msg))
 	p.publish()
 	return nil
 }
 
-// SendBatch sends msgs in order and makes them visible with one publication
-// at the end (and before each wait for room), which amortises the shared
-// cursor's cache-line transfer over the batch. It returns how many messages
-// were sent, and the error that stopped it.
+// SendBatch sends msgs in order. On an SPSC ring it makes them visible with
+// one publication at the end (and before each wait for room), which
+// amortises the shared cursor's cache-line transfer over the batch; on an
+// MPMC ring each message is published in its own slot. It returns how many
+// messages were sent, and the error that stopped it.
 func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	for i, msg := range msgs {
 		buf, err := p.reserve(ctx, len(msg))
@@ -85,7 +105,7 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			return i, err
 		}
 		copy(buf, msg)
-		p.rp.Commit(len(msg))
+		p.stage(len(msg))
 	}
 	p.publish()
 	return len(msgs), nil
@@ -93,7 +113,8 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 
 // Reserve returns n bytes of the ring to write a message into in place,
 // waiting while the ring is full; Commit sends it. The bytes belong to the
-// caller until Commit; a second Reserve abandons the first reservation.
+// caller until Commit; a second Reserve abandons the first reservation (on
+// an MPMC ring, its slot becomes a skip record that consumers pass over).
 func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 	return p.reserve(ctx, n)
 }
@@ -103,6 +124,9 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 func (p *Producer) TryReserve(n int) ([]byte, error) {
 	if p.ep.gate.closed.Load() {
 		return nil, ErrClosed
+	}
+	if p.mp != nil {
+		return p.mp.TryReserve(n)
 	}
 	buf, err := p.rp.TryReserve(n)
 	if err == ErrFull {
@@ -116,8 +140,19 @@ func (p *Producer) TryReserve(n int) ([]byte, error) {
 // Commit sends the first n bytes of the reserved buffer as one message.
 // Commit without a reservation, or with n larger than reserved, panics.
 func (p *Producer) Commit(n int) {
-	p.rp.Commit(n)
+	p.stage(n)
 	p.publish()
+}
+
+// Stats returns this producer's counters: messages and bytes sent, waits
+// for room, sleeps, wake-ups issued, dead participants reaped. An MPMC
+// producer also flushes them to its participant entry, where the shmring
+// command's stat reads them.
+func (p *Producer) Stats() Stats {
+	if p.mp != nil {
+		p.mp.FlushStats()
+	}
+	return Stats(*p.st)
 }
 
 // reserve is TryReserve, then the wait for room.
@@ -126,8 +161,12 @@ func (p *Producer) reserve(ctx context.Context, n int) ([]byte, error) {
 	if err != ErrFull {
 		return buf, err
 	}
+	p.st.FullWaits++
+	if p.mp != nil {
+		p.mp.FlushStats()
+	}
 	p.want = n
-	if err := p.r.wait(ctx, &p.ep.gate, p.r.spaceWords(), p); err != nil {
+	if err := p.r.wait(ctx, p.ep, p.st, p.r.spaceWords(), p); err != nil {
 		return nil, err
 	}
 	buf, p.got = p.got, nil
@@ -136,7 +175,13 @@ func (p *Producer) reserve(ctx context.Context, n int) ([]byte, error) {
 
 // ready retries the waiting reservation (condition of wait).
 func (p *Producer) ready() (bool, error) {
-	buf, err := p.rp.TryReserve(p.want)
+	var buf []byte
+	var err error
+	if p.mp != nil {
+		buf, err = p.mp.TryReserve(p.want)
+	} else {
+		buf, err = p.rp.TryReserve(p.want)
+	}
 	if err == ErrFull {
 		p.publish()
 		return false, nil
@@ -145,29 +190,61 @@ func (p *Producer) ready() (bool, error) {
 	return err == nil, err
 }
 
-// peerDead checks the consumer (condition of wait).
+// peerDead checks the SPSC consumer, or reaps dead MPMC participants
+// (condition of wait).
 func (p *Producer) peerDead() error {
+	if p.mp != nil {
+		return p.r.reapDead(p.st)
+	}
 	return p.r.peerDead(lockConsumer, p.r.ctl.ConsumerAttached)
 }
 
-// publish stores the tail, then wakes the consumer if it sleeps. The Store
-// in ring.Producer.Publish and the Load in wakeIfWaiting are sequentially
-// consistent: that is the StoreLoad order of step (a)-(b) in wait.go.
+// stage finishes the reserved record with an n-byte message. An SPSC
+// record waits for publish; an MPMC slot is published here.
+func (p *Producer) stage(n int) {
+	if p.mp != nil {
+		p.mp.Commit(n)
+		// Commit's Store(seq) and this Load of the sleepers are steps
+		// (a)-(b) of wait.go.
+		if p.r.wakeIfWaiting(p.r.dataWords()) {
+			p.st.Wakes++
+		}
+		if p.st.MsgsSent%statsFlushEvery == 0 {
+			p.mp.FlushStats()
+		}
+		return
+	}
+	p.rp.Commit(n)
+	p.st.MsgsSent++
+	p.st.BytesSent += uint64(n)
+}
+
+// publish stores the SPSC tail, then wakes the consumer if it sleeps. The
+// Store in ring.Producer.Publish and the Load in wakeIfWaiting are
+// sequentially consistent: that is the StoreLoad order of step (a)-(b) in
+// wait.go.
 func (p *Producer) publish() {
-	if p.rp.Publish() {
-		p.r.wakeIfWaiting(p.r.dataWords())
+	if p.rp != nil && p.rp.Publish() && p.r.wakeIfWaiting(p.r.dataWords()) {
+		p.st.Wakes++
 	}
 }
 
-// detach publishes what was committed and ends the stream.
+// detach ends an SPSC stream after publishing what was committed. An MPMC
+// producer gives up its reservation, if any, and its entry: the stream goes
+// on for the other producers (Ring.CloseStream ends it).
 func (p *Producer) detach() error {
+	if p.mp != nil {
+		p.mp.Cancel()
+		p.mp.FlushStats()
+		return p.r.mp.Leave(p.ep.entry)
+	}
 	p.publish()
 	p.r.ctl.Closed.Store(1)
 	p.r.wakeIfWaiting(p.r.dataWords())
 	return nil
 }
 
-// Close ends the stream: everything committed stays readable, then the
-// consumer gets io.EOF. It ends a blocked call (which returns ErrClosed),
-// detaches, and is idempotent.
+// Close detaches the producer. On an SPSC ring it ends the stream:
+// everything committed stays readable, then the consumer gets io.EOF. It
+// ends a blocked call (which returns ErrClosed) and is idempotent.
 func (p *Producer) Close() error { return p.ep.close() }

@@ -27,11 +27,15 @@ const (
 // closes every endpoint attached through it, then unmaps the segment.
 type Ring struct {
 	seg  *shm.Segment
-	ctl  *ring.Control
-	fx   *futex.Set // reference given up by Close: Release if anonymous, Detach if named
+	kind Kind
+	ctl  *ring.Control // SPSC only
+	mp   *ring.MPMC    // MPMC only
+	w    words         // the words both kinds share
+	fx   *futex.Set    // reference given up by Close: Release if anonymous, Detach if named
 	opts Options
 
-	gate gate // counts every wait on the ring; closed by Close
+	gate          gate     // counts every wait on the ring; closed by Close
+	eventSleepers sleepers // waiter record of event waits (counts only)
 
 	// lostWakeups counts sleeps that ended with the condition true but no
 	// wake-up: the eventcount argument in wait.go says it stays zero.
@@ -120,12 +124,42 @@ func Unlink(name string) error {
 }
 
 func segmentConfig(o Options) shm.Config {
+	if o.Kind == MPMC {
+		g := o.geometry()
+		return shm.Config{
+			Kind:       ring.KindMPMC,
+			RegionSize: int64(g.RegionSize()),
+			Params:     g.Params(),
+			Mode:       o.Mode,
+			Init: func(region []byte) {
+				// The region was sized for g: NewMPMC cannot fail.
+				if m, err := ring.NewMPMC(region, g); err == nil {
+					m.Init()
+				}
+			},
+		}
+	}
 	return shm.Config{
 		Kind:       ring.KindSPSC,
 		RegionSize: int64(ring.RegionSize(uint64(o.Size))),
 		Params:     [4]uint64{uint64(o.Size)},
 		Mode:       o.Mode,
 	}
+}
+
+// words are the shared words at the same places in both kinds' control
+// areas, and the waiter records of the two conditions: counts in an SPSC
+// ring (one endpoint per role), per-participant bitmaps in an MPMC ring.
+type words struct {
+	closed        *atomic.Uint32
+	dataSeq       *atomic.Uint32
+	spaceSeq      *atomic.Uint32
+	cookie        *atomic.Uint32
+	events        [ring.NumEvents]ring.EventWords
+	dataWaiters   *atomic.Uint32 // SPSC
+	spaceWaiters  *atomic.Uint32 // SPSC
+	dataSleepers  *atomic.Uint64 // MPMC
+	spaceSleepers *atomic.Uint64 // MPMC
 }
 
 // attach builds the Ring over a validated segment, attaching to its wake-up
@@ -138,24 +172,52 @@ func attach(seg *shm.Segment, o Options,
 			err = errors.Join(classify(err), seg.Close())
 		}
 	}()
-	if seg.Kind() != ring.KindSPSC {
-		return nil, fmt.Errorf("shmring: %s: %w: kind %d is not an SPSC ring", seg.Name(), shm.ErrCorrupt, seg.Kind())
+	r := &Ring{seg: seg, opts: o, endpoints: make(map[*endpoint]struct{})}
+	switch seg.Kind() {
+	case ring.KindSPSC:
+		ctl, err := spscControl(seg)
+		if err != nil {
+			return nil, err
+		}
+		r.kind, r.ctl = SPSC, ctl
+		r.w = words{
+			closed: ctl.Closed, dataSeq: ctl.DataSeq, spaceSeq: ctl.SpaceSeq,
+			cookie: ctl.FutexCookie, events: ctl.Events,
+			dataWaiters: ctl.DataWaiters, spaceWaiters: ctl.SpaceWaiters,
+		}
+	case ring.KindMPMC:
+		mp, err := mpmcRing(seg)
+		if err != nil {
+			return nil, err
+		}
+		r.kind, r.mp = MPMC, mp
+		r.w = words{
+			closed: mp.Closed, dataSeq: mp.DataSeq, spaceSeq: mp.SpaceSeq,
+			cookie: mp.FutexCookie, events: mp.Events,
+			dataSleepers: mp.DataSleepers, spaceSleepers: mp.SpaceSleepers,
+		}
+	default:
+		return nil, fmt.Errorf("shmring: %s: %w: kind %d is not a ring kind this version knows",
+			seg.Name(), ErrCorrupt, seg.Kind())
 	}
-	ctl, err := spscControl(seg)
-	if err != nil {
-		return nil, err
+	if r.fx, err = attachFx(r.w.cookie, ring.NumWords); err != nil {
+		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
 	}
-	fx, err := attachFx(ctl.FutexCookie, ring.NumWords)
+	return r, nil
+}
+
+// mpmcRing returns the typed view of the region of seg, an MPMC segment,
+// with the geometry its header names. It only reads the segment.
+func mpmcRing(seg *shm.Segment) (*ring.MPMC, error) {
+	g, err := ring.GeometryFromParams(seg.Params())
 	if err != nil {
 		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
 	}
-	return &Ring{
-		seg:       seg,
-		ctl:       ctl,
-		fx:        fx,
-		opts:      o,
-		endpoints: make(map[*endpoint]struct{}),
-	}, nil
+	m, err := ring.NewMPMC(seg.Region(), g)
+	if err != nil {
+		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), err)
+	}
+	return m, nil
 }
 
 // spscControl returns the typed view of the region of seg, an SPSC segment,
@@ -177,11 +239,26 @@ func spscControl(seg *shm.Segment) (*ring.Control, error) {
 // anonymous ring.
 func (r *Ring) Name() string { return r.seg.Name() }
 
-// Capacity returns the size of the ring's data area in bytes.
-func (r *Ring) Capacity() int { return int(r.ctl.Capacity()) }
+// Kind returns the ring's algorithm.
+func (r *Ring) Kind() Kind { return r.kind }
+
+// Capacity returns the size of the ring's data area in bytes: for an MPMC
+// ring, slots times slot size.
+func (r *Ring) Capacity() int {
+	if r.mp != nil {
+		g := r.mp.Geometry()
+		return int(g.Slots * g.SlotSize)
+	}
+	return int(r.ctl.Capacity())
+}
 
 // MaxMessage returns the largest message the ring can hold.
-func (r *Ring) MaxMessage() int { return r.ctl.MaxPayload() }
+func (r *Ring) MaxMessage() int {
+	if r.mp != nil {
+		return int(r.mp.Geometry().SlotSize)
+	}
+	return r.ctl.MaxPayload()
+}
 
 // Flush writes a file-backed ring's contents to its file (msync).
 func (r *Ring) Flush() error { return r.seg.Flush() }

@@ -14,7 +14,7 @@ func (r *Ring) CloseStream() error {
 	defer r.gate.leave()
 	// Steps (a) and (b) of wait.go, as in Producer.detach: the consumer's
 	// emptied reads Closed after finding the ring empty.
-	r.ctl.Closed.Store(1)
+	r.w.closed.Store(1)
 	r.wakeIfWaiting(r.dataWords())
 	return nil
 }

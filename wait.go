@@ -61,24 +61,27 @@ const spinCheckEvery = 64
 // spinning and sleeping.
 const yieldRounds = 8
 
-// waitWords names the futex word of a condition and its waiter count.
+// waitWords names the futex word of a condition and its waiter record: a
+// count (SPSC rings and events) or a bitmap with one bit per MPMC
+// participant, so that reaping a dead sleeper can clear its bit.
 type waitWords struct {
-	seq     *atomic.Uint32
-	waiters *atomic.Uint32
-	index   int
+	seq      *atomic.Uint32
+	waiters  *atomic.Uint32
+	sleepers *atomic.Uint64
+	index    int
 }
 
 func (r *Ring) dataWords() waitWords {
-	return waitWords{r.ctl.DataSeq, r.ctl.DataWaiters, ring.WordData}
+	return waitWords{r.w.dataSeq, r.w.dataWaiters, r.w.dataSleepers, ring.WordData}
 }
 
 func (r *Ring) spaceWords() waitWords {
-	return waitWords{r.ctl.SpaceSeq, r.ctl.SpaceWaiters, ring.WordSpace}
+	return waitWords{r.w.spaceSeq, r.w.spaceWaiters, r.w.spaceSleepers, ring.WordSpace}
 }
 
 func (r *Ring) eventWords(i int) waitWords {
-	ev := r.ctl.Events[i]
-	return waitWords{ev.Seq, ev.Waiters, ring.WordEvent0 + i}
+	ev := r.w.events[i]
+	return waitWords{ev.Seq, ev.Waiters, nil, ring.WordEvent0 + i}
 }
 
 // wake bumps the sequence and wakes every sleeper on it. A failed wake is
@@ -89,11 +92,48 @@ func (r *Ring) wake(w waitWords) {
 }
 
 // wakeIfWaiting is step (b) of the protocol; the caller has just made the
-// condition true with a sync/atomic store.
-func (r *Ring) wakeIfWaiting(w waitWords) {
-	if w.waiters.Load() != 0 {
+// condition true with a sync/atomic store. It reports whether it woke.
+func (r *Ring) wakeIfWaiting(w waitWords) bool {
+	if w.waiters != nil && w.waiters.Load() != 0 || w.sleepers != nil && w.sleepers.Load() != 0 {
 		r.wake(w)
+		return true
 	}
+	return false
+}
+
+// sleepers counts, per condition, the goroutines of one MPMC endpoint that
+// announced themselves, so that the endpoint's bit is set while any of them
+// sleeps (a consumer's poller and a Recv may both wait for data).
+type sleepers struct {
+	mu    sync.Mutex
+	count [2]int // by futex word index: WordData, WordSpace
+	bit   uint64
+}
+
+// announce is step 1 of the protocol.
+func (s *sleepers) announce(w waitWords) {
+	if w.sleepers == nil {
+		w.waiters.Add(1)
+		return
+	}
+	s.mu.Lock()
+	if s.count[w.index]++; s.count[w.index] == 1 {
+		w.sleepers.Or(s.bit)
+	}
+	s.mu.Unlock()
+}
+
+// retract is step 5 of the protocol.
+func (s *sleepers) retract(w waitWords) {
+	if w.sleepers == nil {
+		w.waiters.Add(^uint32(0))
+		return
+	}
+	s.mu.Lock()
+	if s.count[w.index]--; s.count[w.index] == 0 {
+		w.sleepers.And(^s.bit)
+	}
+	s.mu.Unlock()
 }
 
 // condition is what a wait waits for.
@@ -156,18 +196,22 @@ func (g *gate) close(wake func()) {
 }
 
 // wait blocks until cond is ready, following the ring's wait strategy. It
-// returns ctx.Err() on cancellation, ErrClosed when the ring or the gate ep
-// (nil for events) is closed, and ErrPeerDead when the peer died.
-func (r *Ring) wait(ctx context.Context, ep *gate, w waitWords, cond condition) error {
+// returns ctx.Err() on cancellation, ErrClosed when the ring or the endpoint
+// ep (nil for events) is closed, and ErrPeerDead when the peer died. It
+// counts its sleeps in st, which belongs to the calling goroutine (nil: do
+// not count).
+func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWords, cond condition) error {
 	if !r.gate.enter() {
 		return ErrClosed
 	}
 	defer r.gate.leave()
+	sl := &r.eventSleepers
 	if ep != nil {
-		if !ep.enter() {
+		if !ep.gate.enter() {
 			return ErrClosed
 		}
-		defer ep.leave()
+		defer ep.gate.leave()
+		sl = &ep.sleepers
 	}
 	done := ctx.Done()
 	stopped := func() error {
@@ -176,7 +220,7 @@ func (r *Ring) wait(ctx context.Context, ep *gate, w waitWords, cond condition) 
 			return ctx.Err()
 		default:
 		}
-		if r.gate.closed.Load() || ep != nil && ep.closed.Load() {
+		if r.gate.closed.Load() || ep != nil && ep.gate.closed.Load() {
 			return ErrClosed
 		}
 		return nil
@@ -233,19 +277,22 @@ func (r *Ring) wait(ctx context.Context, ep *gate, w waitWords, cond condition) 
 		}()
 	}
 	for {
-		w.waiters.Add(1)
+		sl.announce(w)
 		seq := w.seq.Load()
 		ok, err := cond.ready()
 		if ok || err != nil {
-			w.waiters.Add(^uint32(0))
+			sl.retract(w)
 			return err
 		}
 		if err := stopped(); err != nil {
-			w.waiters.Add(^uint32(0))
+			sl.retract(w)
 			return err
 		}
+		if st != nil {
+			st.Sleeps++
+		}
 		err = r.fx.Wait(w.index, w.seq, seq, peerCheckInterval)
-		w.waiters.Add(^uint32(0))
+		sl.retract(w)
 		if err != nil {
 			return err
 		}

@@ -410,6 +410,10 @@ func (c *MPMCConsumer) hold(pos, n uint64, flags uint32, orphan int) {
 	}
 }
 
+// Holding reports whether the consumer holds a slot that Release must free:
+// a message from TryPeek or Adopt, or one they reported corrupt.
+func (c *MPMCConsumer) Holding() bool { return c.held }
+
 // Release frees the held slot for the producers' next lap; a slot that was
 // reported corrupt is discarded. Release without a held slot panics.
 func (c *MPMCConsumer) Release() {
