@@ -1,0 +1,64 @@
+// Command bench measures shmring against the other ways two processes on one
+// host can pass messages, on the machine it runs on, and prints one table with
+// ratios against the baselines measured in the same run.
+//
+// Usage:
+//
+//	go run ./bench [-quick] [-json] [-svg FILE] [-run REGEXP] [-time DUR] [-n N] [-rtt N]
+//
+// Every transport runs between two real processes: the harness re-executes
+// itself as the peer (an environment marker tells the copy which role to play,
+// descriptors are inherited), except the Go channel and memcpy baselines,
+// which are in-process by definition. Transports:
+//
+//   - shmring: an anonymous SPSC ring passed with Ring.Pass, for each wait
+//     strategy (spin, adaptive, block) and each API: copy (Send/Recv),
+//     zerocopy (Reserve/Commit, Peek/Release), batch (SendBatch/ReadBatch,
+//     256 messages per batch, fewer where that many large messages would not
+//     fit in half the ring) and channel (the consumer selects on Ready and
+//     drains with TryRecv; the producer uses Send);
+//   - pipe: a blocking pipe (kept out of the Go netpoller), one write and
+//     fixed-size reads per message;
+//   - seqpacket: a unix SOCK_SEQPACKET socketpair, one datagram per message;
+//   - chan: a chan []byte inside one process, with a copy in and a copy out
+//     per message: the in-process ceiling;
+//   - bare-ring: fixed-size slots in a memfd, a producer and a consumer index
+//     on their own 128-byte lines, both sides spinning with PAUSE, no framing
+//     and no wake-ups, a copy in and a copy out per message: the hardware's
+//     ceiling;
+//   - memcpy: single-thread copy bandwidth of each message size, the copy
+//     ceiling (copies cycle through 1 MiB, or 16 messages' worth when that is
+//     more, so the 1 MiB case runs from buffers larger than L2).
+//
+// Scenarios:
+//
+//   - throughput: one way, producer process to consumer process, messages of
+//     64 B, 1 KiB, 64 KiB and 1 MiB. Each message carries its index in its
+//     first 8 bytes; the consumer checks every index and the count, and times
+//     from the first message to the last; it also reads one byte of every
+//     64, so that a message read in place (zero-copy) does reach its core.
+//     A run moves at least -n messages and lasts at least -time (shorter
+//     first runs size it); the row has the median of three such runs.
+//   - pingpong: 64 B round trips (this process sends, the peer echoes),
+//     percentiles from an HdrHistogram in nanoseconds (1 ns to 10 s, 3
+//     significant figures) after a warm-up of a tenth of the round trips.
+//   - idle: the CPU a consumer process burns while it waits 1 s on an empty
+//     stream, from its own getrusage, as a percentage of one core.
+//
+// Every row has one producer and one consumer (memcpy rows: none); the
+// transport interface takes more of either for the MPMC rows to come.
+//
+// Rows are named scenario/transport/strategy/api/size, with empty components
+// where a field does not apply (pingpong/pipe///64); -run selects the rows
+// whose name the regular expression matches. -quick keeps the rows that the
+// targets are read from and a few more. -json writes one JSON object per row
+// on standard output; the targets then go to standard error. -svg writes a
+// chart of the round-trip percentiles and the 64 B throughputs.
+//
+// Progress goes to standard error. The exit status is 0 when every row ran,
+// whether or not the targets were met, 1 when a row failed (a peer process
+// failed, a message was lost, reordered or resized) and 2 on a usage error.
+// Rows that cannot run on this machine (a datagram larger than the socket
+// buffer the kernel allows) are listed as not applicable with the reason,
+// and left out of the JSON output.
+package main

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+func main() {
+	if spec, ok := os.LookupEnv(jobEnv); ok {
+		os.Exit(childMain(spec))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1 // a row failed
+	exitUsage = 2
+)
+
+// Defaults of the flags.
+const (
+	defaultTime        = 300 * time.Millisecond
+	defaultMsgs        = 1000
+	defaultRTTs        = 100_000
+	defaultQuickRTTs   = 20_000
+	defaultPeerTimeout = 2 * time.Minute
+)
+
+// options are the parsed flags.
+type options struct {
+	quick, json bool
+	svg         string
+	run         *regexp.Regexp
+	minTime     time.Duration
+	minMsgs     int
+	rtts        int
+}
+
+// parseFlags parses args; it reports usage errors on stderr.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\nMeasures shmring against pipes, sockets, Go channels, a bare ring and memcpy,\nbetween two processes, and prints one table (see go doc ./bench).\n\n")
+		fs.PrintDefaults()
+	}
+	var o options
+	fs.BoolVar(&o.quick, "quick", false, "run a reduced set that still holds every row a target is read from")
+	fs.BoolVar(&o.json, "json", false, "write one JSON object per row on stdout (targets go to stderr)")
+	fs.StringVar(&o.svg, "svg", "", "also draw the round-trip percentiles and 64 B throughputs as an SVG chart in `FILE`")
+	runRE := fs.String("run", "", "measure only the rows whose scenario/transport/strategy/api/size matches `REGEXP`")
+	fs.DurationVar(&o.minTime, "time", defaultTime, "least duration of a throughput run")
+	fs.IntVar(&o.minMsgs, "n", defaultMsgs, "least messages of a throughput run (at least 2)")
+	fs.IntVar(&o.rtts, "rtt", 0, fmt.Sprintf("round trips recorded per pingpong row (default %d, %d with -quick)", defaultRTTs, defaultQuickRTTs))
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	switch {
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.minTime <= 0 || o.minMsgs < 2 || o.rtts < 0:
+		err = errors.New("-time must be positive, -n at least 2, -rtt not negative")
+	default:
+		if o.run, err = regexp.Compile(*runRE); err != nil {
+			err = fmt.Errorf("-run: %w", err)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return o, err
+	}
+	if o.rtts == 0 {
+		o.rtts = defaultRTTs
+		if o.quick {
+			o.rtts = defaultQuickRTTs
+		}
+	}
+	return o, nil
+}
+
+// run is the command: it parses args, measures the rows selected and writes
+// the results; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	var benches []bench
+	for _, b := range plan() {
+		if o.run.MatchString(b.name()) && (!o.quick || inQuick(b)) {
+			benches = append(benches, b)
+		}
+	}
+	if len(benches) == 0 {
+		fmt.Fprintf(stderr, "bench: no row matches -run %q\n", o.run)
+		return exitUsage
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return exitFail
+	}
+	h := &harness{exe: exe, minTime: o.minTime, minMsgs: o.minMsgs, rtts: o.rtts, timeout: defaultPeerTimeout}
+	rows, failed := h.measureAll(benches, stderr)
+
+	results := evaluate(rows)
+	if o.json {
+		err = errors.Join(writeJSON(stdout, rows), writeTargets(stderr, results))
+	} else {
+		err = errors.Join(writeTable(stdout, rows), writeTargets(stdout, results))
+	}
+	if err == nil && o.svg != "" {
+		err = writeSVGFile(o.svg, rows)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return exitFail
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "bench: %d of %d rows failed\n", failed, len(rows))
+		return exitFail
+	}
+	return exitOK
+}
+
+// measureAll measures benches in turn, with a progress line each on
+// progress, and returns their rows and how many failed. A row that failed or
+// does not apply keeps its identity and a note.
+func (h *harness) measureAll(benches []bench, progress io.Writer) (rows []row, failed int) {
+	start := time.Now()
+	width := len(strconv.Itoa(len(benches)))
+	for i, b := range benches {
+		fmt.Fprintf(progress, "[%*d/%d] %s ", width, i+1, len(benches), b.name())
+		t0 := time.Now()
+		r, err := h.measure(b)
+		switch {
+		case errors.Is(err, errNotApplicable):
+			r = b.row()
+			r.note = err.Error()
+			fmt.Fprintf(progress, "not applicable: %v\n", err)
+		case err != nil:
+			r = b.row()
+			r.note = "FAILED: " + err.Error()
+			failed++
+			fmt.Fprintf(progress, "FAILED: %v\n", err)
+		default:
+			r.measured = true
+			fmt.Fprintf(progress, "%s (%.1f s)\n", summary(r), time.Since(t0).Seconds())
+		}
+		rows = append(rows, r)
+	}
+	fmt.Fprintf(progress, "bench: %d rows in %.1f s\n", len(rows), time.Since(start).Seconds())
+	return rows, failed
+}
+
+// Message sizes of the throughput rows; round trips and idle use the first.
+var sizes = []int{64, 1 << 10, 64 << 10, 1 << 20}
+
+var (
+	strategies     = []string{"spin", "adaptive", "block"}
+	throughputAPIs = []string{apiCopy, apiZerocopy, apiBatch, apiChannel}
+	// A batch of one message is a copy: no batch round trips.
+	pingpongAPIs = []string{apiCopy, apiZerocopy, apiChannel}
+)
+
+// plan returns every row, in the order of the table: per scenario and size,
+// the baselines first.
+func plan() []bench {
+	var bs []bench
+	add := func(scenario string, size int, k kind) {
+		bs = append(bs, bench{scenario: scenario, kind: k, size: size})
+	}
+	baselines := []string{tMemcpy, tBare, tChan, tPipe, tSeqpacket}
+	for _, size := range sizes {
+		for _, t := range baselines {
+			add(sThroughput, size, kind{Transport: t})
+		}
+		for _, s := range strategies {
+			for _, api := range throughputAPIs {
+				add(sThroughput, size, kind{tShmring, s, api})
+			}
+		}
+	}
+	for _, t := range baselines[1:] {
+		add(sPingpong, sizes[0], kind{Transport: t})
+	}
+	for _, s := range strategies {
+		for _, api := range pingpongAPIs {
+			add(sPingpong, sizes[0], kind{tShmring, s, api})
+		}
+	}
+	add(sIdle, sizes[0], kind{Transport: tPipe})
+	for _, s := range strategies {
+		add(sIdle, sizes[0], kind{tShmring, s, apiCopy})
+	}
+	return bs
+}
+
+// quickExtra are the rows -quick runs besides those the targets read.
+var quickExtra = map[string]bool{
+	"throughput/seqpacket///64":               true,
+	"throughput/shmring/adaptive/zerocopy/64": true,
+	"throughput/shmring/adaptive/channel/64":  true,
+	"pingpong/seqpacket///64":                 true,
+	"pingpong/chan///64":                      true,
+	"idle/pipe///64":                          true,
+	"idle/shmring/spin/copy/64":               true,
+}
+
+func inQuick(b bench) bool {
+	name := b.name()
+	if quickExtra[name] {
+		return true
+	}
+	for _, t := range targets {
+		if t.num == name || t.den == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Row names the targets read.
+const (
+	rowCopy64      = "throughput/shmring/adaptive/copy/64"
+	rowBatch64     = "throughput/shmring/adaptive/batch/64"
+	rowBare64      = "throughput/bare-ring///64"
+	rowPipe64      = "throughput/pipe///64"
+	rowChan64      = "throughput/chan///64"
+	rowZerocopy1M  = "throughput/shmring/adaptive/zerocopy/1048576"
+	rowMemcpy1M    = "throughput/memcpy///1048576"
+	rowRTTAdaptive = "pingpong/shmring/adaptive/copy/64"
+	rowRTTChannel  = "pingpong/shmring/adaptive/channel/64"
+	rowRTTBlock    = "pingpong/shmring/block/copy/64"
+	rowRTTBare     = "pingpong/bare-ring///64"
+	rowRTTPipe     = "pingpong/pipe///64"
+	rowIdleAdapt   = "idle/shmring/adaptive/copy/64"
+	rowIdleBlock   = "idle/shmring/block/copy/64"
+)
+
+// targets are the goals of issue 5, each a ratio of two rows of one run (or
+// one row's value against an absolute bound).
+var targets = []target{
+	{"SPSC 64 B copy, adaptive: msgs/s ÷ bare ring", rowCopy64, rowBare64, msgsPerS, atLeast, 1.0},
+	{"SPSC 64 B copy, adaptive: msgs/s ÷ pipe", rowCopy64, rowPipe64, msgsPerS, atLeast, 20},
+	{"SPSC 64 B batch, adaptive: msgs/s ÷ Go channel", rowBatch64, rowChan64, msgsPerS, atLeast, 2},
+	{"round trip, adaptive: p50 ÷ bare ring p50", rowRTTAdaptive, rowRTTBare, p50, atMost, 1.1},
+	{"round trip, adaptive: p99 ÷ bare ring p99", rowRTTAdaptive, rowRTTBare, p99, atMost, 1.3},
+	{"round trip, channel API: p50 ÷ bare ring p50", rowRTTChannel, rowRTTBare, p50, atMost, 1.5},
+	{"round trip, block: p50 ÷ pipe p50", rowRTTBlock, rowRTTPipe, p50, atMost, 0.8},
+	{"idle consumer, adaptive: cpu %", rowIdleAdapt, "", cpuPct, below, 1},
+	{"idle consumer, block: cpu %", rowIdleBlock, "", cpuPct, below, 1},
+	{"1 MiB zerocopy, adaptive: MB/s ÷ memcpy", rowZerocopy1M, rowMemcpy1M, mbPerS, atLeast, 0.8},
+}
