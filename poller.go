@@ -61,7 +61,7 @@ func (p *poller) run() {
 			return
 		}
 		if err != nil {
-			p.err.Store(&err)
+			p.keep(err)
 		}
 		select {
 		case p.signal <- struct{}{}:
@@ -99,6 +99,12 @@ func (p *poller) rearm() {
 	default:
 	}
 }
+
+// keep stores err for takeErr. It is a function of its own so that err
+// escapes to the heap only on this rare path, not on every wake-up.
+//
+//go:noinline
+func (p *poller) keep(err error) { p.err.Store(&err) }
 
 // takeErr returns and clears the error the last wait ended with.
 func (p *poller) takeErr() error {

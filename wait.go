@@ -146,53 +146,47 @@ type condition interface {
 }
 
 // gate counts the goroutines inside blocking calls of an object, so that
-// Close can end them and wait until they have left the shared memory.
+// Close can end them and wait until they have left the shared memory. Enter
+// and leave are one atomic add each on a line private to this process.
 type gate struct {
 	closed atomic.Bool
-	mu     sync.Mutex
-	inside int
-	left   *sync.Cond
+	inside atomic.Int32
+	left   chan struct{} // made by close before it sets closed
 }
 
-// enter admits a blocking call; it fails once the gate is closed.
+// enter admits a blocking call; it fails once the gate is closed. The add
+// comes before the load of closed: a close that stored closed before this
+// load waits for the leave below.
 func (g *gate) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.inside.Add(1)
 	if g.closed.Load() {
+		g.leave()
 		return false
 	}
-	g.inside++
 	return true
 }
 
+// leave ends a call admitted by enter, signalling a waiting close when it is
+// the last one inside.
 func (g *gate) leave() {
-	g.mu.Lock()
-	g.inside--
-	if g.inside == 0 && g.left != nil {
-		g.left.Broadcast()
+	if g.inside.Add(-1) == 0 && g.closed.Load() {
+		select {
+		case g.left <- struct{}{}:
+		default:
+		}
 	}
-	g.mu.Unlock()
 }
 
 // close closes the gate, calls wake to rouse the calls inside, and waits for
-// them to leave. Only the first call does anything.
+// them to leave. Callers run it once (under a sync.Once).
 func (g *gate) close(wake func()) {
-	g.mu.Lock()
-	if g.closed.Load() {
-		g.mu.Unlock()
-		return
-	}
+	// left is written before the Store(closed) that publishes it to leave.
+	g.left = make(chan struct{}, 1)
 	g.closed.Store(true)
-	g.mu.Unlock()
 	wake()
-	g.mu.Lock()
-	for g.inside > 0 {
-		if g.left == nil {
-			g.left = sync.NewCond(&g.mu)
-		}
-		g.left.Wait()
+	for g.inside.Load() != 0 {
+		<-g.left
 	}
-	g.mu.Unlock()
 }
 
 // wait blocks until cond is ready, following the ring's wait strategy. It
@@ -201,18 +195,17 @@ func (g *gate) close(wake func()) {
 // counts its sleeps in st, which belongs to the calling goroutine (nil: do
 // not count).
 func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWords, cond condition) error {
-	if !r.gate.enter() {
+	// An endpoint's call enters the endpoint's gate only: Ring.Close
+	// closes every endpoint (awaiting its calls) before it unmaps, and no
+	// endpoint attaches after that. Event waits enter the ring's gate.
+	g, sl := &r.gate, &r.eventSleepers
+	if ep != nil {
+		g, sl = &ep.gate, &ep.sleepers
+	}
+	if !g.enter() {
 		return ErrClosed
 	}
-	defer r.gate.leave()
-	sl := &r.eventSleepers
-	if ep != nil {
-		if !ep.gate.enter() {
-			return ErrClosed
-		}
-		defer ep.gate.leave()
-		sl = &ep.sleepers
-	}
+	defer g.leave()
 	done := ctx.Done()
 	stopped := func() error {
 		select {
@@ -220,7 +213,7 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			return ctx.Err()
 		default:
 		}
-		if r.gate.closed.Load() || ep != nil && ep.gate.closed.Load() {
+		if g.closed.Load() {
 			return ErrClosed
 		}
 		return nil
@@ -228,9 +221,11 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 
 	// Spin, then yield: the condition is checked between PAUSE
 	// instructions, the clock and the exits every spinCheckEvery rounds.
+	// The clock is first read after spinCheckEvery rounds (or when the
+	// sleep starts): a hand-off that arrives sooner costs no clock read.
+	var lastPeerCheck time.Time
 	if r.opts.Wait != Block {
-		start := time.Now()
-		lastPeerCheck := start
+		var start time.Time
 		for i := 1; ; i++ {
 			if ok, err := cond.ready(); ok || err != nil {
 				return err
@@ -243,6 +238,9 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 				return err
 			}
 			now := time.Now()
+			if i == spinCheckEvery {
+				start, lastPeerCheck = now, now
+			}
 			if now.Sub(lastPeerCheck) >= peerCheckInterval {
 				lastPeerCheck = now
 				if err := cond.peerDead(); err != nil {
@@ -262,6 +260,9 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 	}
 
 	// Sleep. Cancellation of ctx wakes the sleepers of w like any waker.
+	if lastPeerCheck.IsZero() {
+		lastPeerCheck = time.Now()
+	}
 	if done != nil {
 		// The callback touches shared memory: if it has started, wait
 		// for it before leaving, since Close unmaps once every wait left.
@@ -307,6 +308,14 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			if ok || err != nil {
 				return err
 			}
+			if err := cond.peerDead(); err != nil {
+				return err
+			}
+			lastPeerCheck = time.Now()
+		} else if now := time.Now(); now.Sub(lastPeerCheck) >= peerCheckInterval {
+			// Woken, but for others' sake (MPMC: messages behind a dead
+			// producer's slot): the look at dead peers is due anyway.
+			lastPeerCheck = now
 			if err := cond.peerDead(); err != nil {
 				return err
 			}
