@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -533,4 +534,205 @@ func BenchmarkSendRecv(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/msg")
 		})
 	}
+}
+
+func TestNoAllocsPerMessage(t *testing.T) {
+	for _, kind := range []shmring.Kind{shmring.SPSC, shmring.MPMC} {
+		t.Run(kind.String(), func(t *testing.T) {
+			r := anonRing(t, &shmring.Options{Kind: kind, SlotSize: 64})
+			p, c := pair(t, r)
+			ctx := context.Background()
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			// Plain checks: testify would box its arguments and allocate.
+			var failed error
+			fail := func(err error) {
+				if err != nil && failed == nil {
+					failed = err
+				}
+			}
+			allocs := testing.AllocsPerRun(1000, func() {
+				fail(p.Send(ctx, msg))
+				fail(p.TrySend(msg))
+				_, err := c.Recv(ctx, buf)
+				fail(err)
+				_, err = c.TryRecv(buf)
+				fail(err)
+				w, err := p.Reserve(ctx, 64)
+				fail(err)
+				copy(w, msg)
+				p.Commit(64)
+				_, err = c.Peek(ctx)
+				fail(err)
+				c.Release()
+				if _, err = c.TryRecv(buf); err != shmring.ErrEmpty {
+					fail(fmt.Errorf("TryRecv on an empty ring: %v", err))
+				}
+			})
+			require.NoError(t, failed)
+			assert.Zero(t, allocs, "Send, TrySend, Recv, TryRecv, Reserve, Commit, Peek, Release allocate nothing")
+		})
+	}
+}
+
+// twoGoroutines runs produce and consume on two goroutines and reports the
+// figures of b.N messages of size bytes.
+func twoGoroutines(b *testing.B, size int, produce, consume func(n int)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		consume(b.N)
+	}()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	produce(b.N)
+	<-done
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/msg")
+}
+
+// BenchmarkZeroCopy writes in place with Reserve/Commit and reads in place
+// with Peek/Release, between two goroutines.
+func BenchmarkZeroCopy(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			r := anonRing(b, nil)
+			p, c := pair(b, r)
+			ctx := context.Background()
+			twoGoroutines(b, size, func(n int) {
+				for range n {
+					w, err := p.Reserve(ctx, size)
+					if err != nil {
+						b.Fatal(err)
+					}
+					w[0] = 1
+					p.Commit(size)
+				}
+			}, func(n int) {
+				for range n {
+					m, err := c.Peek(ctx)
+					if err != nil || len(m) != size {
+						b.Error(err)
+						return
+					}
+					c.Release()
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkBatch sends batches of 256 with SendBatch and drains with
+// ReadBatch: one publication of each cursor per batch.
+func BenchmarkBatch(b *testing.B) {
+	const batch = 256
+	r := anonRing(b, nil)
+	p, c := pair(b, r)
+	ctx := context.Background()
+	msgs := make([][]byte, batch)
+	for i := range msgs {
+		msgs[i] = make([]byte, 64)
+	}
+	twoGoroutines(b, 64, func(n int) {
+		for sent := 0; sent < n; {
+			k, err := p.SendBatch(ctx, msgs[:min(batch, n-sent)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			sent += k
+		}
+	}, func(n int) {
+		for got := 0; got < n; {
+			k, err := c.ReadBatch(ctx, 0, func([]byte) {})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			got += k
+		}
+	})
+}
+
+// BenchmarkChannel consumes through the Ready channel and TryRecv, as an
+// event loop that selects on the ring and other channels would.
+func BenchmarkChannel(b *testing.B) {
+	r := anonRing(b, nil)
+	p, c := pair(b, r)
+	ctx := context.Background()
+	msg := make([]byte, 64)
+	twoGoroutines(b, 64, func(n int) {
+		for range n {
+			if err := p.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, func(n int) {
+		buf := make([]byte, 64)
+		for got := 0; got < n; {
+			select {
+			case <-c.Ready():
+			case <-ctx.Done():
+				return
+			}
+			for {
+				_, err := c.TryRecv(buf)
+				if err != nil {
+					break
+				}
+				got++
+			}
+		}
+	})
+}
+
+// BenchmarkMPMC moves messages from P producer goroutines to C consumer
+// goroutines through one MPMC ring.
+func BenchmarkMPMC(b *testing.B) {
+	for _, pc := range []int{1, 2} {
+		b.Run(fmt.Sprintf("%dP%dC", pc, pc), func(b *testing.B) {
+			r := anonRing(b, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64})
+			ctx := context.Background()
+			var got atomic.Int64
+			var wg sync.WaitGroup
+			b.SetBytes(64)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range pc {
+				p, err := r.Producer()
+				require.NoError(b, err)
+				c, err := r.Consumer()
+				require.NoError(b, err)
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					msg := make([]byte, 64)
+					for range b.N/pc + boolInt(i < b.N%pc) {
+						if err := p.Send(ctx, msg); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 64)
+					for got.Load() < int64(b.N) {
+						if _, err := c.TryRecv(buf); err == nil {
+							got.Add(1)
+						} else {
+							runtime.Gosched()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/msg")
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
