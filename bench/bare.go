@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The bare ring: the hardware's ceiling for a ring in shared memory between

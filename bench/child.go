@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The peer: the far side of every measurement. For a cross-process transport

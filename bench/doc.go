@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures shmring against the other ways two processes on one
 // host can pass messages, on the machine it runs on, and prints one table with
 // ratios against the baselines measured in the same run.
@@ -61,4 +63,7 @@
 // Rows that cannot run on this machine (a datagram larger than the socket
 // buffer the kernel allows) are listed as not applicable with the reason,
 // and left out of the JSON output.
+//
+// The harness measures Linux facilities (futexes, memfds, SEQPACKET
+// sockets, forced socket buffers) and builds on Linux only.
 package main

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Output: the aligned table and targets (default), JSON lines (-json) and

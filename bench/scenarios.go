@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Scenarios: how each kind of row is measured. The harness plays one side of

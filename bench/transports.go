@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Transports: one small interface over every way of moving messages.
