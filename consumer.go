@@ -156,6 +156,15 @@ func (c *Consumer) peekOnce() ([]byte, error) {
 			}
 		}
 		if c.r.mp.Drained() {
+			// The message a dead consumer took but never released is
+			// behind deq: reap it into an orphan and adopt it before
+			// the end, or it is lost.
+			if err := c.r.reapDead(c.st); err != nil {
+				return nil, err
+			}
+			if msg, err := c.adopt(); msg != nil || err != nil {
+				return msg, err
+			}
 			return nil, io.EOF
 		}
 		return nil, ErrEmpty
@@ -202,7 +211,7 @@ func (c *Consumer) adopt() ([]byte, error) {
 			return nil, err
 		}
 		msg, err := c.mc.Adopt(i)
-		if err == ErrEmpty {
+		if errors.Is(err, ErrEmpty) {
 			// Nothing left to deliver; Adopt freed the entry.
 			if err := lock.Release(); err != nil {
 				return nil, err

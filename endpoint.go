@@ -37,7 +37,10 @@ func (r *Ring) attachEndpoint(role int, words waitWords) (*endpoint, error) {
 	var err error
 	if r.mp != nil {
 		ep.lock, ep.entry, err = r.join(role)
-		ep.sleepers.bit = 1 << ep.entry
+		if err == nil {
+			// Only a joined entry has a bit: a failed join's index is -1.
+			ep.sleepers.bit = 1 << ep.entry
+		}
 	} else {
 		ep.attached = r.ctl.ProducerAttached
 		if role == lockConsumer {

@@ -1,8 +1,10 @@
 package shmring
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"runtime"
 
@@ -24,6 +26,12 @@ import (
 //     consumer did not move head during it (see ring/walk.go): the producer
 //     overwrites only records the consumer released. A walk during which
 //     head moved is retried, walkAttempts times at most.
+//   - An MPMC ring is read through ring.MPMC: positions, participant
+//     entries, counters. Its slots are read with plain loads at offsets this
+//     file computes from the geometry (package ring keeps the slot layout
+//     private; TestInspectMPMC and TestCheckMPMC pin the two together). A
+//     scan of the slots is trusted only if neither position moved during
+//     it: then every seq it read was legal when it was read (see scanMPMC).
 //   - Every kind of segment goes through inspectors, a switch on the kind
 //     stored in the header; a kind without a case is reported as corrupt.
 
@@ -35,31 +43,99 @@ const walkAttempts = 8
 // each is a value it held during the call, not a consistent snapshot.
 type Info struct {
 	Name       string      `json:"name"`        // file path of the segment
-	Kind       string      `json:"kind"`        // "spsc"
+	Kind       string      `json:"kind"`        // "spsc" or "mpmc"
 	FileSize   int64       `json:"file_size"`   // bytes, header page included
 	Mode       os.FileMode `json:"mode"`        // permission bits of the file
-	Capacity   int         `json:"capacity"`    // bytes of the data area
+	Capacity   int         `json:"capacity"`    // bytes of the data area (MPMC: slots times slot size)
 	MaxMessage int         `json:"max_message"` // bytes of the largest message
 
-	Head     uint64 `json:"head"`     // consumer's position: bytes released since creation
-	Tail     uint64 `json:"tail"`     // producer's position: bytes published since creation
-	Depth    int    `json:"depth"`    // Tail - Head: bytes committed and not yet released
-	Messages int    `json:"messages"` // messages between Head and Tail, counted by walking them
-	// Settled reports that Messages was counted while the consumer stood
-	// still; false means it kept moving through every attempt, and Messages
-	// is only the count of the last, partial walk.
+	Head uint64 `json:"head"` // SPSC consumer's position: bytes released since creation
+	Tail uint64 `json:"tail"` // SPSC producer's position: bytes published since creation
+	// Depth is, in an SPSC ring, Tail - Head: bytes committed and not yet
+	// released; in an MPMC ring, Enq - Deq: slots claimed by producers and
+	// not yet by consumers.
+	Depth int `json:"depth"`
+	// Messages counts the messages in the depth: the records between Head
+	// and Tail, walked; in an MPMC ring, the committed slots between Deq and
+	// Enq that are not skip records.
+	Messages int `json:"messages"`
+	// Settled reports that Messages was counted while the consumer (MPMC:
+	// every endpoint) stood still; false means it kept moving through every
+	// attempt, and Messages is only the count of the last, partial walk.
 	Settled bool `json:"settled"`
 	Closed  bool `json:"closed"` // the stream is closed (end of stream)
 
-	Producer EndpointInfo `json:"producer"`
-	Consumer EndpointInfo `json:"consumer"`
+	Producer EndpointInfo `json:"producer"` // SPSC only
+	Consumer EndpointInfo `json:"consumer"` // SPSC only
 	// Waiters counts the waiters announced on each condition: consumers
-	// waiting for data, the producer waiting for space.
+	// waiting for data, producers waiting for space (in an MPMC ring, the
+	// participant entries that sleep on each).
 	Waiters Conditions `json:"waiters"`
 	// Wakeups holds the sequence word of each condition, bumped once per
 	// wake-up; it wraps at 2^32. Its rate of change is the wake-up rate.
 	Wakeups Conditions           `json:"wakeups"`
 	Events  [NumEvents]EventInfo `json:"events"`
+
+	// MPMC holds what only an MPMC ring has; nil for an SPSC ring.
+	MPMC *MPMCInfo `json:"mpmc,omitempty"`
+}
+
+// MPMCInfo is what Info holds of an MPMC ring besides the common fields.
+type MPMCInfo struct {
+	Slots    int    `json:"slots"`     // number of slots
+	SlotSize int    `json:"slot_size"` // payload bytes of a slot: the largest message
+	Enq      uint64 `json:"enq"`       // positions claimed by producers since creation
+	Deq      uint64 `json:"deq"`       // positions claimed by consumers since creation
+	Entries  int    `json:"entries"`   // size of the participant table
+	// Participants are the entries in use, by index: attached endpoints,
+	// dead ones not reaped yet, and orphans.
+	Participants []ParticipantInfo `json:"participants"`
+	// Orphans are the entries whose bit is set in the orphan bitmap: each
+	// holds the message of a dead consumer until a consumer adopts it.
+	Orphans []int `json:"orphans"`
+}
+
+// ParticipantInfo is one entry in use in an MPMC ring's participant table.
+type ParticipantInfo struct {
+	Entry int `json:"entry"` // index in the table
+	// Role is "producer", "consumer", "orphan" (the message of a dead
+	// consumer, waiting for adoption), or "state N" for a state this
+	// version does not know.
+	Role string `json:"role"`
+	// Pid is the process id the endpoint recorded when it attached, in its
+	// own pid namespace: informational, liveness is the lock's.
+	Pid        uint32 `json:"pid"`
+	Generation uint64 `json:"generation"` // bumped by every attach to the entry
+	// Alive reports that some process holds the entry's lock: the
+	// endpoint's process until it exits (even while stopped); for an
+	// orphan, a consumer adopting its message.
+	Alive bool `json:"alive"`
+	// Intent is the position the entry claims or holds (a producer's slot
+	// being written, a consumer's message not yet released, an orphan's
+	// message), nil for none.
+	Intent *uint64 `json:"intent"`
+	// SleepsForData and SleepsForSpace report the entry's bits in the
+	// sleeper bitmaps: the endpoint sleeps, waiting for a message or for
+	// room.
+	SleepsForData  bool `json:"sleeps_for_data"`
+	SleepsForSpace bool `json:"sleeps_for_space"`
+	// Stats are the endpoint's counters as it last flushed them (at each
+	// wait, at Close, every 1024 messages, and at each call of its Stats).
+	Stats Stats `json:"stats"`
+}
+
+// State describes the entry: "alive" or "dead" (the process died: the entry
+// waits for a reap) for an endpoint, "orphan" or "adopting" for an orphan.
+func (p ParticipantInfo) State() string {
+	switch {
+	case p.Role == "orphan" && p.Alive:
+		return "adopting"
+	case p.Role == "orphan":
+		return "orphan"
+	case p.Alive:
+		return "alive"
+	}
+	return "dead"
 }
 
 // EndpointInfo tells whether an endpoint role (producer or consumer) is
@@ -131,6 +207,8 @@ func Inspect(name string) (_ *Info, err error) {
 	switch seg.Kind() {
 	case ring.KindSPSC:
 		return inspectSPSC(seg)
+	case ring.KindMPMC:
+		return inspectMPMC(seg)
 	default:
 		return nil, unknownKind(seg)
 	}
@@ -138,13 +216,16 @@ func Inspect(name string) (_ *Info, err error) {
 
 // Check validates the ring name without changing anything: the header, the
 // header parameters against the region, the cursors, and every committed
-// record from head to tail, each checked as the consumer checks it. It
-// returns the problems found, none for a sound ring. Problems stop the
-// check where nothing after them can be trusted; a corrupt header is one
-// problem at offset 0. Check fails, with no problems, when it cannot check:
-// errors wrap os.ErrNotExist, ErrNotRing (not a segment at all), ErrVersion,
-// or report a consumer that kept moving during every walk (stop it to check
-// the records), or are the system's.
+// record from head to tail, each checked as the consumer checks it. In an
+// MPMC ring it checks the positions, every slot's seq against the range the
+// positions allow, the header of every committed slot, and the state of
+// every participant entry. It returns the problems found, none for a sound
+// ring. Problems stop the check where nothing after them can be trusted; a
+// corrupt header is one problem at offset 0. Check fails, with no problems,
+// when it cannot check: errors wrap os.ErrNotExist, ErrNotRing (not a
+// segment at all), ErrVersion, or report a ring whose consumer (MPMC: whose
+// endpoints) kept moving during every walk (stop them to check the records),
+// or are the system's.
 func Check(name string) (_ []Problem, err error) {
 	seg, err := shm.OpenReadOnly(name)
 	if errors.Is(err, shm.ErrCorrupt) {
@@ -161,6 +242,8 @@ func Check(name string) (_ []Problem, err error) {
 	switch seg.Kind() {
 	case ring.KindSPSC:
 		return checkSPSC(seg)
+	case ring.KindMPMC:
+		return checkMPMC(seg)
 	default:
 		return []Problem{{Offset: 0, Message: unknownKind(seg).Error()}}, nil
 	}
@@ -279,4 +362,281 @@ func walk(ctl *ring.Control) walked {
 		runtime.Gosched()
 	}
 	return w
+}
+
+// MPMC slot layout, as ring/mpmc_layout.go lays it out (package ring keeps
+// it private): the participant table starts at ring.ControlSize, the slots
+// at the next page boundary after it, each slot is the seq (8 bytes, native
+// endian), the header (length and flags, 4 bytes each, little endian), then
+// the payload, and slots are 64-byte aligned. TestInspectMPMC and
+// TestCheckMPMC pin these to the bytes the API writes.
+const (
+	mpmcEntryStride = 256
+	mpmcSlotHeader  = 16
+	mpmcSlotAlign   = 64
+	mpmcSlotsAlign  = 4096
+	mpmcFlagSkip    = 1
+)
+
+// mpmcLayout is where the slots of an MPMC ring are in its region.
+type mpmcLayout struct {
+	geo    ring.MPMCGeometry
+	region []byte
+	slots  uint64 // offset of slot 0 in the region
+	stride uint64 // bytes between two slots
+}
+
+// newMPMCLayout computes the slot layout of geometry g over seg's region; a layout
+// that does not fit in the region (a ring of another layout) is ErrCorrupt.
+func newMPMCLayout(seg *shm.Segment, g ring.MPMCGeometry) (mpmcLayout, error) {
+	align := func(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
+	l := mpmcLayout{
+		geo:    g,
+		region: seg.Region(),
+		slots:  align(ring.ControlSize+g.Participants*mpmcEntryStride, mpmcSlotsAlign),
+		stride: align(mpmcSlotHeader+g.SlotSize, mpmcSlotAlign),
+	}
+	// g is valid (GeometryFromParams), so nothing here overflows.
+	if end := l.slots + g.Slots*l.stride; end > uint64(len(l.region)) {
+		return l, fmt.Errorf("shmring: %s: %w: mpmc slots end at %d, past the %d-byte region",
+			seg.Name(), ErrCorrupt, end, len(l.region))
+	}
+	return l, nil
+}
+
+// slot returns the region offset of the slot of position pos.
+func (l mpmcLayout) slot(pos uint64) uint64 { return l.slots + pos&(l.geo.Slots-1)*l.stride }
+
+// seq reads the seq of the slot of position pos. A plain load: the region
+// may be mapped read-only, and an inspector only needs a value the word held
+// (an aligned 8-byte load is one access on the architectures we run on).
+func (l mpmcLayout) seq(pos uint64) uint64 {
+	off := l.slot(pos)
+	return binary.NativeEndian.Uint64(l.region[off : off+8])
+}
+
+// header reads the length and flags of the slot of position pos.
+func (l mpmcLayout) header(pos uint64) (n uint64, flags uint32) {
+	off := l.slot(pos) + 8
+	h := binary.LittleEndian.Uint64(l.region[off : off+8])
+	return h & 0xffffffff, uint32(h >> 32)
+}
+
+// mpmcScan is the result of scanMPMC.
+type mpmcScan struct {
+	deq, enq uint64
+	messages int       // committed slots between deq and enq that are not skips
+	settled  bool      // neither position moved during the scan
+	problems []Problem // meaningful only when settled
+	err      error     // the first problem, wrapping ErrCorrupt
+}
+
+// scanMPMC reads the positions, then the slots (all of them when all is
+// set, else those between deq and enq), then the positions again, trying
+// walkAttempts times at most for a scan during which neither moved.
+//
+// Positions only grow, deq <= enq <= deq+N at every moment, and a slot's seq
+// changes without a position moving only by a commit (p to p+1 for p in
+// [deq, enq)) or a release (p+1 to p+N for p < deq). So in a settled scan,
+// the slot whose position in [deq, deq+N) is p legitimately holds seq p or
+// p+1 when p < enq (claimed by a producer: being written, or committed), and
+// p, or p-N+1 when there was a previous lap, otherwise (free for p, or the
+// previous lap's message still held by its consumer); a committed slot's
+// header does not change. Anything else
+// is a problem, at the file offset of the word.
+func scanMPMC(m *ring.MPMC, l mpmcLayout, all bool) mpmcScan {
+	var s mpmcScan
+	for range walkAttempts {
+		s = scanMPMCOnce(m, l, all)
+		if s.settled {
+			return s
+		}
+		runtime.Gosched()
+	}
+	return s
+}
+
+func scanMPMCOnce(m *ring.MPMC, l mpmcLayout, all bool) mpmcScan {
+	n := l.geo.Slots
+	s := mpmcScan{deq: m.Deq.Load()}
+	s.enq = m.Enq.Load()
+	fileOff := func(regionOff uint64) int64 { return int64(shm.HeaderSize + regionOff) }
+	problem := func(off uint64, format string, args ...any) {
+		err := fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+		if s.err == nil {
+			s.err = err
+		}
+		s.problems = append(s.problems, Problem{Offset: fileOff(off), Message: err.Error()})
+	}
+	depth := s.enq - s.deq
+	if depth > n {
+		// Only a problem if the scan settles: the loads may straddle
+		// claims.
+		problem(0, "enq %d is %d positions past deq %d, more than the %d slots", s.enq, depth, s.deq, n)
+		depth = n
+	}
+	count := depth
+	if all {
+		count = n
+	}
+	for p := s.deq; p != s.deq+count; p++ {
+		seq := l.seq(p)
+		switch {
+		case p-s.deq >= depth && (seq == p || p >= n && seq == p-n+1):
+		case p-s.deq < depth && seq == p:
+		case p-s.deq < depth && seq == p+1:
+			k, flags := l.header(p)
+			switch {
+			case flags == 0 && k <= l.geo.SlotSize:
+				s.messages++
+			case flags == mpmcFlagSkip:
+			default:
+				problem(l.slot(p)+8, "slot of position %d has length %d and flags %#x; a slot holds at most %d bytes, flags 0 or %d",
+					p, k, flags, l.geo.SlotSize, mpmcFlagSkip)
+			}
+		case p-s.deq < depth:
+			problem(l.slot(p), "slot of position %d (claimed, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p+1)
+		case p < n:
+			problem(l.slot(p), "slot of position %d (free, enq %d) has seq %d, want %d", p, s.enq, seq, p)
+		default:
+			problem(l.slot(p), "slot of position %d (free, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p-n+1)
+		}
+	}
+	s.settled = m.Deq.Load() == s.deq && m.Enq.Load() == s.enq
+	return s
+}
+
+// inspectMPMC reads an MPMC segment.
+func inspectMPMC(seg *shm.Segment) (*Info, error) {
+	m, err := mpmcRing(seg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newMPMCLayout(seg, m.Geometry())
+	if err != nil {
+		return nil, err
+	}
+	fi, err := seg.File().Stat()
+	if err != nil {
+		return nil, fmt.Errorf("shmring: inspect %s: %w", seg.Name(), err)
+	}
+	g := m.Geometry()
+	s := scanMPMC(m, l, false)
+	if s.settled && s.err != nil {
+		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), s.err)
+	}
+	dataSleepers, spaceSleepers := m.DataSleepers.Load(), m.SpaceSleepers.Load()
+	info := &Info{
+		Name:       seg.Name(),
+		Kind:       "mpmc",
+		FileSize:   fi.Size(),
+		Mode:       fi.Mode().Perm(),
+		Capacity:   int(g.Slots * g.SlotSize),
+		MaxMessage: int(g.SlotSize),
+		// Bounded for a scan that never settled, whose positions went
+		// unchecked.
+		Depth:    int(min(s.enq-s.deq, g.Slots)),
+		Messages: s.messages,
+		Settled:  s.settled,
+		Closed:   m.Closed.Load() != 0,
+		Waiters: Conditions{
+			Data:  uint32(bits.OnesCount64(dataSleepers)),
+			Space: uint32(bits.OnesCount64(spaceSleepers)),
+		},
+		Wakeups: Conditions{Data: m.DataSeq.Load(), Space: m.SpaceSeq.Load()},
+		MPMC: &MPMCInfo{
+			Slots:        int(g.Slots),
+			SlotSize:     int(g.SlotSize),
+			Enq:          s.enq,
+			Deq:          s.deq,
+			Entries:      int(g.Participants),
+			Participants: []ParticipantInfo{},
+			Orphans:      []int{},
+		},
+	}
+	for i, ev := range m.Events {
+		info.Events[i] = EventInfo{Set: ev.State.Load() != 0, Waiters: ev.Waiters.Load()}
+	}
+	for orphans := m.Orphans.Load(); orphans != 0; orphans &= orphans - 1 {
+		info.MPMC.Orphans = append(info.MPMC.Orphans, bits.TrailingZeros64(orphans))
+	}
+	for i := range int(g.Participants) {
+		e := m.Entry(i)
+		state := e.State.Load()
+		if state == ring.EntryFree {
+			continue
+		}
+		held, err := seg.Locked(i)
+		if err != nil {
+			return nil, fmt.Errorf("shmring: inspect %s: %w", seg.Name(), err)
+		}
+		if now := e.State.Load(); now != state {
+			// Attaching, leaving or being reaped during the probe.
+			if state = now; state == ring.EntryFree {
+				continue
+			}
+			held = true
+		}
+		p := ParticipantInfo{
+			Entry:          i,
+			Role:           entryRole(state),
+			Pid:            e.Pid.Load(),
+			Generation:     e.Generation.Load(),
+			Alive:          held,
+			SleepsForData:  dataSleepers&(1<<i) != 0,
+			SleepsForSpace: spaceSleepers&(1<<i) != 0,
+			Stats:          Stats(m.Stats(i)),
+		}
+		if intent := e.Intent.Load(); intent != 0 {
+			pos := intent - 1
+			p.Intent = &pos
+		}
+		info.MPMC.Participants = append(info.MPMC.Participants, p)
+	}
+	return info, nil
+}
+
+// entryRole names a participant entry's state.
+func entryRole(state uint32) string {
+	switch state {
+	case ring.EntryProducer:
+		return "producer"
+	case ring.EntryConsumer:
+		return "consumer"
+	case ring.EntryOrphan:
+		return "orphan"
+	}
+	return fmt.Sprintf("state %d", state)
+}
+
+// checkMPMC checks an MPMC segment: the geometry in the header against the
+// region, the positions and every slot (scanMPMC), and the participant
+// entries' states.
+func checkMPMC(seg *shm.Segment) ([]Problem, error) {
+	m, err := mpmcRing(seg)
+	if err == nil {
+		var l mpmcLayout
+		if l, err = newMPMCLayout(seg, m.Geometry()); err == nil {
+			return checkMPMCSlots(seg, m, l)
+		}
+	}
+	return []Problem{{Offset: 0, Message: err.Error()}}, nil
+}
+
+func checkMPMCSlots(seg *shm.Segment, m *ring.MPMC, l mpmcLayout) ([]Problem, error) {
+	s := scanMPMC(m, l, true)
+	if !s.settled {
+		return nil, fmt.Errorf("shmring: check %s: the endpoints moved during each of %d scans: stop them to check the slots",
+			seg.Name(), walkAttempts)
+	}
+	problems := s.problems
+	for i := range int(l.geo.Participants) {
+		if state := m.Entry(i).State.Load(); state > ring.EntryOrphan {
+			problems = append(problems, Problem{
+				Offset:  int64(shm.HeaderSize + ring.ControlSize + i*mpmcEntryStride),
+				Message: fmt.Sprintf("%v: participant %d is in state %d", ErrCorrupt, i, state),
+			})
+		}
+	}
+	return problems, nil
 }

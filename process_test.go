@@ -57,6 +57,8 @@ var helperRoles = map[string]func(context.Context) error{
 	"event-wait":    roleEventWait,
 	"event-set":     roleEventSet,
 	"inherit-twice": roleInheritTwice,
+	"mpmc-produce":  roleMPMCProduce,
+	"mpmc-consume":  roleMPMCConsume,
 }
 
 var waitStrategies = []shmring.WaitStrategy{shmring.Adaptive, shmring.Block, shmring.Spin}

@@ -12,4 +12,10 @@ const (
 	streamShort = 20_000
 	// pingPongRounds is the round-trip count of each ping-pong.
 	pingPongRounds = 20_000
+	// mpmcMessages is the message count of the cross-process MPMC stream,
+	// shared among its producers.
+	mpmcMessages = 20_000
+	// mpmcKills is how many producer processes, and how many consumer
+	// processes, the MPMC fault test kills with SIGKILL.
+	mpmcKills = 15
 )

@@ -7,6 +7,11 @@ package shmring
 // while a producer is attached, the consumer may stop before reading what
 // that producer sends afterwards. A producer that attaches later reopens the
 // stream (Ring.Producer clears the mark). It returns ErrClosed after Close.
+//
+// An MPMC stream ends only this way (a producer that detaches does not end
+// it), and for good: every Send fails with ErrClosed from then on, in every
+// process, producers attaching later included, and every consumer gets
+// io.EOF once what was committed before is drained.
 func (r *Ring) CloseStream() error {
 	if !r.gate.enter() {
 		return ErrClosed

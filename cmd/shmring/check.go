@@ -17,7 +17,11 @@ func runCheck(_ context.Context, cmd *command, args []string, std stdio) int {
 			"as NAME: offset N (0xN): what is wrong, N being the file offset of the header (0), of the\n"+
 			"control area holding the cursors, or of the bad record's header; the status is then 1.\n"+
 			"A sound ring prints a one-line summary and the status is 0. A ring whose consumer keeps\n"+
-			"moving cannot be checked (status 1): stop the consumer first.")
+			"moving cannot be checked (status 1): stop the consumer first.",
+		"For an mpmc ring it checks the geometry in the header against the file, enq and deq, the\n"+
+			"sequence word of every slot against the range enq and deq allow (a problem's offset is\n"+
+			"then the slot's), the header of every committed slot, and the participant entries. Its\n"+
+			"producers and consumers must stand still while it reads (a ring in use rarely does).")
 	name, code, ok := oneName(fs, args)
 	if !ok {
 		return code
@@ -37,6 +41,11 @@ func runCheck(_ context.Context, cmd *command, args []string, std stdio) int {
 	if err != nil {
 		// Changed since the check: the check's verdict stands.
 		fmt.Fprintf(std.out, "%s: sound\n", name)
+		return cli.ExitOK
+	}
+	if mp := info.MPMC; mp != nil {
+		fmt.Fprintf(std.out, "%s: sound mpmc ring: %s, %d of %d slots claimed\n",
+			name, plural(info.Messages, "message"), info.Depth, mp.Slots)
 		return cli.ExitOK
 	}
 	fmt.Fprintf(std.out, "%s: sound %s ring: %s, %d of %d bytes committed\n",

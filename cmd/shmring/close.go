@@ -12,9 +12,12 @@ import (
 func runClose(_ context.Context, cmd *command, args []string, std stdio) int {
 	fs := cmd.flagSet(std,
 		"The consumer reads what was committed, then sees the end of the stream, as when the\n"+
-			"producer closes. It is meant for a ring whose producer is gone: an attached producer\n"+
-			"goes on sending, and its consumer may stop before reading it. A producer that\n"+
-			"attaches later reopens the stream.")
+			"producer closes. On an spsc ring it is meant for a ring whose producer is gone: an\n"+
+			"attached producer goes on sending, and its consumer may stop before reading it; a\n"+
+			"producer that attaches later reopens the stream.",
+		"On an mpmc ring it is how the stream ends (a producer that detaches does not end it),\n"+
+			"for good: every producer's send fails from then on, and every consumer stops once it\n"+
+			"has drained what was committed.")
 	name, code, ok := oneName(fs, args)
 	if !ok {
 		return code

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,17 +11,26 @@ import (
 	"github.com/shmring/shmring/cmd/internal/cli"
 )
 
-// errMPMCNotSupported is the answer to -kind mpmc until the MPMC kind exists.
-var errMPMCNotSupported = errors.New("the mpmc kind is not supported yet")
-
 // runCreate creates a ring.
 func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 	fs := cmd.flagSet(std,
 		"The ring is created exclusively (an existing NAME is an error), never through a symlink,\n"+
 			"and fully reserved: a full file system fails now, not later. -size is rounded up to a\n"+
-			"power of two between 4K and 4G; the largest message is 8 bytes less.")
+			"power of two between 4K and 4G.",
+		"An spsc ring has one producer and one consumer at a time, and messages of any size up to\n"+
+			"8 bytes less than -size. An mpmc ring has any number of producers and consumers, up to\n"+
+			"-participants attached at once, and each message goes to one consumer; it is cut into\n"+
+			"slots of -slot bytes (rounded up to a multiple of 8), the largest message: -size/-slot\n"+
+			"slots, at least 2, rounded up to a power of two.")
 	size := cli.Size(fs, shmring.DefaultSize, "data `bytes` of the ring (K, M, G suffixes)")
-	kind := fs.String("kind", "spsc", "ring `kind`: spsc (mpmc is not supported yet)")
+	kind := fs.String("kind", "spsc", "ring `kind`: spsc or mpmc")
+	slot := int64(shmring.DefaultSlotSize)
+	fs.Func("slot", fmt.Sprintf("mpmc: slot `bytes`, the largest message (K, M suffixes; default %d)", shmring.DefaultSlotSize),
+		func(v string) (err error) {
+			slot, err = cli.ParseSize(v)
+			return err
+		})
+	participants := fs.Int("participants", shmring.MaxParticipants, "mpmc: `N` endpoints that may attach at once, 1 to 64")
 	mode := fs.String("mode", "0600", "permission `bits` of the file, in octal (the umask does not apply)")
 	name, code, ok := oneName(fs, args)
 	if !ok {
@@ -31,20 +40,38 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 	if err != nil || perm == 0 || perm > 0o777 {
 		return cli.Usage(fs, "bad -mode %q (want octal permission bits such as 0600)", *mode)
 	}
+	opts := &shmring.Options{Size: *size, Mode: os.FileMode(perm)}
 	switch *kind {
 	case "spsc":
+		var mpmcOnly string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "slot" || f.Name == "participants" {
+				mpmcOnly = f.Name
+			}
+		})
+		if mpmcOnly != "" {
+			return cli.Usage(fs, "-%s is for -kind mpmc", mpmcOnly)
+		}
 	case "mpmc":
-		return cmd.fail(std, errMPMCNotSupported)
+		if *participants < 1 || *participants > shmring.MaxParticipants {
+			return cli.Usage(fs, "bad -participants %d (want 1 to %d)", *participants, shmring.MaxParticipants)
+		}
+		opts.Kind, opts.SlotSize, opts.Participants = shmring.MPMC, int(slot), *participants
 	default:
 		return cli.Usage(fs, "unknown -kind %q (want spsc or mpmc)", *kind)
 	}
 
-	r, err := shmring.Create(name, &shmring.Options{Size: *size, Mode: os.FileMode(perm)})
+	r, err := shmring.Create(name, opts)
 	if err != nil {
 		return cmd.fail(std, err)
 	}
-	fmt.Fprintf(std.out, "created %s: spsc, capacity %d bytes, largest message %d bytes\n",
-		r.Name(), r.Capacity(), r.MaxMessage())
+	if r.Kind() == shmring.MPMC {
+		fmt.Fprintf(std.out, "created %s: mpmc, %d slots of %d bytes (capacity %d bytes), largest message %d bytes, %d participants\n",
+			r.Name(), r.Capacity()/r.MaxMessage(), r.MaxMessage(), r.Capacity(), r.MaxMessage(), opts.Participants)
+	} else {
+		fmt.Fprintf(std.out, "created %s: spsc, capacity %d bytes, largest message %d bytes\n",
+			r.Name(), r.Capacity(), r.MaxMessage())
+	}
 	if err := r.Close(); err != nil {
 		return cmd.fail(std, err)
 	}

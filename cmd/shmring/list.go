@@ -20,12 +20,14 @@ const defaultDir = "/dev/shm"
 // runList lists the rings of a directory.
 func runList(_ context.Context, cmd *command, args []string, std stdio) int {
 	fs := cmd.flagSet(std,
-		"One line per file, sorted by name: a ring's kind, capacity, depth (bytes committed and\n"+
-			"not yet released), messages between head and tail (~N: counted while the consumer\n"+
-			"moved), producer and consumer (alive, dead: attached but its process died, changing:\n"+
-			"attaching or detaching, or none) and stream (open or closed). Any other file is listed\n"+
-			"with the reason it is not a ring. Files are opened read-only (and only regular ones),\n"+
-			"never locked: ls changes nothing.")
+		"One line per file, sorted by name: a ring's kind, capacity, depth (spsc: bytes committed\n"+
+			"and not yet released; mpmc: slots claimed by producers and not yet by consumers),\n"+
+			"messages in it (~N: counted while the consumers moved), producer and consumer (spsc:\n"+
+			"alive, dead: attached but its process died, changing: attaching or detaching, or none;\n"+
+			"mpmc: how many are alive and dead, and the orphans, messages of dead consumers waiting\n"+
+			"for another) and stream (open or closed). Any other file is listed with the reason it is\n"+
+			"not a ring. Files are opened read-only (and only regular ones), never locked: ls changes\n"+
+			"nothing.")
 	dir := fs.String("dir", defaultDir, "`directory` to list")
 	names, code, ok := parse(fs, args)
 	if !ok {
@@ -69,8 +71,9 @@ func listEntry(w io.Writer, dir string, e os.DirEntry) {
 		if info.Closed {
 			stream = "closed"
 		}
+		producer, consumer := endpoints(info)
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", e.Name(), info.Kind, info.Capacity, info.Depth,
-			messages(info), info.Producer, info.Consumer, stream)
+			messages(info), producer, consumer, stream)
 	case errors.Is(err, os.ErrNotExist):
 		// Removed since the directory was read.
 	case errors.Is(err, shmring.ErrNotRing):
@@ -91,6 +94,37 @@ func messages(info *shmring.Info) string {
 		return fmt.Sprint(info.Messages)
 	}
 	return fmt.Sprintf("~%d", info.Messages)
+}
+
+// endpoints describes the producer and consumer sides of info: the state of
+// each role of an SPSC ring; for an MPMC ring, how many endpoints of each
+// role are alive and dead, and the orphans with the consumers.
+func endpoints(info *shmring.Info) (producer, consumer string) {
+	if info.MPMC == nil {
+		return info.Producer.String(), info.Consumer.String()
+	}
+	count := map[string]map[string]int{"producer": {}, "consumer": {}}
+	for _, p := range info.MPMC.Participants {
+		switch p.Role {
+		case "producer", "consumer":
+			count[p.Role][p.State()]++
+		case "orphan":
+			count["consumer"]["orphan"]++
+		}
+	}
+	describe := func(n map[string]int) string {
+		var parts []string
+		for _, state := range []string{"alive", "dead", "orphan"} {
+			if n[state] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n[state], state))
+			}
+		}
+		if len(parts) == 0 {
+			return "none"
+		}
+		return strings.Join(parts, ", ")
+	}
+	return describe(count["producer"]), describe(count["consumer"])
 }
 
 // fileType names the type of a file that is not a regular file.

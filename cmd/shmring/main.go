@@ -36,9 +36,9 @@ type command struct {
 
 // commands are the subcommands, in the order the usage lists them.
 var commands = []*command{
-	{"create", "NAME [-size BYTES] [-kind spsc|mpmc] [-mode 0600]", "create a ring", runCreate},
+	{"create", "NAME [-size BYTES] [-kind spsc|mpmc] [-slot BYTES] [-participants N] [-mode 0600]", "create a ring", runCreate},
 	{"rm", "NAME...", "remove rings", runRemove},
-	{"close", "NAME", "end a ring's stream: the consumer drains it, then stops", runClose},
+	{"close", "NAME", "end a ring's stream: the consumers drain it, then stop", runClose},
 	{"ls", "[-dir DIR]", "list the rings in /dev/shm or DIR", runList},
 	{"stat", "NAME [-json] [-w]", "show a ring's header, positions, endpoints and counters", runStat},
 	{"check", "NAME", "validate a ring's header and records without changing anything", runCheck},

@@ -52,6 +52,7 @@ func TestCLI(t *testing.T) {
 	t.Run("rm", testRemove)
 	t.Run("interrupt", testInterrupt)
 	t.Run("stat -w", testWatch)
+	t.Run("mpmc", testMPMC)
 }
 
 // result is what a finished command left.
@@ -208,7 +209,10 @@ func testUsage(t *testing.T) {
 		{"negative -n", []string{"recv", name, "-n", "-1"}, 2, "-n must not be negative"},
 		{"rm without names", []string{"rm"}, 2, "missing NAME"},
 		{"ls argument", []string{"ls", "extra"}, 2, `unexpected argument "extra"`},
-		{"mpmc not supported yet", []string{"create", ringName(t), "-kind", "mpmc"}, 1, "the mpmc kind is not supported yet"},
+		{"slot of an spsc ring", []string{"create", ringName(t), "-slot", "64"}, 2, "-slot is for -kind mpmc"},
+		{"participants of an spsc ring", []string{"create", ringName(t), "-participants", "2"}, 2, "-participants is for -kind mpmc"},
+		{"bad participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "65"}, 2, "bad -participants 65"},
+		{"bad slot", []string{"create", ringName(t), "-kind", "mpmc", "-slot", "big"}, 2, "bad size"},
 		{"existing ring", []string{"create", name}, 1, "exists"},
 		{"missing ring", []string{"stat", ringName(t)}, 1, "no such file"},
 	}
@@ -527,4 +531,102 @@ func testWatch(t *testing.T) {
 		assert.Equal(t, 0, watch.wait(t), "stat -w ends with status 0 on SIGINT")
 		assert.Regexp(t, `(?m)^ring +/dev/shm/`+name+`$`, watch.stdout.String())
 	})
+}
+
+// mpmcSlotOffset returns the file offset of slot i of an MPMC ring with
+// participants entries and slots of slotSize bytes: the header page, the
+// control area and the participant table (256 bytes an entry) rounded up to
+// a page, then slots of 16 header bytes and the payload, 64-byte aligned.
+func mpmcSlotOffset(participants, slotSize, i int) int64 {
+	align := func(x, a int) int { return (x + a - 1) &^ (a - 1) }
+	return int64(4096 + align(4096+participants*256, 4096) + i*align(16+slotSize, 64))
+}
+
+func testMPMC(t *testing.T) {
+	name := ringName(t)
+	p := filepath.Join("/dev/shm", name)
+	res := invoke(t, "", "create", name, "-kind", "mpmc", "-slot", "100", "-participants", "8", "-size", "4K")
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, fmt.Sprintf("created %s: mpmc, 64 slots of 104 bytes (capacity 6656 bytes), largest message 104 bytes, 8 participants\n", p), res.stdout)
+
+	obj := statObject(t, name)
+	assert.Equal(t, "mpmc", obj["kind"])
+	assert.EqualValues(t, 6656, obj["capacity"])
+	assert.EqualValues(t, 104, obj["max_message"])
+	assert.Equal(t, map[string]any{
+		"slots": 64.0, "slot_size": 104.0, "enq": 0.0, "deq": 0.0, "entries": 8.0,
+		"participants": []any{}, "orphans": []any{},
+	}, obj["mpmc"])
+
+	// A consumer waits on the empty ring; two sends, two producers one after
+	// the other, feed it; stat shows it with its counters.
+	recv := start(t, "recv", name)
+	await(t, "the consumer to sleep", func() bool { return inspect(t, name).Waiters.Data == 1 })
+	require.Equal(t, 0, invoke(t, "one\ntwo\n", "send", name).code)
+	require.Equal(t, 0, invoke(t, "three\n", "send", name).code)
+	assert.False(t, inspect(t, name).Closed, "a producer that detaches does not end an mpmc stream")
+	await(t, "the consumer to flush its counters", func() bool {
+		ps := inspect(t, name).MPMC.Participants
+		return len(ps) == 1 && ps[0].Stats.MsgsReceived == 3
+	})
+	obj = statObject(t, name)
+	mp, ok := obj["mpmc"].(map[string]any)
+	require.True(t, ok, "%v", obj)
+	assert.EqualValues(t, 3, mp["enq"])
+	assert.EqualValues(t, 3, mp["deq"])
+	require.Len(t, mp["participants"], 1)
+	c := mp["participants"].([]any)[0].(map[string]any)
+	assert.Equal(t, "consumer", c["role"])
+	assert.EqualValues(t, recv.cmd.Process.Pid, c["pid"])
+	assert.Equal(t, true, c["alive"])
+	assert.Nil(t, c["intent"])
+	stats := c["stats"].(map[string]any)
+	assert.EqualValues(t, 3, stats["MsgsReceived"])
+	assert.EqualValues(t, len("one")+len("two")+len("three"), stats["BytesReceived"])
+	assert.EqualValues(t, 0, stats["Reaped"])
+
+	res = invoke(t, "", "stat", name)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Regexp(t, `(?m)^capacity +64 slots of 104 bytes \(6656 bytes\), largest message 104 bytes$`, res.stdout)
+	assert.Regexp(t, `(?m)^depth +0 slots, 0 messages$`, res.stdout)
+	assert.Regexp(t, `(?m)^participants +1 of 8 entries in use$`, res.stdout)
+	assert.Regexp(t, fmt.Sprintf(`(?m)^  entry 0 +consumer, pid %d, alive.*; received 3 messages \(11 bytes\)`, recv.cmd.Process.Pid), res.stdout)
+	res = invoke(t, "", "ls")
+	assert.Regexp(t, `(?m)^`+name+` +mpmc +6656 +0 +0 +none +1 alive +open$`, res.stdout)
+
+	res = invoke(t, "", "close", name)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)
+	assert.Equal(t, "one\ntwo\nthree\n", recv.stdout.String())
+	res = invoke(t, "late\n", "send", name)
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "stream closed")
+	obj = statObject(t, name)
+	assert.Equal(t, true, obj["closed"])
+	assert.Equal(t, []any{}, obj["mpmc"].(map[string]any)["participants"], "recv detached")
+
+	// The late send claimed position 3 after the close, and filled it with a
+	// skip record that no consumer will take.
+	res = invoke(t, "", "check", name)
+	assert.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, name+": sound mpmc ring: 0 messages, 1 of 64 slots claimed\n", res.stdout)
+
+	// The slot of position 3, claimed, claims to come from a lap far ahead.
+	offset := mpmcSlotOffset(8, 104, 3)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(binary.NativeEndian.AppendUint64(nil, 999), offset)
+	require.NoError(t, errors.Join(err, f.Close()))
+	before, err := os.ReadFile(p)
+	require.NoError(t, err)
+	res = invoke(t, "", "check", name)
+	assert.Equal(t, 1, res.code, "stderr: %s", res.stderr)
+	assert.Contains(t, res.stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: slot of position 3 (claimed, enq 4) has seq 999, want 3 or 4\n", name, offset, offset))
+	assert.Contains(t, res.stdout, name+": corrupt: 1 problem\n")
+	res = invoke(t, "", "stat", name)
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "shmring check shows where")
+	after, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "check and stat change nothing")
 }

@@ -15,13 +15,15 @@ import (
 // runRecv prints messages.
 func runRecv(ctx context.Context, cmd *command, args []string, std stdio) int {
 	fs := cmd.flagSet(std,
-		"It attaches as the ring's consumer (only one may be attached at a time) and writes each\n"+
+		"It attaches as a consumer of the ring (of an spsc ring, the only one while attached; of\n"+
+			"an mpmc ring, one among any others, each message going to one of them) and writes each\n"+
 			"message to standard output followed by a newline, as it is; with -z, as a uint32\n"+
 			"little-endian length and the bytes instead (what send -z reads). Output is flushed\n"+
 			"whenever the ring is empty.",
 		"It stops after N messages (-n) or at the end of the stream, with status 0; on SIGINT or\n"+
 			"SIGTERM it stops at once with status 130, leaving unread messages in the ring for the\n"+
-			"next consumer. A producer that died while attached is a failure (status 1).")
+			"next consumer. The producer of an spsc ring that died while attached is a failure\n"+
+			"(status 1); on an mpmc ring, dead producers and consumers are reaped and recv goes on.")
 	n := fs.Int64("n", 0, "stop after `N` messages (0: at the end of the stream)")
 	records := fs.Bool("z", false, "write length-prefixed binary records instead of lines")
 	name, code, ok := oneName(fs, args)

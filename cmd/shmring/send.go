@@ -15,14 +15,17 @@ import (
 // runSend sends standard input as messages.
 func runSend(ctx context.Context, cmd *command, args []string, std stdio) int {
 	fs := cmd.flagSet(std,
-		"It attaches as the ring's producer (only one may be attached at a time) and sends each\n"+
-			"line of standard input, its newline stripped, as one message; a last line without a\n"+
-			"newline is a message too. With -z, standard input is binary records instead: a uint32\n"+
-			"little-endian length, then that many bytes.",
-		"When it exits it closes the producer end, which ends the stream, however it exits: at\n"+
-			"the end of standard input (status 0), on SIGINT or SIGTERM (status 130), or on an error\n"+
-			"(status 1, such as a message larger than the ring's largest). The consumer reads what\n"+
-			"was sent, then sees the end. A producer that attaches later reopens the stream.")
+		"It attaches as a producer of the ring (of an spsc ring, the only one while attached; of\n"+
+			"an mpmc ring, one among any others) and sends each line of standard input, its newline\n"+
+			"stripped, as one message; a last line without a newline is a message too. With -z,\n"+
+			"standard input is binary records instead: a uint32 little-endian length, then that many\n"+
+			"bytes.",
+		"When it exits it closes its producer end, however it exits: at the end of standard input\n"+
+			"(status 0), on SIGINT or SIGTERM (status 130), or on an error (status 1, such as a\n"+
+			"message larger than the ring's largest). On an spsc ring that ends the stream: the\n"+
+			"consumer reads what was sent, then sees the end, and a producer that attaches later\n"+
+			"reopens it. On an mpmc ring the stream goes on for the other producers; shmring close\n"+
+			"ends it, after which send fails.")
 	records := fs.Bool("z", false, "read length-prefixed binary records instead of lines")
 	name, code, ok := oneName(fs, args)
 	if !ok {

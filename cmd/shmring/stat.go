@@ -30,11 +30,18 @@ func runStat(ctx context.Context, cmd *command, args []string, std stdio) int {
 			"producer and consumer (alive; dead: attached but its process died; changing: attaching\n"+
 			"or detaching; none), the waiters announced on each condition, the wake-up counters (one\n"+
 			"per wake-up, wrapping at 2^32) and the events.",
+		"An mpmc ring shows its slots, enq and deq (positions claimed by producers and by\n"+
+			"consumers since creation), depth (enq - deq slots) and the committed messages in it, and\n"+
+			"one line per participant entry in use: its role (producer, consumer, or orphan: the\n"+
+			"message of a dead consumer, waiting for another to adopt it), pid, state (alive; dead:\n"+
+			"its process died, and the entry waits for a survivor to reap it), the position it claims\n"+
+			"or holds, whether it sleeps, and its counters as it last flushed them (at each wait, at\n"+
+			"close and every 1024 messages). Waiters count the entries asleep on each condition.",
 		"With -w it refreshes every second and adds rates over the last interval: MB/s in (tail)\n"+
 			"and out (head), wake-ups/s (about the sleeps/s of each side), and msgs/s, estimated from\n"+
 			"the bytes consumed and the mean record size seen so far (the ring keeps no message\n"+
-			"counter). It ends with status 0 on SIGINT or SIGTERM, or once the stream is closed and\n"+
-			"drained.")
+			"counter); for an mpmc ring, msgs/s in and out, exact (enq and deq count messages). It\n"+
+			"ends with status 0 on SIGINT or SIGTERM, or once the stream is closed and drained.")
 	asJSON := fs.Bool("json", false, "print one JSON object (with -w, one per line per refresh)")
 	watch := fs.Bool("w", false, "refresh every second, with rates")
 	name, code, ok := oneName(fs, args)
@@ -129,33 +136,47 @@ type meter struct {
 // rates are the rates of stat -w over the last interval.
 type rates struct {
 	IntervalS float64 `json:"interval_s"`
-	// MsgsPerS is estimated from the bytes consumed and the mean record
-	// size; null until a sample held messages.
-	MsgsPerS    *float64 `json:"msgs_per_s"`
-	InMBPerS    float64  `json:"in_mb_per_s"`  // published by the producer (tail), 10^6 bytes/s
-	OutMBPerS   float64  `json:"out_mb_per_s"` // released by the consumer (head)
+	// MsgsPerS is the consumers' rate: for an SPSC ring, estimated from the
+	// bytes consumed and the mean record size, null until a sample held
+	// messages; for an MPMC ring, exact (deq).
+	MsgsPerS *float64 `json:"msgs_per_s"`
+	// InMsgsPerS is the producers' rate of an MPMC ring (enq).
+	InMsgsPerS  *float64 `json:"in_msgs_per_s,omitempty"`
+	InMBPerS    float64  `json:"in_mb_per_s"`  // SPSC: published by the producer (tail), 10^6 bytes/s
+	OutMBPerS   float64  `json:"out_mb_per_s"` // SPSC: released by the consumer (head)
 	WakeupsPerS struct {
 		Data  float64 `json:"data"`
 		Space float64 `json:"space"`
 	} `json:"wakeups_per_s"`
 }
 
-// observe adds info to the mean record size.
+// observe adds info to the mean record size of an SPSC ring.
 func (m *meter) observe(info *shmring.Info) {
-	if info.Settled && info.Messages > 0 {
+	if info.MPMC == nil && info.Settled && info.Messages > 0 {
 		m.bytes += uint64(info.Depth)
 		m.msgs += uint64(info.Messages)
 	}
 }
 
 // rates returns the rates from prev to cur, or nil when the positions went
-// back (the ring was replaced by another of the same name).
+// back or the kind changed (the ring was replaced by another of the same
+// name).
 func (m *meter) rates(prev, cur sample) *rates {
 	p, c := prev.info, cur.info
-	if c.Head < p.Head || c.Tail < p.Tail {
+	if c.Head < p.Head || c.Tail < p.Tail || (c.MPMC == nil) != (p.MPMC == nil) {
 		return nil
 	}
 	dt := cur.at.Sub(prev.at).Seconds()
+	if c.MPMC != nil {
+		if c.MPMC.Deq < p.MPMC.Deq || c.MPMC.Enq < p.MPMC.Enq {
+			return nil
+		}
+		in, out := float64(c.MPMC.Enq-p.MPMC.Enq)/dt, float64(c.MPMC.Deq-p.MPMC.Deq)/dt
+		r := &rates{IntervalS: dt, MsgsPerS: &out, InMsgsPerS: &in}
+		r.WakeupsPerS.Data = float64(c.Wakeups.Data-p.Wakeups.Data) / dt
+		r.WakeupsPerS.Space = float64(c.Wakeups.Space-p.Wakeups.Space) / dt
+		return r
+	}
 	out := float64(c.Head - p.Head)
 	r := &rates{
 		IntervalS: dt,
@@ -195,17 +216,36 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 	line("ring", "%s", info.Name)
 	line("kind", "%s", info.Kind)
 	line("file", "%d bytes, mode %04o", info.FileSize, info.Mode)
-	line("capacity", "%d bytes, largest message %d bytes", info.Capacity, info.MaxMessage)
-	line("head", "%d", info.Head)
-	line("tail", "%d", info.Tail)
-	line("depth", "%d bytes, %s messages", info.Depth, messages(info))
-	line("stream", "%s", stream)
-	line("producer", "%s", info.Producer)
-	line("consumer", "%s", info.Consumer)
-	line("waiters", "data %d, space %d", info.Waiters.Data, info.Waiters.Space)
+	if mp := info.MPMC; mp != nil {
+		line("capacity", "%d slots of %d bytes (%d bytes), largest message %d bytes",
+			mp.Slots, mp.SlotSize, info.Capacity, info.MaxMessage)
+		line("enq", "%d", mp.Enq)
+		line("deq", "%d", mp.Deq)
+		line("depth", "%d slots, %s messages", info.Depth, messages(info))
+		line("stream", "%s", stream)
+		line("participants", "%d of %d entries in use", len(mp.Participants), mp.Entries)
+		for _, p := range mp.Participants {
+			line(fmt.Sprintf("  entry %d", p.Entry), "%s", participant(p))
+		}
+		line("orphans", "%s", orphans(mp.Orphans))
+		line("waiters", "data %d, space %d (entries asleep)", info.Waiters.Data, info.Waiters.Space)
+	} else {
+		line("capacity", "%d bytes, largest message %d bytes", info.Capacity, info.MaxMessage)
+		line("head", "%d", info.Head)
+		line("tail", "%d", info.Tail)
+		line("depth", "%d bytes, %s messages", info.Depth, messages(info))
+		line("stream", "%s", stream)
+		line("producer", "%s", info.Producer)
+		line("consumer", "%s", info.Consumer)
+		line("waiters", "data %d, space %d", info.Waiters.Data, info.Waiters.Space)
+	}
 	line("wake-ups", "data %d, space %d", info.Wakeups.Data, info.Wakeups.Space)
 	line("events", "%s", events(info))
-	if r != nil {
+	switch {
+	case r != nil && r.InMsgsPerS != nil:
+		line("rates", "in %.0f msgs/s, out %.0f msgs/s, wake-ups data %.1f/s, space %.1f/s",
+			*r.InMsgsPerS, *r.MsgsPerS, r.WakeupsPerS.Data, r.WakeupsPerS.Space)
+	case r != nil:
 		msgs := "-"
 		if r.MsgsPerS != nil {
 			msgs = fmt.Sprintf("~%.0f", *r.MsgsPerS)
@@ -214,6 +254,47 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 			msgs, r.InMBPerS, r.OutMBPerS, r.WakeupsPerS.Data, r.WakeupsPerS.Space)
 	}
 	return tw.Flush()
+}
+
+// participant describes an MPMC participant entry on one line: role, pid,
+// state, the position it holds, its sleeps and its counters.
+func participant(p shmring.ParticipantInfo) string {
+	s := fmt.Sprintf("%s, pid %d, %s", p.Role, p.Pid, p.State())
+	if p.Intent != nil {
+		s += fmt.Sprintf(", holds position %d", *p.Intent)
+	}
+	switch {
+	case p.SleepsForData && p.SleepsForSpace:
+		s += ", asleep for data and space"
+	case p.SleepsForData:
+		s += ", asleep for data"
+	case p.SleepsForSpace:
+		s += ", asleep for space"
+	}
+	st := p.Stats
+	n := func(v uint64, word string) string { return plural(int(v), word) }
+	switch p.Role {
+	case "producer":
+		s += fmt.Sprintf("; sent %s (%s), %s for room", n(st.MsgsSent, "message"), n(st.BytesSent, "byte"), n(st.FullWaits, "wait"))
+	case "consumer":
+		s += fmt.Sprintf("; received %s (%s), %s for data", n(st.MsgsReceived, "message"), n(st.BytesReceived, "byte"), n(st.EmptyWaits, "wait"))
+	}
+	if p.Role != "orphan" {
+		s += fmt.Sprintf(", %s, %s, %d reaped", n(st.Sleeps, "sleep"), n(st.Wakes, "wake-up"), st.Reaped)
+	}
+	return s
+}
+
+// orphans lists the orphan entries of an MPMC ring.
+func orphans(entries []int) string {
+	if len(entries) == 0 {
+		return "none"
+	}
+	s := make([]string, len(entries))
+	for i, e := range entries {
+		s[i] = fmt.Sprint(e)
+	}
+	return "entries " + strings.Join(s, ", ")
 }
 
 // events describes the events of info: which are set, and their waiters.
