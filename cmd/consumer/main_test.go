@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// watchdog bounds every command a test runs.
+const watchdog = time.Minute
+
+// buildTags are the build tags of the test binary, which the commands under
+// test are built with too.
+var buildTags string
+
+// binaries holds the paths of the built producer and consumer.
+type binaries struct{ producer, consumer string }
+
+// TestCommands builds producer and consumer and runs them against each other
+// as separate processes.
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-tags", buildTags, "-o", dir,
+		"github.com/shmring/shmring/cmd/producer", "github.com/shmring/shmring/cmd/consumer")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	bin := binaries{producer: filepath.Join(dir, "producer"), consumer: filepath.Join(dir, "consumer")}
+
+	t.Run("generated messages", func(t *testing.T) { testGenerated(t, bin) })
+	t.Run("lines", func(t *testing.T) { testLines(t, bin) })
+	t.Run("consumer first", func(t *testing.T) { testConsumerFirst(t, bin) })
+	t.Run("stream ends early", func(t *testing.T) { testEndsEarly(t, bin) })
+	t.Run("rings that cannot be opened", func(t *testing.T) { testBadRings(t, bin) })
+	t.Run("usage", func(t *testing.T) { testUsage(t, bin) })
+	t.Run("interrupt", func(t *testing.T) { testInterrupt(t, bin) })
+}
+
+// result is what a finished command left.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCmd runs bin with args and stdin, and waits for it under the watchdog.
+func runCmd(t *testing.T, stdin string, bin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), watchdog)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		require.NoError(t, err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// shmName returns a ring name in /dev/shm unique to the test.
+func shmName(t *testing.T) string {
+	name := fmt.Sprintf("shmring-cmdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
+	removeAtEnd(t, filepath.Join("/dev/shm", name), name)
+	return name
+}
+
+// ringPath returns a path for a file-backed ring in a temporary directory.
+func ringPath(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "ring")
+	removeAtEnd(t, p, p)
+	return p
+}
+
+// removeAtEnd unlinks ring at the end of the test if the test left file, so
+// that nothing stays behind: not the file, nor the semaphore set the
+// shmring_nofutex fallback keeps outside it.
+func removeAtEnd(t *testing.T, file, ring string) {
+	t.Cleanup(func() {
+		if _, err := os.Stat(file); err == nil {
+			assert.NoError(t, shmring.Unlink(ring))
+		}
+	})
+}
+
+func testGenerated(t *testing.T, bin binaries) {
+	shm := shmName(t)
+	tests := []struct {
+		name   string
+		ring   string
+		extra  []string // consumer flags
+		remove string   // file that -rm must remove
+	}{
+		{"file-backed ring", ringPath(t), nil, ""},
+		{"ring in /dev/shm removed with -rm", shm, []string{"-rm"}, filepath.Join("/dev/shm", shm)},
+	}
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := runCmd(t, "", bin.producer, "-ring", tt.ring, "-n", "1000")
+			require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
+			assert.Empty(t, p.stdout)
+
+			c := runCmd(t, "", bin.consumer, append([]string{"-ring", tt.ring, "-n", "1000"}, tt.extra...)...)
+			require.Equal(t, 0, c.code, "consumer stderr: %s", c.stderr)
+			lines := strings.Split(strings.TrimSuffix(c.stdout, "\n"), "\n")
+			require.Len(t, lines, 1001)
+			assert.Regexp(t, `^received 1000 messages in .*: [0-9.]+ msgs/s$`, lines[1000])
+			// Each generated message is its sequence number, zero-filled
+			// to 64 bytes, and a consumer prints it in hexadecimal.
+			msg := make([]byte, 64)
+			for i, line := range lines[:1000] {
+				binary.LittleEndian.PutUint64(msg, uint64(i))
+				require.Equal(t, hex.EncodeToString(msg), line, "message %d", i)
+			}
+			if tt.remove != "" {
+				assert.NoFileExists(t, tt.remove)
+				return
+			}
+			// The ring stays, its stream ended and drained: a consumer
+			// finds the end at once, and -rm removes the ring.
+			assert.FileExists(t, tt.ring)
+			c = runCmd(t, "", bin.consumer, "-ring", tt.ring, "-rm")
+			assert.Equal(t, 0, c.code, "consumer stderr: %s", c.stderr)
+			assert.Empty(t, c.stdout)
+			assert.NoFileExists(t, tt.ring)
+		})
+	}
+}
+
+func testLines(t *testing.T, bin binaries) {
+	ring := ringPath(t)
+	const text = "hello\n\nwörld\twide\nno newline at the end"
+	p := runCmd(t, text, bin.producer, "-ring", ring)
+	require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
+	// Without -n, the consumer reads to the end of the stream.
+	c := runCmd(t, "", bin.consumer, "-ring", ring, "-rm")
+	require.Equal(t, 0, c.code, "consumer stderr: %s", c.stderr)
+	assert.Equal(t, text+"\n", c.stdout)
+	assert.NoFileExists(t, ring)
+}
+
+func testConsumerFirst(t *testing.T, bin binaries) {
+	ring := ringPath(t)
+	ctx, cancel := context.WithTimeout(t.Context(), watchdog)
+	defer cancel()
+	consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-q", "-n", "500", "-rm")
+	var stdout, stderr bytes.Buffer
+	consumer.Stdout, consumer.Stderr = &stdout, &stderr
+	require.NoError(t, consumer.Start())
+	p := runCmd(t, "", bin.producer, "-ring", ring, "-n", "500", "-msgsize", "1000", "-size", "64K")
+	require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
+	require.NoError(t, consumer.Wait(), "consumer stderr: %s", stderr.String())
+	assert.Regexp(t, `^received 500 messages in .*: [0-9.]+ msgs/s\n$`, stdout.String())
+}
+
+func testEndsEarly(t *testing.T, bin binaries) {
+	ring := ringPath(t)
+	p := runCmd(t, "", bin.producer, "-ring", ring, "-n", "10")
+	require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
+	c := runCmd(t, "", bin.consumer, "-ring", ring, "-q", "-n", "20", "-rm")
+	assert.Equal(t, 1, c.code)
+	assert.Contains(t, c.stderr, "the stream ended after 10 of 20 messages")
+}
+
+func testBadRings(t *testing.T, bin binaries) {
+	dir := t.TempDir()
+	notRing := filepath.Join(dir, "not-a-ring")
+	require.NoError(t, os.WriteFile(notRing, bytes.Repeat([]byte("not a ring\n"), 1000), 0o600))
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	tests := []struct {
+		name, ring, want string
+	}{
+		{"not a ring", notRing, "not a shmring segment"},
+		{"empty file", empty, "not a shmring segment"},
+		{"directory", dir, "not a shmring segment"},
+		{"missing directory", filepath.Join(dir, "no", "such", "dir", "ring"), "no such file or directory"},
+		{"bad name", "..", "invalid segment name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, b := range []string{bin.consumer, bin.producer} {
+				r := runCmd(t, "", b, "-ring", tt.ring, "-n", "1")
+				assert.Equal(t, 1, r.code, "%s: stderr: %s", filepath.Base(b), r.stderr)
+				assert.True(t, strings.HasPrefix(r.stderr, filepath.Base(b)+": "), "stderr: %s", r.stderr)
+				assert.Contains(t, r.stderr, tt.want)
+				assert.Empty(t, r.stdout)
+			}
+		})
+	}
+}
+
+func testUsage(t *testing.T, bin binaries) {
+	ring := ringPath(t)
+	tests := []struct {
+		name string
+		bin  string
+		args []string
+	}{
+		{"consumer without -ring", bin.consumer, nil},
+		{"producer without -ring", bin.producer, nil},
+		{"unknown flag", bin.consumer, []string{"-ring", ring, "-bogus"}},
+		{"negative -n", bin.consumer, []string{"-ring", ring, "-n", "-1"}},
+		{"bad -wait", bin.producer, []string{"-ring", ring, "-wait", "sometimes"}},
+		{"bad -size", bin.producer, []string{"-ring", ring, "-size", "1X"}},
+		{"small -msgsize", bin.producer, []string{"-ring", ring, "-n", "1", "-msgsize", "7"}},
+		{"argument", bin.consumer, []string{"-ring", ring, "extra"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCmd(t, "", tt.bin, tt.args...)
+			assert.Equal(t, 2, r.code)
+			assert.Contains(t, r.stderr, "Usage of")
+		})
+	}
+	assert.NoFileExists(t, ring, "a usage error must not create the ring")
+}
+
+func testInterrupt(t *testing.T, bin binaries) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ring := ringPath(t)
+			ctx, cancel := context.WithTimeout(t.Context(), watchdog)
+			defer cancel()
+			consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-rm")
+			var stderr bytes.Buffer
+			consumer.Stderr = &stderr
+			require.NoError(t, consumer.Start())
+			// The consumer creates the ring, then waits on it.
+			require.Eventually(t, func() bool {
+				_, err := os.Stat(ring)
+				return err == nil
+			}, watchdog, 10*time.Millisecond)
+			require.NoError(t, consumer.Process.Signal(sig))
+			err := consumer.Wait()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "stderr: %s", stderr.String())
+			assert.Equal(t, 130, exit.ExitCode())
+			assert.Contains(t, stderr.String(), "consumer: interrupted")
+			assert.NoFileExists(t, ring, "-rm removes the ring on an interrupt too")
+		})
+	}
+}

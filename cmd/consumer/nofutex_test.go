@@ -1,0 +1,6 @@
+//go:build shmring_nofutex
+
+package main
+
+// The commands under test use the semaphore fallback too.
+func init() { buildTags = "shmring_nofutex" }

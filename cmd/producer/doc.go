@@ -1,0 +1,24 @@
+// Command producer writes messages into a named shmring ring; run
+// cmd/consumer in another terminal to read them.
+//
+// Usage:
+//
+//	producer -ring NAME [-size BYTES] [-wait adaptive|spin|block] [-n N [-msgsize B]]
+//
+// A bare NAME is a file in /dev/shm; a NAME with a '/' is a file path.
+// Whichever of producer and consumer starts first creates the ring (with
+// -size, default 1 MiB; rounded up to a power of two), the other opens it, so
+// they can start in either order. The ring stays after both exit, holding what
+// was not read, until `consumer -rm` removes it (or rm /dev/shm/NAME).
+//
+// Without -n, each line of standard input (its newline stripped) is one
+// message. With -n N, the producer sends N generated messages of -msgsize
+// bytes (default 64), each starting with its sequence number 0, 1, ... as a
+// little-endian uint64 and zero-filled after it. Either way, it closes the
+// producer end at the end, which ends the stream: the consumer reads what was
+// sent, then sees the end.
+//
+// SIGINT or SIGTERM closes the producer end (which also ends the stream) and
+// exits with status 130. A ring that cannot be opened or used exits with
+// status 1, bad flags with status 2.
+package main
