@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,6 +77,21 @@ func mechanismOf(cookie uint32) string {
 }
 
 // mismatch reports a cookie that this build's mechanism cannot use.
+// claimMarker checks nwords and records marker, the mechanism of a build
+// that keeps nothing outside the segment, in cookie: a fresh cookie takes it,
+// one that holds it already is fine, anything else is ErrMismatch.
+func claimMarker(cookie *atomic.Uint32, nwords int, marker uint32) error {
+	if err := checkWords(nwords); err != nil {
+		return err
+	}
+	if !cookie.CompareAndSwap(0, marker) {
+		if v := cookie.Load(); v != marker {
+			return mismatch(v)
+		}
+	}
+	return nil
+}
+
 func mismatch(cookie uint32) error {
 	return fmt.Errorf("futex: segment cookie %#08x names mechanism %q, this build uses %q: %w",
 		cookie, mechanismOf(cookie), Mechanism, ErrMismatch)

@@ -53,13 +53,8 @@ type Set struct {
 // (1..MaxWords) is the number of distinct wait words; index i in Wait and Wake names which one.
 // Nothing is counted: Release, Detach and Hold do nothing.
 func Open(cookie *atomic.Uint32, nwords int) (*Set, error) {
-	if err := checkWords(nwords); err != nil {
+	if err := claimMarker(cookie, nwords, futexMarker); err != nil {
 		return nil, err
-	}
-	if !cookie.CompareAndSwap(0, futexMarker) {
-		if v := cookie.Load(); v != futexMarker {
-			return nil, mismatch(v)
-		}
 	}
 	return &Set{nwords: nwords}, nil
 }

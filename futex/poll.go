@@ -37,13 +37,8 @@ type Set struct {
 // (1..MaxWords) is the number of distinct wait words; index i in Wait and Wake names which one.
 // Nothing is counted: Release, Detach and Hold do nothing.
 func Open(cookie *atomic.Uint32, nwords int) (*Set, error) {
-	if err := checkWords(nwords); err != nil {
+	if err := claimMarker(cookie, nwords, pollMarker); err != nil {
 		return nil, err
-	}
-	if !cookie.CompareAndSwap(0, pollMarker) {
-		if v := cookie.Load(); v != pollMarker {
-			return nil, mismatch(v)
-		}
 	}
 	return &Set{nwords: nwords}, nil
 }
