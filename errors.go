@@ -34,6 +34,9 @@ var (
 	ErrName = shm.ErrName
 	// ErrNoSpace: the file system cannot hold the segment.
 	ErrNoSpace = shm.ErrNoSpace
+	// ErrNotSupported: this platform has no shared-memory segments yet
+	// (every system but Linux).
+	ErrNotSupported = shm.ErrNotSupported
 )
 
 var (
