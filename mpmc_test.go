@@ -1298,7 +1298,7 @@ func reportFile() (*os.File, error) {
 // each message to that file once its call has returned, one write each, so
 // that a producer killed at any point has reported every message it
 // committed but the last one.
-func roleMPMCProduce(ctx context.Context) (err error) {
+func roleMPMCProduce(ctx context.Context, r *shmring.Ring) (err error) {
 	id, err := envUint(envID)
 	if err != nil {
 		return err
@@ -1307,11 +1307,6 @@ func roleMPMCProduce(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
 	p, err := r.Producer()
 	if err != nil {
 		return err
@@ -1411,12 +1406,7 @@ func roleMPMCProduce(ctx context.Context) (err error) {
 // end of stdin before it goes on. A damaged message makes it write a record
 // of producer badID and fail. It prints "attached" once its consumer is
 // attached.
-func roleMPMCConsume(ctx context.Context) (err error) {
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
+func roleMPMCConsume(ctx context.Context, r *shmring.Ring) (err error) {
 	c, err := r.Consumer()
 	if err != nil {
 		return err

@@ -46,19 +46,19 @@ const (
 
 // helperRoles are the roles a helper process can run (see TestMain).
 var helperRoles = map[string]func(context.Context) error{
-	"produce":       roleProduce,
-	"consume":       roleConsume,
+	"produce":       ringRole(roleProduce),
+	"consume":       ringRole(roleConsume),
 	"echo":          roleEcho,
-	"produce-hang":  roleProduceHang,
-	"consume-hang":  roleConsumeHang,
-	"lease-hang":    roleLeaseHang,
-	"produce-twice": roleProduceTwice,
-	"hold":          roleHold,
-	"event-wait":    roleEventWait,
-	"event-set":     roleEventSet,
+	"produce-hang":  ringRole(roleProduceHang),
+	"consume-hang":  ringRole(roleConsumeHang),
+	"lease-hang":    ringRole(roleLeaseHang),
+	"produce-twice": ringRole(roleProduceTwice),
+	"hold":          ringRole(roleHold),
+	"event-wait":    ringRole(roleEventWait),
+	"event-set":     ringRole(roleEventSet),
 	"inherit-twice": roleInheritTwice,
-	"mpmc-produce":  roleMPMCProduce,
-	"mpmc-consume":  roleMPMCConsume,
+	"mpmc-produce":  ringRole(roleMPMCProduce),
+	"mpmc-consume":  ringRole(roleMPMCConsume),
 }
 
 var waitStrategies = []shmring.WaitStrategy{shmring.Adaptive, shmring.Block, shmring.Spin}
@@ -608,7 +608,8 @@ func TestNamedRingAnyOrder(t *testing.T) {
 }
 
 // Helper roles. Each runs in a helper process, returns nil for success, and
-// closes what it opened.
+// closes what it opened; a role on one ring gets it from ringRole, which
+// closes it.
 
 // helperOptions returns the ring options the test put in the environment.
 func helperOptions() (*shmring.Options, error) {
@@ -655,6 +656,19 @@ func helperRing(key string) (*shmring.Ring, error) {
 	}
 }
 
+// ringRole makes a helper role of a role on the ring the test gave under
+// ringKey: it opens the ring, runs role on it, and closes it.
+func ringRole(role func(context.Context, *shmring.Ring) error) func(context.Context) error {
+	return func(ctx context.Context) (err error) {
+		r, err := helperRing(ringKey)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, r.Close()) }()
+		return role(ctx, r)
+	}
+}
+
 // envUint returns the unsigned integer in the environment variable key.
 func envUint(key string) (uint64, error) {
 	v, err := strconv.ParseUint(os.Getenv(key), 10, 64)
@@ -693,16 +707,11 @@ func sendNumbered(ctx context.Context, p *shmring.Producer, from, to int) error 
 
 // roleProduce sends the stream of envCount messages seeded by envSeed with
 // Send, then closes the producer.
-func roleProduce(ctx context.Context) (err error) {
+func roleProduce(ctx context.Context, r *shmring.Ring) error {
 	n, seed, err := streamParams()
 	if err != nil {
 		return err
 	}
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
 	p, err := r.Producer()
 	if err != nil {
 		return err
@@ -720,16 +729,11 @@ func roleProduce(ctx context.Context) (err error) {
 // roleConsume receives and checks the stream of envCount messages seeded by
 // envSeed, then io.EOF: with Peek and Release when envMode is "peek", with
 // ReadBatch when it is "batch".
-func roleConsume(ctx context.Context) (err error) {
+func roleConsume(ctx context.Context, r *shmring.Ring) error {
 	n, seed, err := streamParams()
 	if err != nil {
 		return err
 	}
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
 	c, err := r.Consumer()
 	if err != nil {
 		return err
@@ -821,34 +825,30 @@ func roleEcho(ctx context.Context) (err error) {
 
 // roleProduceHang attaches the producer, sends envCount numbered messages and
 // waits for the end of stdin (the test kills it first).
-func roleProduceHang(ctx context.Context) (err error) {
-	n, err := envUint(envCount)
-	if err != nil {
-		return err
-	}
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
-	p, err := r.Producer()
-	if err != nil {
-		return err
-	}
-	if err := sendNumbered(ctx, p, 0, int(n)); err != nil {
+func roleProduceHang(ctx context.Context, r *shmring.Ring) error {
+	if _, _, err := produceNumbered(ctx, r); err != nil {
 		return err
 	}
 	return waitForStdin()
 }
 
+// produceNumbered attaches the producer of r and sends envCount numbered
+// messages; it returns the producer and envCount.
+func produceNumbered(ctx context.Context, r *shmring.Ring) (*shmring.Producer, int, error) {
+	n, err := envUint(envCount)
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := r.Producer()
+	if err != nil {
+		return nil, 0, err
+	}
+	return p, int(n), sendNumbered(ctx, p, 0, int(n))
+}
+
 // roleConsumeHang attaches the consumer, sets event 0 and waits for the end of
 // stdin (the test kills it first).
-func roleConsumeHang(context.Context) (err error) {
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
+func roleConsumeHang(_ context.Context, r *shmring.Ring) error {
 	if _, err := r.Consumer(); err != nil {
 		return err
 	}
@@ -859,12 +859,7 @@ func roleConsumeHang(context.Context) (err error) {
 // roleLeaseHang receives one message, peeks the next without releasing it,
 // prints both ("received <m>", "peeked <m>"), sets event 0 and waits for the
 // end of stdin (the test kills it first).
-func roleLeaseHang(ctx context.Context) (err error) {
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
+func roleLeaseHang(ctx context.Context, r *shmring.Ring) error {
 	c, err := r.Consumer()
 	if err != nil {
 		return err
@@ -886,27 +881,15 @@ func roleLeaseHang(ctx context.Context) (err error) {
 
 // roleProduceTwice sends envCount numbered messages, waits for event 0, sends
 // envCount more and closes the producer.
-func roleProduceTwice(ctx context.Context) (err error) {
-	n, err := envUint(envCount)
+func roleProduceTwice(ctx context.Context, r *shmring.Ring) error {
+	p, n, err := produceNumbered(ctx, r)
 	if err != nil {
-		return err
-	}
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
-	p, err := r.Producer()
-	if err != nil {
-		return err
-	}
-	if err := sendNumbered(ctx, p, 0, int(n)); err != nil {
 		return err
 	}
 	if err := r.Event(0).Wait(ctx); err != nil {
 		return fmt.Errorf("wait for event 0: %w", err)
 	}
-	if err := sendNumbered(ctx, p, int(n), 2*int(n)); err != nil {
+	if err := sendNumbered(ctx, p, n, 2*n); err != nil {
 		return err
 	}
 	return p.Close()
@@ -914,12 +897,7 @@ func roleProduceTwice(ctx context.Context) (err error) {
 
 // roleHold attaches the role named by envMode ("producer" or "consumer"),
 // sets event 0, waits for the end of stdin, and closes the endpoint.
-func roleHold(context.Context) (err error) {
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
+func roleHold(_ context.Context, r *shmring.Ring) (err error) {
 	var e io.Closer
 	switch mode := os.Getenv(envMode); mode {
 	case "producer":
@@ -940,12 +918,7 @@ func roleHold(context.Context) (err error) {
 }
 
 // roleEventWait sets event 1 (about to wait), then waits for event 0.
-func roleEventWait(ctx context.Context) (err error) {
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
+func roleEventWait(ctx context.Context, r *shmring.Ring) error {
 	r.Event(1).Set()
 	if err := r.Event(0).Wait(ctx); err != nil {
 		return fmt.Errorf("wait for event 0: %w", err)
@@ -955,12 +928,7 @@ func roleEventWait(ctx context.Context) (err error) {
 
 // roleEventSet waits until somebody waits on event 2 (its waiter count is
 // announced before a sleep), then sets it.
-func roleEventSet(ctx context.Context) (err error) {
-	r, err := helperRing(ringKey)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, r.Close()) }()
+func roleEventSet(ctx context.Context, r *shmring.Ring) error {
 	waiters := shmring.Control(r).Events[2].Waiters
 	for waiters.Load() == 0 {
 		select {

@@ -3,8 +3,10 @@
 package futex
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -250,8 +252,7 @@ func TestSemDeadWaiterDeregistered(t *testing.T) {
 	cmd, out := startHelper(t, "sleep", "TestSemDeadWaiterDeregistered", seg)
 	awaitSleepers(t, s, 0, seg.word(0), 1)
 	assert.Equal(t, 1, semValue(t, s, 1, semGETVAL), "the sleeping helper is registered")
-	require.NoError(t, cmd.Process.Kill())
-	require.Error(t, cmd.Wait(), "helper output:\n%s", out)
+	killHelper(t, cmd, out)
 	assert.Zero(t, semValue(t, s, 1, semGETVAL), "the dead helper is still registered")
 	assert.Zero(t, semValue(t, s, 0, semGETNCNT), "the dead helper still sleeps")
 }
@@ -482,6 +483,23 @@ func refHelper(t *testing.T, role string) {
 	require.NoError(t, s.Release())
 }
 
+// newReferencedSet opens a one-word set on a new segment and leaves its references to the
+// test: no cleanup releases or removes it.
+func newReferencedSet(t *testing.T) (*segment, *Set) {
+	t.Helper()
+	seg := newSegment(t)
+	s, err := Open(seg.cookie(), 1)
+	require.NoError(t, err)
+	return seg, s
+}
+
+// killHelper kills a helper process and waits for it to end.
+func killHelper(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer) {
+	t.Helper()
+	require.NoError(t, cmd.Process.Kill())
+	require.Error(t, cmd.Wait(), "helper output:\n%s", out)
+}
+
 // TestSemReferenceAcrossProcesses counts references of a helper process: the set outlives the
 // parent's Release while the helper holds it, the helper's Release removes it, a killed helper's
 // reference is dropped by the kernel, and a hold carries the set over to a helper that adopts it.
@@ -492,9 +510,7 @@ func TestSemReferenceAcrossProcesses(t *testing.T) {
 	}
 	const test = "TestSemReferenceAcrossProcesses"
 	t.Run("helper releases last", func(t *testing.T) {
-		seg := newSegment(t)
-		s, err := Open(seg.cookie(), 1)
-		require.NoError(t, err)
+		seg, s := newReferencedSet(t)
 		cmd, out := startHelper(t, "ref-open", test, seg)
 		awaitWord(t, seg.word(0), 1)
 		assert.Equal(t, refCounts{refs: 2}, countsOf(t, s.id, 1))
@@ -505,37 +521,29 @@ func TestSemReferenceAcrossProcesses(t *testing.T) {
 		assertGone(t, s.id)
 	})
 	t.Run("killed helper drops its reference", func(t *testing.T) {
-		seg := newSegment(t)
-		s, err := Open(seg.cookie(), 1)
-		require.NoError(t, err)
+		seg, s := newReferencedSet(t)
 		cmd, out := startHelper(t, "ref-sleep", test, seg)
 		awaitWord(t, seg.word(0), 1)
 		awaitSleepers(t, s, 0, seg.word(2), 1)
 		assert.Equal(t, refCounts{refs: 2}, countsOf(t, s.id, 1))
-		require.NoError(t, cmd.Process.Kill())
-		require.Error(t, cmd.Wait(), "helper output:\n%s", out)
+		killHelper(t, cmd, out)
 		assert.Equal(t, refCounts{refs: 1}, countsOf(t, s.id, 1), "the kernel must drop the dead helper's reference")
 		require.NoError(t, s.Release())
 		assertGone(t, s.id)
 	})
 	t.Run("killed last holder leaves the set", func(t *testing.T) {
-		seg := newSegment(t)
-		s, err := Open(seg.cookie(), 1)
-		require.NoError(t, err)
+		seg, s := newReferencedSet(t)
 		cmd, out := startHelper(t, "ref-sleep", test, seg)
 		awaitWord(t, seg.word(0), 1)
 		require.NoError(t, s.Release())
-		require.NoError(t, cmd.Process.Kill())
-		require.Error(t, cmd.Wait(), "helper output:\n%s", out)
+		killHelper(t, cmd, out)
 		// As documented: the kernel drops the reference but removes nothing; Remove still can.
 		assert.Equal(t, refCounts{}, countsOf(t, s.id, 1))
 		require.NoError(t, s.Remove())
 		assertGone(t, s.id)
 	})
 	t.Run("hold carries the set to the helper", func(t *testing.T) {
-		seg := newSegment(t)
-		s, err := Open(seg.cookie(), 1)
-		require.NoError(t, err)
+		seg, s := newReferencedSet(t)
 		require.NoError(t, s.Hold())
 		cmd, out := startHelper(t, "ref-adopt", test, seg)
 		// Release at once, as a parent that closes its ring after starting the child may: the

@@ -41,14 +41,32 @@ func payload(seq uint64, n int) []byte {
 	return b
 }
 
-// send reserves, fills, commits and publishes one message.
-func send(t *testing.T, p *Producer, msg []byte) {
+// send reserves, fills, commits and publishes one message, and returns the
+// room it reserved.
+func send(t *testing.T, p *Producer, msg []byte) []byte {
 	t.Helper()
 	buf, err := p.TryReserve(len(msg))
 	require.NoError(t, err)
 	copy(buf, msg)
 	p.Commit(len(msg))
 	require.True(t, p.Publish())
+	return buf
+}
+
+// assertSameRoom checks that the reservations a and b start at one offset of
+// c's data.
+func assertSameRoom(t *testing.T, c *Control, a, b []byte, msg string) {
+	t.Helper()
+	offA, _ := offsetIn(c.data, a)
+	offB, _ := offsetIn(c.data, b)
+	assert.Equal(t, offA, offB, msg)
+}
+
+// requireEmpty checks that cons finds no message.
+func requireEmpty(t *testing.T, cons *Consumer) {
+	t.Helper()
+	_, err := cons.TryPeek()
+	require.ErrorIs(t, err, ErrEmpty)
 }
 
 // recv peeks, copies, releases and publishes one message.
@@ -246,8 +264,7 @@ func TestCommitIsInvisibleUntilPublish(t *testing.T) {
 	p.Commit(3)
 	assert.True(t, p.Pending())
 	assert.Zero(t, c.Tail.Load())
-	_, err = cons.TryPeek()
-	require.ErrorIs(t, err, ErrEmpty)
+	requireEmpty(t, cons)
 
 	require.True(t, p.Publish())
 	assert.False(t, p.Pending())
@@ -264,21 +281,13 @@ func TestAbandonedReservation(t *testing.T) {
 	require.NoError(t, err)
 	copy(buf, "abandoned")
 	assert.False(t, p.Publish(), "a reservation is not published")
-	_, err = cons.TryPeek()
-	require.ErrorIs(t, err, ErrEmpty)
+	requireEmpty(t, cons)
 
-	buf2, err := p.TryReserve(4)
-	require.NoError(t, err)
-	off1, _ := offsetIn(c.data, buf)
-	off2, _ := offsetIn(c.data, buf2)
-	assert.Equal(t, off1, off2, "the second reservation takes the room of the first")
-	copy(buf2, "kept")
-	p.Commit(4)
-	require.True(t, p.Publish())
+	kept := send(t, p, []byte("kept"))
+	assertSameRoom(t, c, buf, kept, "the second reservation takes the room of the first")
 
 	assert.Equal(t, []byte("kept"), recv(t, cons))
-	_, err = cons.TryPeek()
-	require.ErrorIs(t, err, ErrEmpty)
+	requireEmpty(t, cons)
 }
 
 func TestMaxPayload(t *testing.T) {
@@ -402,8 +411,7 @@ func TestReleasePanics(t *testing.T) {
 		p, cons := attach(t, newRing(t, MinCapacity))
 		send(t, p, []byte("a"))
 		recv(t, cons)
-		_, err := cons.TryPeek()
-		require.ErrorIs(t, err, ErrEmpty)
+		requireEmpty(t, cons)
 		assert.Panics(t, cons.Release)
 	})
 
@@ -423,8 +431,7 @@ func TestReleasePanics(t *testing.T) {
 		require.Empty(t, b)
 
 		putHeader(c.data, c.Capacity()-recordHeader, kindPadding)
-		_, err = cons.TryPeek()
-		require.ErrorIs(t, err, ErrEmpty)
+		requireEmpty(t, cons)
 		assert.Panics(t, cons.Release)
 		assert.LessOrEqual(t, cons.head, c.Tail.Load(), "the private head never passes the tail")
 	})
@@ -482,19 +489,12 @@ func TestProducerReattach(t *testing.T) {
 	p, err := c.NewProducer()
 	require.NoError(t, err)
 	assert.False(t, p.Pending())
-	buf2, err := p.TryReserve(5)
-	require.NoError(t, err)
-	off1, _ := offsetIn(c.data, buf)
-	off2, _ := offsetIn(c.data, buf2)
-	assert.Equal(t, off1, off2, "the new producer starts at the published tail")
-	copy(buf2, "fresh")
-	p.Commit(5)
-	require.True(t, p.Publish())
+	fresh := send(t, p, []byte("fresh"))
+	assertSameRoom(t, c, buf, fresh, "the new producer starts at the published tail")
 
 	assert.Equal(t, []byte("published"), recv(t, cons))
 	assert.Equal(t, []byte("fresh"), recv(t, cons))
-	_, err = cons.TryPeek()
-	require.ErrorIs(t, err, ErrEmpty)
+	requireEmpty(t, cons)
 }
 
 // Stress messages have a size derived from their sequence number. One of 12
@@ -621,8 +621,7 @@ func TestSPSCTwoGoroutines(t *testing.T) {
 	}
 	cons.Publish()
 	require.NoError(t, <-produced)
-	_, err := cons.TryPeek()
-	require.ErrorIs(t, err, ErrEmpty)
+	requireEmpty(t, cons)
 	assert.Equal(t, c.Tail.Load(), c.Head.Load())
 	t.Logf("%d messages, %d laps, consumer found the ring empty %d times",
 		count, c.Head.Load()/c.Capacity(), spins)

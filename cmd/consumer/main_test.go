@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,12 +15,10 @@ import (
 	"time"
 
 	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/cmd/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// watchdog bounds every command a test runs.
-const watchdog = time.Minute
 
 // buildTags are the build tags of the test binary, which the commands under
 // test are built with too.
@@ -33,11 +30,7 @@ type binaries struct{ producer, consumer string }
 // TestCommands builds producer and consumer and runs them against each other
 // as separate processes.
 func TestCommands(t *testing.T) {
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-tags", buildTags, "-o", dir,
-		"github.com/shmring/shmring/cmd/producer", "github.com/shmring/shmring/cmd/consumer")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	dir := clitest.Build(t, buildTags, "github.com/shmring/shmring/cmd/producer", "github.com/shmring/shmring/cmd/consumer")
 	bin := binaries{producer: filepath.Join(dir, "producer"), consumer: filepath.Join(dir, "consumer")}
 
 	t.Run("generated messages", func(t *testing.T) { testGenerated(t, bin) })
@@ -47,29 +40,6 @@ func TestCommands(t *testing.T) {
 	t.Run("rings that cannot be opened", func(t *testing.T) { testBadRings(t, bin) })
 	t.Run("usage", func(t *testing.T) { testUsage(t, bin) })
 	t.Run("interrupt", func(t *testing.T) { testInterrupt(t, bin) })
-}
-
-// result is what a finished command left.
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-// runCmd runs bin with args and stdin, and waits for it under the watchdog.
-func runCmd(t *testing.T, stdin string, bin string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), watchdog)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		require.NoError(t, err)
-	}
-	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 }
 
 // shmName returns a ring name in /dev/shm unique to the test.
@@ -111,13 +81,13 @@ func testGenerated(t *testing.T, bin binaries) {
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := runCmd(t, "", bin.producer, "-ring", tt.ring, "-n", "1000")
-			require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
-			assert.Empty(t, p.stdout)
+			p := clitest.Run(t, "", bin.producer, "-ring", tt.ring, "-n", "1000")
+			require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
+			assert.Empty(t, p.Stdout)
 
-			c := runCmd(t, "", bin.consumer, append([]string{"-ring", tt.ring, "-n", "1000"}, tt.extra...)...)
-			require.Equal(t, 0, c.code, "consumer stderr: %s", c.stderr)
-			lines := strings.Split(strings.TrimSuffix(c.stdout, "\n"), "\n")
+			c := clitest.Run(t, "", bin.consumer, append([]string{"-ring", tt.ring, "-n", "1000"}, tt.extra...)...)
+			require.Equal(t, 0, c.Code, "consumer stderr: %s", c.Stderr)
+			lines := strings.Split(strings.TrimSuffix(c.Stdout, "\n"), "\n")
 			require.Len(t, lines, 1001)
 			assert.Regexp(t, `^received 1000 messages in .*: [0-9.]+ msgs/s$`, lines[1000])
 			// Each generated message is its sequence number, zero-filled
@@ -134,9 +104,9 @@ func testGenerated(t *testing.T, bin binaries) {
 			// The ring stays, its stream ended and drained: a consumer
 			// finds the end at once, and -rm removes the ring.
 			assert.FileExists(t, tt.ring)
-			c = runCmd(t, "", bin.consumer, "-ring", tt.ring, "-rm")
-			assert.Equal(t, 0, c.code, "consumer stderr: %s", c.stderr)
-			assert.Empty(t, c.stdout)
+			c = clitest.Run(t, "", bin.consumer, "-ring", tt.ring, "-rm")
+			assert.Equal(t, 0, c.Code, "consumer stderr: %s", c.Stderr)
+			assert.Empty(t, c.Stdout)
 			assert.NoFileExists(t, tt.ring)
 		})
 	}
@@ -145,36 +115,36 @@ func testGenerated(t *testing.T, bin binaries) {
 func testLines(t *testing.T, bin binaries) {
 	ring := ringPath(t)
 	const text = "hello\n\nwörld\twide\nno newline at the end"
-	p := runCmd(t, text, bin.producer, "-ring", ring)
-	require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
+	p := clitest.Run(t, text, bin.producer, "-ring", ring)
+	require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
 	// Without -n, the consumer reads to the end of the stream.
-	c := runCmd(t, "", bin.consumer, "-ring", ring, "-rm")
-	require.Equal(t, 0, c.code, "consumer stderr: %s", c.stderr)
-	assert.Equal(t, text+"\n", c.stdout)
+	c := clitest.Run(t, "", bin.consumer, "-ring", ring, "-rm")
+	require.Equal(t, 0, c.Code, "consumer stderr: %s", c.Stderr)
+	assert.Equal(t, text+"\n", c.Stdout)
 	assert.NoFileExists(t, ring)
 }
 
 func testConsumerFirst(t *testing.T, bin binaries) {
 	ring := ringPath(t)
-	ctx, cancel := context.WithTimeout(t.Context(), watchdog)
+	ctx, cancel := context.WithTimeout(t.Context(), clitest.Watchdog)
 	defer cancel()
 	consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-q", "-n", "500", "-rm")
 	var stdout, stderr bytes.Buffer
 	consumer.Stdout, consumer.Stderr = &stdout, &stderr
 	require.NoError(t, consumer.Start())
-	p := runCmd(t, "", bin.producer, "-ring", ring, "-n", "500", "-msgsize", "1000", "-size", "64K")
-	require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
+	p := clitest.Run(t, "", bin.producer, "-ring", ring, "-n", "500", "-msgsize", "1000", "-size", "64K")
+	require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
 	require.NoError(t, consumer.Wait(), "consumer stderr: %s", stderr.String())
 	assert.Regexp(t, `^received 500 messages in .*: [0-9.]+ msgs/s\n$`, stdout.String())
 }
 
 func testEndsEarly(t *testing.T, bin binaries) {
 	ring := ringPath(t)
-	p := runCmd(t, "", bin.producer, "-ring", ring, "-n", "10")
-	require.Equal(t, 0, p.code, "producer stderr: %s", p.stderr)
-	c := runCmd(t, "", bin.consumer, "-ring", ring, "-q", "-n", "20", "-rm")
-	assert.Equal(t, 1, c.code)
-	assert.Contains(t, c.stderr, "the stream ended after 10 of 20 messages")
+	p := clitest.Run(t, "", bin.producer, "-ring", ring, "-n", "10")
+	require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
+	c := clitest.Run(t, "", bin.consumer, "-ring", ring, "-q", "-n", "20", "-rm")
+	assert.Equal(t, 1, c.Code)
+	assert.Contains(t, c.Stderr, "the stream ended after 10 of 20 messages")
 }
 
 func testBadRings(t *testing.T, bin binaries) {
@@ -195,11 +165,11 @@ func testBadRings(t *testing.T, bin binaries) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, b := range []string{bin.consumer, bin.producer} {
-				r := runCmd(t, "", b, "-ring", tt.ring, "-n", "1")
-				assert.Equal(t, 1, r.code, "%s: stderr: %s", filepath.Base(b), r.stderr)
-				assert.True(t, strings.HasPrefix(r.stderr, filepath.Base(b)+": "), "stderr: %s", r.stderr)
-				assert.Contains(t, r.stderr, tt.want)
-				assert.Empty(t, r.stdout)
+				r := clitest.Run(t, "", b, "-ring", tt.ring, "-n", "1")
+				assert.Equal(t, 1, r.Code, "%s: stderr: %s", filepath.Base(b), r.Stderr)
+				assert.True(t, strings.HasPrefix(r.Stderr, filepath.Base(b)+": "), "stderr: %s", r.Stderr)
+				assert.Contains(t, r.Stderr, tt.want)
+				assert.Empty(t, r.Stdout)
 			}
 		})
 	}
@@ -223,9 +193,9 @@ func testUsage(t *testing.T, bin binaries) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := runCmd(t, "", tt.bin, tt.args...)
-			assert.Equal(t, 2, r.code)
-			assert.Contains(t, r.stderr, "Usage of")
+			r := clitest.Run(t, "", tt.bin, tt.args...)
+			assert.Equal(t, 2, r.Code)
+			assert.Contains(t, r.Stderr, "Usage of")
 		})
 	}
 	assert.NoFileExists(t, ring, "a usage error must not create the ring")
@@ -235,7 +205,7 @@ func testInterrupt(t *testing.T, bin binaries) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			ring := ringPath(t)
-			ctx, cancel := context.WithTimeout(t.Context(), watchdog)
+			ctx, cancel := context.WithTimeout(t.Context(), clitest.Watchdog)
 			defer cancel()
 			consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-rm")
 			var stderr bytes.Buffer
@@ -245,7 +215,7 @@ func testInterrupt(t *testing.T, bin binaries) {
 			require.Eventually(t, func() bool {
 				_, err := os.Stat(ring)
 				return err == nil
-			}, watchdog, 10*time.Millisecond)
+			}, clitest.Watchdog, 10*time.Millisecond)
 			require.NoError(t, consumer.Process.Signal(sig))
 			err := consumer.Wait()
 			var exit *exec.ExitError

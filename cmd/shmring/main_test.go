@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -21,11 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/cmd/internal/clitest"
 )
-
-// watchdog bounds every command a test runs and every wait for a state; it
-// only ends a test that hangs.
-const watchdog = time.Minute
 
 // buildTags are the build tags of the test binary, which the command under
 // test is built with too (the rings it opens must use the same wake-up
@@ -37,11 +33,7 @@ var bin string
 
 // TestCLI builds the command and runs it as a separate process.
 func TestCLI(t *testing.T) {
-	dir := t.TempDir()
-	bin = filepath.Join(dir, "shmring")
-	build := exec.Command("go", "build", "-tags", buildTags, "-o", bin, "github.com/shmring/shmring/cmd/shmring")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin = filepath.Join(clitest.Build(t, buildTags, "github.com/shmring/shmring/cmd/shmring"), "shmring")
 
 	t.Run("usage", testUsage)
 	t.Run("round trip", testRoundTrip)
@@ -55,28 +47,11 @@ func TestCLI(t *testing.T) {
 	t.Run("mpmc", testMPMC)
 }
 
-// result is what a finished command left.
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
 // invoke runs the command with args and stdin, and waits for it under the
 // watchdog.
-func invoke(t *testing.T, stdin string, args ...string) result {
+func invoke(t *testing.T, stdin string, args ...string) clitest.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), watchdog)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		require.NoError(t, err)
-	}
-	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	return clitest.Run(t, stdin, bin, args...)
 }
 
 // syncBuffer is a bytes.Buffer that a command writes while the test reads it.
@@ -141,7 +116,7 @@ func (s *started) wait(t *testing.T) int {
 	case <-s.done:
 		s.done <- nil // for the cleanup
 		return s.cmd.ProcessState.ExitCode()
-	case <-time.After(watchdog):
+	case <-time.After(clitest.Watchdog):
 		require.FailNow(t, "command did not exit", "%v; stderr: %s", s.cmd.Args, s.stderr)
 		return -1
 	}
@@ -168,10 +143,10 @@ func removeRing(t *testing.T, name, p string) {
 	}
 }
 
-// await polls cond until it holds, failing the test after the watchdog.
+// await polls cond until it holds, failing the test after the clitest.Watchdog.
 func await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(watchdog)
+	deadline := time.Now().Add(clitest.Watchdog)
 	for !cond() {
 		if time.Now().After(deadline) {
 			require.FailNow(t, "timed out", "waiting for %s", what)
@@ -190,7 +165,7 @@ func inspect(t *testing.T, name string) *shmring.Info {
 
 func testUsage(t *testing.T) {
 	name := ringName(t)
-	require.Equal(t, 0, invoke(t, "", "create", name).code)
+	require.Equal(t, 0, invoke(t, "", "create", name).Code)
 	tests := []struct {
 		name string
 		args []string
@@ -219,31 +194,31 @@ func testUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := invoke(t, "", tt.args...)
-			assert.Equal(t, tt.code, res.code, "stderr: %s", res.stderr)
-			assert.Contains(t, res.stderr, tt.err)
-			assert.Empty(t, res.stdout)
+			assert.Equal(t, tt.code, res.Code, "stderr: %s", res.Stderr)
+			assert.Contains(t, res.Stderr, tt.err)
+			assert.Empty(t, res.Stdout)
 		})
 	}
 	for _, cmd := range commands {
 		t.Run(cmd.name+" -h", func(t *testing.T) {
 			res := invoke(t, "", cmd.name, "-h")
-			assert.Equal(t, 0, res.code)
-			assert.Contains(t, res.stderr, "usage: shmring "+cmd.name+" ")
+			assert.Equal(t, 0, res.Code)
+			assert.Contains(t, res.Stderr, "usage: shmring "+cmd.name+" ")
 		})
 	}
 	res := invoke(t, "", "-h")
-	assert.Equal(t, 0, res.code)
-	assert.Contains(t, res.stdout, "usage: shmring COMMAND")
+	assert.Equal(t, 0, res.Code)
+	assert.Contains(t, res.Stdout, "usage: shmring COMMAND")
 }
 
 // statObject runs stat -json on name and decodes its object.
 func statObject(t *testing.T, name string) map[string]any {
 	t.Helper()
 	res := invoke(t, "", "stat", "-json", name)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	require.Equal(t, 1, strings.Count(res.stdout, "\n"), "one object: %s", res.stdout)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	require.Equal(t, 1, strings.Count(res.Stdout, "\n"), "one object: %s", res.Stdout)
 	var obj map[string]any
-	require.NoError(t, json.Unmarshal([]byte(res.stdout), &obj))
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &obj))
 	return obj
 }
 
@@ -251,8 +226,8 @@ func testRoundTrip(t *testing.T) {
 	name := ringName(t)
 	p := filepath.Join("/dev/shm", name)
 	res := invoke(t, "", "create", "-size", "5000", name, "-mode", "0640")
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, fmt.Sprintf("created %s: spsc, capacity 8192 bytes, largest message 8184 bytes\n", p), res.stdout)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, fmt.Sprintf("created %s: spsc, capacity 8192 bytes, largest message 8184 bytes\n", p), res.Stdout)
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
@@ -270,62 +245,62 @@ func testRoundTrip(t *testing.T) {
 	assert.NotContains(t, obj, "rates")
 
 	res = invoke(t, "first\nsecond line\n\nno newline at the end", "send", name)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	obj = statObject(t, name)
 	assert.EqualValues(t, 4, obj["messages"])
 	assert.EqualValues(t, 16+24+8+32, obj["depth"])
 	assert.Equal(t, true, obj["closed"], "send ends the stream")
 
 	res = invoke(t, "", "stat", name)
-	require.Equal(t, 0, res.code)
-	assert.Regexp(t, `(?m)^depth +80 bytes, 4 messages$`, res.stdout)
-	assert.Regexp(t, `(?m)^stream +closed$`, res.stdout)
-	assert.Regexp(t, `(?m)^producer +none$`, res.stdout)
+	require.Equal(t, 0, res.Code)
+	assert.Regexp(t, `(?m)^depth +80 bytes, 4 messages$`, res.Stdout)
+	assert.Regexp(t, `(?m)^stream +closed$`, res.Stdout)
+	assert.Regexp(t, `(?m)^producer +none$`, res.Stdout)
 
 	res = invoke(t, "", "check", name)
-	assert.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, name+": sound spsc ring: 4 messages, 80 of 8192 bytes committed\n", res.stdout)
+	assert.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, name+": sound spsc ring: 4 messages, 80 of 8192 bytes committed\n", res.Stdout)
 
 	res = invoke(t, "", "recv", name, "-n", "1")
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, "first\n", res.stdout)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, "first\n", res.Stdout)
 	res = invoke(t, "", "recv", name)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, "second line\n\nno newline at the end\n", res.stdout, "recv reads to the end of the stream")
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, "second line\n\nno newline at the end\n", res.Stdout, "recv reads to the end of the stream")
 
 	res = invoke(t, strings.Repeat("x", 8185), "send", name)
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "message 1: ring: message too large: the ring's largest message is 8184 bytes")
+	assert.Equal(t, 1, res.Code)
+	assert.Contains(t, res.Stderr, "message 1: ring: message too large: the ring's largest message is 8184 bytes")
 }
 
 func testBinaryRecords(t *testing.T) {
 	name := ringName(t)
-	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "64K").code)
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "64K").Code)
 	var in bytes.Buffer
 	for _, msg := range [][]byte{[]byte("with\nnewlines\n"), {}, {0, 1, 2, 0xff}, bytes.Repeat([]byte{7}, 5000)} {
 		in.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(msg))))
 		in.Write(msg)
 	}
 	res := invoke(t, in.String(), "send", "-z", name)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	res = invoke(t, "", "recv", "-z", name)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, in.String(), res.stdout, "recv -z writes what send -z read")
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, in.String(), res.Stdout, "recv -z writes what send -z read")
 
 	res = invoke(t, "\x05\x00\x00\x00abc", "send", "-z", name)
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "message 1: standard input ends inside a record of 5 bytes")
+	assert.Equal(t, 1, res.Code)
+	assert.Contains(t, res.Stderr, "message 1: standard input ends inside a record of 5 bytes")
 	res = invoke(t, "\x05\x00", "send", "-z", name)
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "ends inside a length prefix")
+	assert.Equal(t, 1, res.Code)
+	assert.Contains(t, res.Stderr, "ends inside a length prefix")
 }
 
 func testList(t *testing.T) {
 	dir := t.TempDir()
 	ring := filepath.Join(dir, "a-ring")
 	t.Cleanup(func() { removeRing(t, ring, ring) })
-	require.Equal(t, 0, invoke(t, "", "create", ring, "-size", "4K").code)
-	require.Equal(t, 0, invoke(t, "hello\nworld\n", "send", ring).code)
+	require.Equal(t, 0, invoke(t, "", "create", ring, "-size", "4K").Code)
+	require.Equal(t, 0, invoke(t, "hello\nworld\n", "send", ring).Code)
 
 	notes := filepath.Join(dir, "notes.txt")
 	require.NoError(t, os.WriteFile(notes, []byte("not a ring\n"), 0o644))
@@ -336,9 +311,9 @@ func testList(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
 
 	res := invoke(t, "", "ls", "-dir", dir)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
-	require.Len(t, lines, 6, "%s", res.stdout)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	lines := strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n")
+	require.Len(t, lines, 6, "%s", res.Stdout)
 	assert.Regexp(t, `^NAME +KIND +CAPACITY +DEPTH +MESSAGES +PRODUCER +CONSUMER +STREAM$`, lines[0])
 	assert.Regexp(t, `^a-ring +spsc +4096 +32 +2 +none +none +closed$`, lines[1])
 	assert.Regexp(t, `^fifo +not a ring: a named pipe$`, lines[2])
@@ -355,32 +330,32 @@ func testList(t *testing.T) {
 
 	t.Run("default directory", func(t *testing.T) {
 		name := ringName(t)
-		require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").code)
+		require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
 		res := invoke(t, "", "ls")
-		require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-		assert.Regexp(t, `(?m)^`+name+` +spsc +4096 +0 +0 +none +none +open$`, res.stdout)
+		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+		assert.Regexp(t, `(?m)^`+name+` +spsc +4096 +0 +0 +none +none +open$`, res.Stdout)
 	})
 	t.Run("missing directory", func(t *testing.T) {
 		res := invoke(t, "", "ls", "-dir", filepath.Join(dir, "absent"))
-		assert.Equal(t, 1, res.code)
+		assert.Equal(t, 1, res.Code)
 	})
 }
 
 func testClose(t *testing.T) {
 	t.Run("empty ring", func(t *testing.T) {
 		name := ringName(t)
-		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
 		recv := start(t, "recv", name)
 		await(t, "the consumer", func() bool { return inspect(t, name).Consumer.Alive })
 		res := invoke(t, "", "close", name)
-		require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 		assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)
 		assert.Empty(t, recv.stdout.String())
 		assert.True(t, inspect(t, name).Closed)
 	})
 	t.Run("the consumer drains first", func(t *testing.T) {
 		name := ringName(t)
-		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
 		r, err := shmring.Open(name, nil)
 		require.NoError(t, err)
 		defer func() { assert.NoError(t, r.Close()) }()
@@ -391,7 +366,7 @@ func testClose(t *testing.T) {
 			require.NoError(t, p.Send(t.Context(), []byte(m)))
 		}
 		await(t, "the messages read", func() bool { return inspect(t, name).Depth == 0 })
-		require.Equal(t, 0, invoke(t, "", "close", name).code)
+		require.Equal(t, 0, invoke(t, "", "close", name).Code)
 		assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)
 		assert.Equal(t, "one\ntwo\n", recv.stdout.String())
 		require.NoError(t, p.Close())
@@ -401,10 +376,10 @@ func testClose(t *testing.T) {
 func testCheck(t *testing.T) {
 	name := ringName(t)
 	p := filepath.Join("/dev/shm", name)
-	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").code)
-	require.Equal(t, 0, invoke(t, "a\nbb\nccc\n", "send", name).code)
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
+	require.Equal(t, 0, invoke(t, "a\nbb\nccc\n", "send", name).Code)
 	res := invoke(t, "", "check", name)
-	require.Equal(t, 0, res.code, "stdout: %s, stderr: %s", res.stdout, res.stderr)
+	require.Equal(t, 0, res.Code, "stdout: %s, stderr: %s", res.Stdout, res.Stderr)
 
 	// The second record (position 16, file offset 4096+4096+16) claims a
 	// payload far beyond the tail.
@@ -417,15 +392,15 @@ func testCheck(t *testing.T) {
 	require.NoError(t, err)
 
 	res = invoke(t, "", "check", name)
-	assert.Equal(t, 1, res.code, "stderr: %s", res.stderr)
-	assert.Contains(t, res.stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: record at position 16 of length 100000", name, offset, offset))
-	assert.Contains(t, res.stdout, name+": corrupt: 1 problem\n")
+	assert.Equal(t, 1, res.Code, "stderr: %s", res.Stderr)
+	assert.Contains(t, res.Stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: record at position 16 of length 100000", name, offset, offset))
+	assert.Contains(t, res.Stdout, name+": corrupt: 1 problem\n")
 
 	res = invoke(t, "", "stat", name)
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "shmring check shows where")
+	assert.Equal(t, 1, res.Code)
+	assert.Contains(t, res.Stderr, "shmring check shows where")
 	res = invoke(t, "", "ls")
-	assert.Regexp(t, `(?m)^`+name+` +corrupt ring`, res.stdout)
+	assert.Regexp(t, `(?m)^`+name+` +corrupt ring`, res.Stdout)
 
 	after, err := os.ReadFile(p)
 	require.NoError(t, err)
@@ -435,8 +410,8 @@ func testCheck(t *testing.T) {
 		notes := filepath.Join(t.TempDir(), "notes")
 		require.NoError(t, os.WriteFile(notes, []byte("hello"), 0o600))
 		res := invoke(t, "", "check", notes)
-		assert.Equal(t, 1, res.code)
-		assert.Contains(t, res.stderr, "not a shmring segment")
+		assert.Equal(t, 1, res.Code)
+		assert.Contains(t, res.Stderr, "not a shmring segment")
 	})
 }
 
@@ -446,7 +421,7 @@ func testRemove(t *testing.T) {
 	notRing := filepath.Join(dir, "notes")
 	for _, p := range []string{sound, corrupt} {
 		t.Cleanup(func() { removeRing(t, p, p) })
-		require.Equal(t, 0, invoke(t, "", "create", p, "-size", "4K").code)
+		require.Equal(t, 0, invoke(t, "", "create", p, "-size", "4K").Code)
 	}
 	f, err := os.OpenFile(corrupt, os.O_WRONLY, 0)
 	require.NoError(t, err)
@@ -455,21 +430,21 @@ func testRemove(t *testing.T) {
 	require.NoError(t, os.WriteFile(notRing, []byte("keep me"), 0o600))
 
 	res := invoke(t, "", "rm", sound, notRing, corrupt)
-	assert.Equal(t, 1, res.code, "one name could not be removed")
-	assert.Contains(t, res.stderr, notRing+": not removed")
+	assert.Equal(t, 1, res.Code, "one name could not be removed")
+	assert.Contains(t, res.Stderr, notRing+": not removed")
 	assert.NoFileExists(t, sound)
 	assert.NoFileExists(t, corrupt, "a ring with a corrupt header is removed too")
 	assert.FileExists(t, notRing, "a file that is not a ring is left alone")
 
 	res = invoke(t, "", "rm", sound)
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "no such file")
+	assert.Equal(t, 1, res.Code)
+	assert.Contains(t, res.Stderr, "no such file")
 }
 
 func testInterrupt(t *testing.T) {
 	t.Run("recv on an empty ring", func(t *testing.T) {
 		name := ringName(t)
-		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
 		recv := start(t, "recv", name)
 		await(t, "a sleeping consumer", func() bool {
 			info := inspect(t, name)
@@ -484,7 +459,7 @@ func testInterrupt(t *testing.T) {
 	})
 	t.Run("send waiting for input", func(t *testing.T) {
 		name := ringName(t)
-		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
 		send := newStarted("send", name)
 		stdin, err := send.cmd.StdinPipe()
 		require.NoError(t, err)
@@ -503,11 +478,11 @@ func testInterrupt(t *testing.T) {
 
 func testWatch(t *testing.T) {
 	name := ringName(t)
-	require.Equal(t, 0, invoke(t, "", "create", name).code)
+	require.Equal(t, 0, invoke(t, "", "create", name).Code)
 	watch := start(t, "stat", "-w", "-json", name)
 	await(t, "the first refresh", func() bool { return strings.Count(watch.stdout.String(), "\n") >= 1 })
-	require.Equal(t, 0, invoke(t, "a\nb\nc\n", "send", name).code)
-	require.Equal(t, 0, invoke(t, "", "recv", name).code)
+	require.Equal(t, 0, invoke(t, "a\nb\nc\n", "send", name).Code)
+	require.Equal(t, 0, invoke(t, "", "recv", name).Code)
 	// The stream is closed and drained: stat -w ends by itself.
 	assert.Equal(t, 0, watch.wait(t), "stderr: %s", watch.stderr)
 	assert.Contains(t, watch.stderr.String(), "end of stream")
@@ -524,7 +499,7 @@ func testWatch(t *testing.T) {
 
 	t.Run("SIGINT", func(t *testing.T) {
 		name := ringName(t)
-		require.Equal(t, 0, invoke(t, "", "create", name).code)
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
 		watch := start(t, "stat", "-w", name)
 		await(t, "the first refresh", func() bool { return strings.Contains(watch.stdout.String(), "events") })
 		require.NoError(t, watch.cmd.Process.Signal(os.Interrupt))
@@ -546,8 +521,8 @@ func testMPMC(t *testing.T) {
 	name := ringName(t)
 	p := filepath.Join("/dev/shm", name)
 	res := invoke(t, "", "create", name, "-kind", "mpmc", "-slot", "100", "-participants", "8", "-size", "4K")
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, fmt.Sprintf("created %s: mpmc, 64 slots of 104 bytes (capacity 6656 bytes), largest message 104 bytes, 8 participants\n", p), res.stdout)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, fmt.Sprintf("created %s: mpmc, 64 slots of 104 bytes (capacity 6656 bytes), largest message 104 bytes, 8 participants\n", p), res.Stdout)
 
 	obj := statObject(t, name)
 	assert.Equal(t, "mpmc", obj["kind"])
@@ -562,8 +537,8 @@ func testMPMC(t *testing.T) {
 	// the other, feed it; stat shows it with its counters.
 	recv := start(t, "recv", name)
 	await(t, "the consumer to sleep", func() bool { return inspect(t, name).Waiters.Data == 1 })
-	require.Equal(t, 0, invoke(t, "one\ntwo\n", "send", name).code)
-	require.Equal(t, 0, invoke(t, "three\n", "send", name).code)
+	require.Equal(t, 0, invoke(t, "one\ntwo\n", "send", name).Code)
+	require.Equal(t, 0, invoke(t, "three\n", "send", name).Code)
 	assert.False(t, inspect(t, name).Closed, "a producer that detaches does not end an mpmc stream")
 	await(t, "the consumer to flush its counters", func() bool {
 		ps := inspect(t, name).MPMC.Participants
@@ -586,21 +561,21 @@ func testMPMC(t *testing.T) {
 	assert.EqualValues(t, 0, stats["Reaped"])
 
 	res = invoke(t, "", "stat", name)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Regexp(t, `(?m)^capacity +64 slots of 104 bytes \(6656 bytes\), largest message 104 bytes$`, res.stdout)
-	assert.Regexp(t, `(?m)^depth +0 slots, 0 messages$`, res.stdout)
-	assert.Regexp(t, `(?m)^participants +1 of 8 entries in use$`, res.stdout)
-	assert.Regexp(t, fmt.Sprintf(`(?m)^  entry 0 +consumer, pid %d, alive.*; received 3 messages \(11 bytes\)`, recv.cmd.Process.Pid), res.stdout)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Regexp(t, `(?m)^capacity +64 slots of 104 bytes \(6656 bytes\), largest message 104 bytes$`, res.Stdout)
+	assert.Regexp(t, `(?m)^depth +0 slots, 0 messages$`, res.Stdout)
+	assert.Regexp(t, `(?m)^participants +1 of 8 entries in use$`, res.Stdout)
+	assert.Regexp(t, fmt.Sprintf(`(?m)^  entry 0 +consumer, pid %d, alive.*; received 3 messages \(11 bytes\)`, recv.cmd.Process.Pid), res.Stdout)
 	res = invoke(t, "", "ls")
-	assert.Regexp(t, `(?m)^`+name+` +mpmc +6656 +0 +0 +none +1 alive +open$`, res.stdout)
+	assert.Regexp(t, `(?m)^`+name+` +mpmc +6656 +0 +0 +none +1 alive +open$`, res.Stdout)
 
 	res = invoke(t, "", "close", name)
-	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)
 	assert.Equal(t, "one\ntwo\nthree\n", recv.stdout.String())
 	res = invoke(t, "late\n", "send", name)
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "stream closed")
+	assert.Equal(t, 1, res.Code)
+	assert.Contains(t, res.Stderr, "stream closed")
 	obj = statObject(t, name)
 	assert.Equal(t, true, obj["closed"])
 	assert.Equal(t, []any{}, obj["mpmc"].(map[string]any)["participants"], "recv detached")
@@ -608,8 +583,8 @@ func testMPMC(t *testing.T) {
 	// The late send claimed position 3 after the close, and filled it with a
 	// skip record that no consumer will take.
 	res = invoke(t, "", "check", name)
-	assert.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	assert.Equal(t, name+": sound mpmc ring: 0 messages, 1 of 64 slots claimed\n", res.stdout)
+	assert.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, name+": sound mpmc ring: 0 messages, 1 of 64 slots claimed\n", res.Stdout)
 
 	// The slot of position 3, claimed, claims to come from a lap far ahead.
 	offset := mpmcSlotOffset(8, 104, 3)
@@ -620,12 +595,12 @@ func testMPMC(t *testing.T) {
 	before, err := os.ReadFile(p)
 	require.NoError(t, err)
 	res = invoke(t, "", "check", name)
-	assert.Equal(t, 1, res.code, "stderr: %s", res.stderr)
-	assert.Contains(t, res.stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: slot of position 3 (claimed, enq 4) has seq 999, want 3 or 4\n", name, offset, offset))
-	assert.Contains(t, res.stdout, name+": corrupt: 1 problem\n")
+	assert.Equal(t, 1, res.Code, "stderr: %s", res.Stderr)
+	assert.Contains(t, res.Stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: slot of position 3 (claimed, enq 4) has seq 999, want 3 or 4\n", name, offset, offset))
+	assert.Contains(t, res.Stdout, name+": corrupt: 1 problem\n")
 	res = invoke(t, "", "stat", name)
-	assert.Equal(t, 1, res.code)
-	assert.Contains(t, res.stderr, "shmring check shows where")
+	assert.Equal(t, 1, res.Code)
+	assert.Contains(t, res.Stderr, "shmring check shows where")
 	after, err := os.ReadFile(p)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "check and stat change nothing")
