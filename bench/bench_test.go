@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -17,14 +18,38 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
+
+// oversizeEnv, set in a test to a peer's name (job.who), makes that child
+// of the test binary expect messages twice the size of its job's: it fails
+// once it has opened its streams, as a peer that breaks mid-run does.
+const oversizeEnv = "SHMRING_BENCH_TEST_OVERSIZE"
 
 // TestMain lets the test binary play the peer, as the command does.
 func TestMain(m *testing.M) {
 	if spec, ok := os.LookupEnv(jobEnv); ok {
+		if who, ok := os.LookupEnv(oversizeEnv); ok {
+			spec = oversize(spec, who)
+		}
 		os.Exit(childMain(spec))
 	}
 	os.Exit(m.Run())
+}
+
+// oversize doubles the message size of the job spec describes if the job is
+// who's; a spec that does not parse is left for childMain to report.
+func oversize(spec, who string) string {
+	var j job
+	if json.Unmarshal([]byte(spec), &j) != nil || j.who() != who {
+		return spec
+	}
+	j.Size *= 2
+	b, err := json.Marshal(j)
+	if err != nil {
+		return spec
+	}
+	return string(b)
 }
 
 // jsonFields is the -json schema.
@@ -101,6 +126,154 @@ func TestQuickEndToEnd(t *testing.T) {
 	assert.Contains(t, string(chart), "shmring adaptive copy")
 }
 
+// TestMPMCEndToEnd runs a tiny 2P2C MPMC row through the re-exec path:
+// two producer and two consumer processes on one ring, and checks its JSON
+// line.
+func TestMPMCEndToEnd(t *testing.T) {
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	var stdout, stderr bytes.Buffer
+	code := run([]string{
+		"-json", "-time", "5ms", "-n", "500",
+		"-run", `^throughput/shmring-mpmc/adaptive/copy/64/2p2c$`,
+	}, &stdout, &stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	require.Equal(t, exitOK, code)
+
+	var fields map[string]any
+	dec := json.NewDecoder(&stdout)
+	require.NoError(t, dec.Decode(&fields))
+	assert.ErrorIs(t, dec.Decode(&fields), io.EOF, "one row")
+	raw, err := json.Marshal(fields)
+	require.NoError(t, err)
+	var r row
+	require.NoError(t, json.Unmarshal(raw, &r))
+	assert.Equal(t, row{
+		Scenario: sThroughput, Transport: tMPMC, Strategy: "adaptive", API: apiCopy, Size: 64,
+		Producers: 2, Consumers: 2, MsgsPerS: r.MsgsPerS, MBPerS: r.MBPerS,
+	}, r)
+	assert.Equal(t, "throughput/shmring-mpmc/adaptive/copy/64/2p2c", r.name())
+	assert.Positive(t, r.MsgsPerS)
+	assert.InDelta(t, r.MsgsPerS*64/1e6, r.MBPerS, 1e-6*r.MBPerS)
+}
+
+// TestMPMCPeerFailure checks that an MPMC run with a child that fails
+// after inheriting the ring fails with its reason, and ends the other
+// children, before the watchdog would kill them. The failing child is the
+// last the harness hears from, so that every other child has inherited the
+// ring when it is ended (with the shmring_nofutex tag, the wake-up state
+// of a ring passed to a child killed before Inherit stays behind).
+func TestMPMCPeerFailure(t *testing.T) {
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	t.Setenv(oversizeEnv, roleMPMCConsume+" 1")
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	h := &harness{exe: exe, timeout: 30 * time.Second}
+	_, err = h.mpmcRun(mpmcRow(2), 4)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.Contains(t, err.Error(), "peer mpmc-consume 1: unexpected EOF before its result")
+	assert.Contains(t, err.Error(), "cannot hold 128-byte messages")
+	assert.NotContains(t, err.Error(), "killed after")
+}
+
+// mpmcMsg is a message of size bytes from producer id with sequence seq.
+func mpmcMsg(id, seq, size int) []byte {
+	m := make([]byte, size)
+	stamp(m, seq)
+	binary.LittleEndian.PutUint64(m[8:], uint64(id))
+	return m
+}
+
+func TestMPMCChecker(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msgs [][]byte
+		err  string
+	}{
+		{"interleaved", [][]byte{mpmcMsg(0, 0, 64), mpmcMsg(1, 0, 64), mpmcMsg(0, 2, 64), mpmcMsg(1, 1, 64)}, ""},
+		{"repeated", [][]byte{mpmcMsg(0, 0, 64), mpmcMsg(1, 0, 64), mpmcMsg(0, 0, 64)}, "message 2: producer 0's sequence number 0 after 0"},
+		{"reordered", [][]byte{mpmcMsg(1, 2, 64), mpmcMsg(1, 1, 64)}, "message 1: producer 1's sequence number 1 after 2"},
+		{"past the end", [][]byte{mpmcMsg(0, 3, 64)}, "sequence number 3, past the 3 it sends"},
+		{"unknown producer", [][]byte{mpmcMsg(2, 0, 64)}, "message 0 comes from producer 2 of 2"},
+		{"resized", [][]byte{mpmcMsg(0, 0, 64), mpmcMsg(0, 1, 32)}, "message 1 has 32 bytes, want 64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newChecker(64, 2, 3)
+			for _, m := range tc.msgs {
+				c.add(m)
+			}
+			assert.Equal(t, len(tc.msgs), c.taken)
+			if tc.err != "" {
+				require.Error(t, c.bad)
+				assert.Contains(t, c.bad.Error(), tc.err)
+				return
+			}
+			require.NoError(t, c.bad)
+			assert.Equal(t, []int{2, 2}, c.tally.Counts)
+			assert.Equal(t, []uint64{2, 1}, c.tally.SeqSums)
+			assert.False(t, c.first.IsZero())
+		})
+	}
+}
+
+func TestMPMCSpan(t *testing.T) {
+	// Two producers of three messages each (sequence sums 3).
+	tally := func(first, last int64, counts []int, sums []uint64) mpmcTally {
+		return mpmcTally{Counts: counts, SeqSums: sums, FirstNs: first, LastNs: last}
+	}
+	for _, tc := range []struct {
+		name    string
+		tallies []mpmcTally
+		span    time.Duration
+		err     string
+	}{
+		{"ok", []mpmcTally{
+			tally(1000, 5000, []int{2, 1}, []uint64{1, 2}),
+			tally(900, 4000, []int{1, 2}, []uint64{2, 1}),
+			tally(0, 0, []int{0, 0}, []uint64{0, 0}), // took nothing: no times
+		}, 4100 * time.Nanosecond, ""},
+		{"lost", []mpmcTally{
+			tally(1000, 5000, []int{3, 2}, []uint64{3, 1}),
+		}, 0, "producer 1 sent 3 messages, the consumers took 2"},
+		{"duplicated", []mpmcTally{
+			tally(1000, 5000, []int{2, 3}, []uint64{1, 3}),
+			tally(1000, 5000, []int{1, 0}, []uint64{1, 0}), // 1 twice, 2 lost
+		}, 0, "producer 0: the sequence numbers taken add up to 2, not 3"},
+		{"wrong shape", []mpmcTally{
+			tally(1000, 5000, []int{3}, []uint64{3}),
+		}, 0, "consumer 0 tallied 1 counts and 1 sums for 2 producers"},
+		{"time runs back", []mpmcTally{
+			tally(5000, 1000, []int{3, 3}, []uint64{3, 3}),
+		}, 0, "consumer 0 took messages from 5000 ns to 1000 ns"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			span, err := mpmcSpan(tc.tallies, 2, 3)
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.span, span)
+		})
+	}
+}
+
+// TestMonoClock checks that the calibrated clock reads CLOCK_MONOTONIC.
+func TestMonoClock(t *testing.T) {
+	c, err := newMonoClock()
+	require.NoError(t, err)
+	var ts unix.Timespec
+	before := time.Now()
+	require.NoError(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+	after := time.Now()
+	// The calibration is exact to a few microseconds unless the process
+	// was descheduled in every bracket: slack is a generous bound of that.
+	const slack = int64(5 * time.Millisecond)
+	assert.LessOrEqual(t, c.ns(before), ts.Nano()+slack)
+	assert.LessOrEqual(t, ts.Nano(), c.ns(after)+slack)
+}
+
 func wellFormed(doc []byte) error {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	for {
@@ -141,6 +314,7 @@ func TestPlan(t *testing.T) {
 	for _, b := range plan() {
 		require.False(t, names[b.name()], "duplicate row %s", b.name())
 		names[b.name()] = true
+		assert.Equal(t, b.name(), b.row().name(), "a row's name is its bench's")
 		if inQuick(b) {
 			quick[b.name()] = true
 		}

@@ -8,7 +8,9 @@ package main
 // it prints the lines the scenario reads (idle's "ready" and result) on its
 // standard output; a failure is a message on its standard error and exit
 // status 1. For an in-process transport it is a goroutine running the same
-// role on the other ends of the same streams.
+// role on the other ends of the same streams. An MPMC row has several
+// peers, all children: each producer and each consumer in its own process
+// (mpmc.go).
 //
 // A child dies with the harness (PR_SET_PDEATHSIG), and a watchdog kills it
 // when it runs past the harness's timeout, so that no run hangs and no child
@@ -45,6 +47,11 @@ const (
 	roleProduce = "produce" // send Count messages on stream 0
 	roleEcho    = "echo"    // send back each of Count messages of stream 0 on stream 1
 	roleIdle    = "idle"    // wait for one message on stream 0 and report the CPU it took
+	// MPMC peers, one process each: send Count messages as producer ID
+	// once standard input ends, or take messages until the stream ends
+	// and report them.
+	roleMPMCProduce = "mpmc-produce"
+	roleMPMCConsume = "mpmc-consume"
 )
 
 // job is what a peer does.
@@ -54,19 +61,25 @@ type job struct {
 	Size     int    `json:"size"`
 	Capacity int    `json:"capacity"`
 	Batch    int    `json:"batch"`
-	Count    int    `json:"count"`
+	Count    int    `json:"count"` // messages; of each producer in an MPMC row
+	// ID numbers an MPMC peer among those of its role; Producers is how
+	// many producers the MPMC row has.
+	ID        int `json:"id"`
+	Producers int `json:"producers"`
 }
 
 // ends returns the end of each of the job's streams that the harness plays
 // (harness true) or the peer plays (harness false).
 func (j job) ends(harness bool) []role {
 	var ends []role
+	// The harness plays no end of an MPMC ring; the role it is given
+	// here is the one opposite the peer's, as for the others.
 	switch j.Role {
-	case roleProduce:
+	case roleProduce, roleMPMCProduce:
 		ends = []role{receiving}
 	case roleEcho:
 		ends = []role{sending, receiving}
-	case roleIdle:
+	case roleIdle, roleMPMCConsume:
 		ends = []role{sending}
 	}
 	if !harness {
@@ -75,6 +88,14 @@ func (j job) ends(harness bool) []role {
 		}
 	}
 	return ends
+}
+
+// who names the peer in errors: its role, and its id among MPMC peers.
+func (j job) who() string {
+	if j.Role == roleMPMCProduce || j.Role == roleMPMCConsume {
+		return j.Role + " " + strconv.Itoa(j.ID)
+	}
+	return j.Role
 }
 
 func (j job) spec(ctx context.Context, local role) streamSpec {
@@ -94,7 +115,8 @@ type peer struct {
 	stderr  bytes.Buffer   // the child's standard error; read after it exited
 	cancel  context.CancelFunc
 	timeout time.Duration
-	done    chan error // the peer's end, once
+	done    chan error    // the peer's end, once
+	exited  chan struct{} // closed once done holds the peer's end
 
 	watchdog  *time.Timer
 	timedOut  atomic.Bool
@@ -104,7 +126,7 @@ type peer struct {
 // newPeer prepares a peer for j: a child process of exe, or a goroutine when
 // inProcess. cancel is called when the peer fails or is abandoned.
 func newPeer(exe string, j job, inProcess bool, timeout time.Duration, cancel context.CancelFunc) (*peer, error) {
-	p := &peer{j: j, cancel: cancel, timeout: timeout, done: make(chan error, 1)}
+	p := &peer{j: j, cancel: cancel, timeout: timeout, done: make(chan error, 1), exited: make(chan struct{})}
 	if inProcess {
 		return p, nil
 	}
@@ -140,6 +162,16 @@ func (p *peer) passRing(r *shmring.Ring, key string) error {
 	return r.Pass(p.cmd, key)
 }
 
+// passStdin makes f the child's standard input; the harness keeps its own f
+// and closes it when it likes.
+func (p *peer) passStdin(f *os.File) error {
+	if p.cmd == nil {
+		return errors.New("bench: an in-process peer has no standard input")
+	}
+	p.cmd.Stdin = f
+	return nil
+}
+
 // inheritFile opens, in the child, the descriptor passed under key.
 func inheritFile(key string) (*os.File, error) {
 	v, ok := os.LookupEnv(fdEnvPrefix + key)
@@ -166,11 +198,12 @@ func (p *peer) discard() {
 func (p *peer) start(streams []stream) error {
 	if p.cmd == nil {
 		go func() {
-			err := runRole(p.j, streams, io.Discard)
+			err := runRole(p.j, streams, bytes.NewReader(nil), io.Discard)
 			if err != nil {
 				p.cancel()
 			}
 			p.done <- err
+			close(p.exited)
 		}()
 	} else {
 		r, w, err := os.Pipe()
@@ -193,6 +226,7 @@ func (p *peer) start(streams []stream) error {
 				p.cancel()
 			}
 			p.done <- err
+			close(p.exited)
 		}()
 	}
 	p.watchdog = time.AfterFunc(p.timeout, func() {
@@ -227,7 +261,7 @@ func (p *peer) line() (string, error) {
 	if err := p.lines.Err(); err != nil {
 		return "", fmt.Errorf("bench: peer output: %w", err)
 	}
-	return "", fmt.Errorf("bench: peer %s: %w before its result", p.j.Role, io.ErrUnexpectedEOF)
+	return "", fmt.Errorf("bench: peer %s: %w before its result", p.j.who(), io.ErrUnexpectedEOF)
 }
 
 // wait waits until the peer has ended and reports how. After abandon, only
@@ -241,15 +275,15 @@ func (p *peer) wait() error {
 	said := strings.TrimSpace(p.stderr.String())
 	switch {
 	case p.timedOut.Load():
-		return fmt.Errorf("bench: peer %s: killed after %v", p.j.Role, p.timeout)
+		return fmt.Errorf("bench: peer %s: killed after %v", p.j.who(), p.timeout)
 	case p.abandoned && said != "":
-		return fmt.Errorf("bench: peer %s: %s", p.j.Role, said)
+		return fmt.Errorf("bench: peer %s: %s", p.j.who(), said)
 	case p.abandoned:
 		return nil
 	case err != nil && said != "":
-		return fmt.Errorf("bench: peer %s: %w: %s", p.j.Role, err, said)
+		return fmt.Errorf("bench: peer %s: %w: %s", p.j.who(), err, said)
 	case err != nil:
-		return fmt.Errorf("bench: peer %s: %w", p.j.Role, err)
+		return fmt.Errorf("bench: peer %s: %w", p.j.who(), err)
 	}
 	return nil
 }
@@ -288,12 +322,12 @@ func runChild(spec string) (err error) {
 		}
 		streams = append(streams, s)
 	}
-	return runRole(j, streams, os.Stdout)
+	return runRole(j, streams, os.Stdin, os.Stdout)
 }
 
-// runRole plays j's role on the peer's ends of streams; out carries the
-// lines the harness reads.
-func runRole(j job, streams []stream, out io.Writer) error {
+// runRole plays j's role on the peer's ends of streams; in carries the
+// harness's start signal (its end), out the lines the harness reads.
+func runRole(j job, streams []stream, in io.Reader, out io.Writer) error {
 	switch j.Role {
 	case roleProduce:
 		return produce(streams[0], j)
@@ -301,6 +335,10 @@ func runRole(j job, streams []stream, out io.Writer) error {
 		return echo(streams[0], streams[1], j)
 	case roleIdle:
 		return idleWait(streams[0], out)
+	case roleMPMCProduce:
+		return mpmcProduce(streams[0], j, in, out)
+	case roleMPMCConsume:
+		return mpmcConsume(streams[0], j, out)
 	}
 	return fmt.Errorf("bench: peer: unknown role %q", j.Role)
 }

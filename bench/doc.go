@@ -8,10 +8,11 @@
 //
 //	go run ./bench [-quick] [-json] [-svg FILE] [-run REGEXP] [-time DUR] [-n N] [-rtt N]
 //
-// Every transport runs between two real processes: the harness re-executes
-// itself as the peer (an environment marker tells the copy which role to play,
-// descriptors are inherited), except the Go channel and memcpy baselines,
-// which are in-process by definition. Transports:
+// Every transport runs between real processes, two or, for the MPMC rows, up
+// to eight: the harness re-executes itself as each peer (an environment
+// marker tells the copy which role to play, descriptors are inherited),
+// except the Go channel and memcpy baselines, which are in-process by
+// definition. Transports:
 //
 //   - shmring: an anonymous SPSC ring passed with Ring.Pass, for each wait
 //     strategy (spin, adaptive, block) and each API: copy (Send/Recv),
@@ -19,6 +20,10 @@
 //     256 messages per batch, fewer where that many large messages would not
 //     fit in half the ring) and channel (the consumer selects on Ready and
 //     drains with TryRecv; the producer uses Send);
+//   - shmring-mpmc: one anonymous MPMC ring (a slot per message, of the
+//     message size, 1 MiB in all) passed to every producer and consumer
+//     process, adaptive, copy API (Send; Recv, then TryRecv for what else
+//     is committed, up to 256 messages per read);
 //   - pipe: a blocking pipe (kept out of the Go netpoller), one write and
 //     fixed-size reads per message;
 //   - seqpacket: a unix SOCK_SEQPACKET socketpair, one datagram per message;
@@ -41,18 +46,28 @@
 //     64, so that a message read in place (zero-copy) does reach its core.
 //     A run moves at least -n messages and lasts at least -time (shorter
 //     first runs size it); the row has the median of three such runs.
+//     The MPMC rows (64 B) have 1, 2 or 4 producers and as many consumers,
+//     each a process of its own, all on one ring: the producers start
+//     together and send equal shares; each message carries its producer's
+//     id and sequence number, each consumer checks that every producer's
+//     sequence numbers increase and reports its counts and sums, and the
+//     harness checks that they add up to what was sent. The rate is the
+//     messages delivered to all consumers over the span from the first
+//     message any consumer took to the last, read from CLOCK_MONOTONIC,
+//     which all processes share (mpmc.go has the details).
 //   - pingpong: 64 B round trips (this process sends, the peer echoes),
 //     percentiles from an HdrHistogram in nanoseconds (1 ns to 10 s, 3
 //     significant figures) after a warm-up of a tenth of the round trips.
 //   - idle: the CPU a consumer process burns while it waits 1 s on an empty
 //     stream, from its own getrusage, as a percentage of one core.
 //
-// Every row has one producer and one consumer (memcpy rows: none); the
-// transport interface takes more of either for the MPMC rows to come.
+// Every row but the MPMC ones has one producer and one consumer (memcpy
+// rows: none).
 //
 // Rows are named scenario/transport/strategy/api/size, with empty components
-// where a field does not apply (pingpong/pipe///64); -run selects the rows
-// whose name the regular expression matches. -quick keeps the rows that the
+// where a field does not apply (pingpong/pipe///64), and the MPMC rows'
+// producers and consumers after (throughput/shmring-mpmc/adaptive/copy/64/2p2c);
+// -run selects the rows whose name the regular expression matches. -quick keeps the rows that the
 // targets are read from and a few more. -json writes one JSON object per row
 // on standard output; the targets then go to standard error. -svg writes a
 // chart of the round-trip percentiles and the 64 B throughputs.

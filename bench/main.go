@@ -178,7 +178,7 @@ var (
 )
 
 // plan returns every row, in the order of the table: per scenario and size,
-// the baselines first.
+// the baselines first; the MPMC rows follow the 64 B SPSC ones.
 func plan() []bench {
 	var bs []bench
 	add := func(scenario string, size int, k kind) {
@@ -192,6 +192,11 @@ func plan() []bench {
 		for _, s := range strategies {
 			for _, api := range throughputAPIs {
 				add(sThroughput, size, kind{tShmring, s, api})
+			}
+		}
+		if size == sizes[0] {
+			for _, n := range mpmcCrews {
+				bs = append(bs, mpmcRow(n))
 			}
 		}
 	}
@@ -210,15 +215,23 @@ func plan() []bench {
 	return bs
 }
 
+// mpmcRow is the 64 B MPMC throughput row with n producers and n consumers.
+func mpmcRow(n int) bench {
+	return bench{scenario: sThroughput, kind: kind{tMPMC, "adaptive", apiCopy}, size: sizes[0], producers: n, consumers: n}
+}
+
 // quickExtra are the rows -quick runs besides those the targets read.
 var quickExtra = map[string]bool{
-	"throughput/seqpacket///64":               true,
-	"throughput/shmring/adaptive/zerocopy/64": true,
-	"throughput/shmring/adaptive/channel/64":  true,
-	"pingpong/seqpacket///64":                 true,
-	"pingpong/chan///64":                      true,
-	"idle/pipe///64":                          true,
-	"idle/shmring/spin/copy/64":               true,
+	"throughput/seqpacket///64":                     true,
+	"throughput/shmring/adaptive/zerocopy/64":       true,
+	"throughput/shmring/adaptive/channel/64":        true,
+	"throughput/shmring-mpmc/adaptive/copy/64/1p1c": true,
+	"throughput/shmring-mpmc/adaptive/copy/64/2p2c": true,
+	"throughput/shmring-mpmc/adaptive/copy/64/4p4c": true,
+	"pingpong/seqpacket///64":                       true,
+	"pingpong/chan///64":                            true,
+	"idle/pipe///64":                                true,
+	"idle/shmring/spin/copy/64":                     true,
 }
 
 func inQuick(b bench) bool {

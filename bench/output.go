@@ -40,12 +40,21 @@ type row struct {
 }
 
 func (r row) name() string {
-	return bench{scenario: r.Scenario, kind: kind{r.Transport, r.Strategy, r.API}, size: r.Size}.name()
+	b := bench{scenario: r.Scenario, kind: kind{r.Transport, r.Strategy, r.API}, size: r.Size}
+	if r.Transport == tMPMC {
+		b.producers, b.consumers = r.Producers, r.Consumers
+	}
+	return b.name()
 }
 
-// label names the row's transport in the chart and the targets.
+// label names the row's transport in the chart: with the producers and
+// consumers of an MPMC row.
 func (r row) label() string {
-	return strings.TrimSpace(strings.Join([]string{r.Transport, r.Strategy, r.API}, " "))
+	l := strings.TrimSpace(strings.Join([]string{r.Transport, r.Strategy, r.API}, " "))
+	if r.Transport == tMPMC {
+		l += fmt.Sprintf(" %dP%dC", r.Producers, r.Consumers)
+	}
+	return l
 }
 
 // comparison is how a target's value must compare with its bound.

@@ -63,11 +63,19 @@ type bench struct {
 	scenario string
 	kind     kind
 	size     int
+	// producers and consumers of an MPMC row, each a process of its own;
+	// zero in the other rows, which have one of each (memcpy: none).
+	producers, consumers int
 }
 
-// name is the row's name, matched by -run: scenario/transport/strategy/api/size.
+// name is the row's name, matched by -run: scenario/transport/strategy/api/size,
+// and /<producers>p<consumers>c after an MPMC row's.
 func (b bench) name() string {
-	return b.scenario + "/" + b.kind.Transport + "/" + b.kind.Strategy + "/" + b.kind.API + "/" + strconv.Itoa(b.size)
+	name := b.scenario + "/" + b.kind.Transport + "/" + b.kind.Strategy + "/" + b.kind.API + "/" + strconv.Itoa(b.size)
+	if b.kind.Transport == tMPMC {
+		name += fmt.Sprintf("/%dp%dc", b.producers, b.consumers)
+	}
+	return name
 }
 
 // row returns the row b fills, with its identity set.
@@ -76,11 +84,17 @@ func (b bench) row() row {
 		Scenario: b.scenario, Transport: b.kind.Transport, Strategy: b.kind.Strategy, API: b.kind.API,
 		Size: b.size, Producers: 1, Consumers: 1,
 	}
-	if b.kind.Transport == tMemcpy {
+	switch b.kind.Transport {
+	case tMemcpy:
 		r.Producers, r.Consumers = 0, 0
+	case tMPMC:
+		r.Producers, r.Consumers = b.producers, b.consumers
 	}
 	return r
 }
+
+// senders is how many producers share a throughput row's messages.
+func (b bench) senders() int { return max(b.producers, 1) }
 
 // job returns the peer's job for b.
 func (b bench) job(role string, count int) job {
@@ -156,12 +170,17 @@ func index(msg []byte) int { return int(binary.LittleEndian.Uint64(msg)) }
 // throughput measures one-way throughput: runs of growing size until one
 // lasts at least minTime, then more runs of that size; the row has the
 // median rate of throughputRuns runs, which keeps a run that the host
-// disturbed from deciding a ratio.
+// disturbed from deciding a ratio. A run of an MPMC row moves a multiple of
+// its producers' number of messages, the same number from each.
 func (h *harness) throughput(b bench) (row, error) {
-	n := max(h.minMsgs, 2)
+	measure := h.throughputRun
+	if b.kind.Transport == tMPMC {
+		measure = h.mpmcRun
+	}
+	n := roundUp(max(h.minMsgs, 2), b.senders())
 	var rates []float64
 	for run := 1; len(rates) < throughputRuns; run++ {
-		el, err := h.throughputRun(b, n)
+		el, err := measure(b, n)
 		if err != nil {
 			return row{}, err
 		}
@@ -170,7 +189,7 @@ func (h *harness) throughput(b bench) (row, error) {
 			continue
 		}
 		grow := 1.2 * float64(h.minTime) / float64(max(el, time.Microsecond))
-		n = int(float64(n) * min(max(grow, 2), growth))
+		n = roundUp(int(float64(n)*min(max(grow, 2), growth)), b.senders())
 	}
 	slices.Sort(rates)
 	r := b.row()
@@ -178,6 +197,9 @@ func (h *harness) throughput(b bench) (row, error) {
 	r.MBPerS = r.MsgsPerS * float64(b.size) / 1e6
 	return r, nil
 }
+
+// roundUp rounds n up to a multiple of k.
+func roundUp(n, k int) int { return (n + k - 1) / k * k }
 
 // throughputRun has the peer produce n messages and consumes them here. It
 // returns the time from the first message to the last.

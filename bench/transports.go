@@ -10,6 +10,10 @@ package main
 // sender or receiver. Messages stay whole: a send of n messages arrives as n
 // messages of the same sizes, in order.
 //
+// A shared stream (sharedStream) is one that more processes than two join:
+// the MPMC ring, which the harness hands to every producer and consumer
+// process and ends itself once all producers are done.
+//
 // The endpoints loop over the messages themselves, so every transport pays
 // the same one interface call per batch and per read, and what is measured is
 // the transport. Each message is copied once into the transport by send and,
@@ -30,6 +34,7 @@ import (
 // Transport names: the transport field of a row.
 const (
 	tShmring   = "shmring"
+	tMPMC      = "shmring-mpmc"
 	tPipe      = "pipe"
 	tSeqpacket = "seqpacket"
 	tChan      = "chan"
@@ -100,12 +105,24 @@ type transport interface {
 // stream is one process's hold on a stream.
 type stream interface {
 	// sender attaches a sending endpoint, receiver a receiving one. An
-	// SPSC transport gives one of each across both processes; a kind with
-	// several producers or consumers attaches one more per call.
+	// SPSC transport gives one of each across both processes; the MPMC
+	// ring attaches one more per call, in any process that joined it.
 	sender() (sender, error)
 	receiver() (receiver, error)
 	// close releases this process's resources; the peer's stay valid.
 	close() error
+}
+
+// sharedStream is a stream that any number of peer processes join, each
+// attaching its own endpoints: the MPMC ring.
+type sharedStream interface {
+	stream
+	// join hands the stream to one more peer, which inherits it under key;
+	// call it before the peer starts.
+	join(p *peer, key string) error
+	// end ends the stream for every process: receivers get io.EOF once
+	// they have taken what was sent.
+	end() error
 }
 
 // sender is the sending endpoint of a stream.
@@ -114,7 +131,8 @@ type sender interface {
 	// others one at a time.
 	send(msgs [][]byte) error
 	// close ends the stream; a receiver that reads on gets io.EOF once it
-	// has everything (the bare ring has no end-of-stream mark).
+	// has everything (the bare ring has no end-of-stream mark; an MPMC
+	// sender only detaches, and sharedStream.end ends the stream).
 	close() error
 }
 
@@ -136,9 +154,18 @@ func newTransport(k kind) (transport, error) {
 		}
 		switch k.API {
 		case apiCopy, apiZerocopy, apiBatch, apiChannel:
-			return ringTransport{wait: w, api: k.API}, nil
+			return ringTransport{kind: shmring.SPSC, wait: w, api: k.API}, nil
 		}
 		return nil, fmt.Errorf("bench: unknown shmring api %q", k.API)
+	case tMPMC:
+		w, err := parseStrategy(k.Strategy)
+		if err != nil {
+			return nil, err
+		}
+		if k.API != apiCopy {
+			return nil, fmt.Errorf("bench: the %s transport has the %s api only, not %q", tMPMC, apiCopy, k.API)
+		}
+		return ringTransport{kind: shmring.MPMC, wait: w, api: k.API}, nil
 	case tPipe:
 		return pipeTransport{}, nil
 	case tSeqpacket:
@@ -160,16 +187,23 @@ func parseStrategy(s string) (shmring.WaitStrategy, error) {
 	return 0, fmt.Errorf("bench: unknown wait strategy %q", s)
 }
 
-// The shmring transport: an anonymous ring passed with Ring.Pass. Calls use
-// context.Background, as the ring notices a dead peer by itself.
+// The shmring transports: an anonymous ring passed with Ring.Pass, SPSC
+// (shmring) or MPMC (shmring-mpmc, slots of one message each, every peer
+// that joins attaching its own endpoints). Calls use context.Background, as
+// the ring notices a dead peer by itself.
 
 type ringTransport struct {
+	kind shmring.Kind
 	wait shmring.WaitStrategy
 	api  string
 }
 
 func (t ringTransport) open(s streamSpec, p *peer, key string) (stream, error) {
-	r, err := shmring.CreateAnonymous(&shmring.Options{Size: int64(s.capacity), Wait: t.wait})
+	opts := &shmring.Options{Kind: t.kind, Size: int64(s.capacity), Wait: t.wait}
+	if t.kind == shmring.MPMC {
+		opts.SlotSize = s.size
+	}
+	r, err := shmring.CreateAnonymous(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -229,10 +263,17 @@ func (rs *ringStream) receiver() (receiver, error) {
 	case apiChannel:
 		return &channelReceiver{c: c, buf: make([]byte, rs.s.size), ready: c.Ready(), ctx: rs.s.ctx}, nil
 	}
+	if rs.r.Kind() == shmring.MPMC {
+		return drainReceiver{c: c, buf: make([]byte, rs.s.size), max: rs.s.batch}, nil
+	}
 	return copyReceiver{c: c, buf: make([]byte, rs.s.size)}, nil
 }
 
 func (rs *ringStream) close() error { return rs.r.Close() }
+
+func (rs *ringStream) join(p *peer, key string) error { return p.passRing(rs.r, key) }
+
+func (rs *ringStream) end() error { return rs.r.CloseStream() }
 
 // copySender sends with Send, one publication per message.
 type copySender struct{ p *shmring.Producer }
@@ -287,6 +328,34 @@ func (r copyReceiver) read(fn func([]byte)) (int, error) {
 	}
 	fn(r.buf[:n])
 	return 1, nil
+}
+
+// drainReceiver copies messages out with Recv, the MPMC ring's copy API: a
+// Recv that waits for the first, then TryRecv for whatever else is
+// committed, up to max per call. Each message costs what a Recv does; taking
+// several per call lets the MPMC consumer read its clock once per call
+// rather than once per message.
+type drainReceiver struct {
+	c   *shmring.Consumer
+	buf []byte
+	max int
+}
+
+func (r drainReceiver) read(fn func([]byte)) (int, error) {
+	n, err := r.c.Recv(context.Background(), r.buf)
+	if err != nil {
+		return 0, err
+	}
+	fn(r.buf[:n])
+	k := 1
+	for ; k < r.max; k++ {
+		// An error (ErrEmpty, io.EOF) is for the next call to see again.
+		if n, err = r.c.TryRecv(r.buf); err != nil {
+			break
+		}
+		fn(r.buf[:n])
+	}
+	return k, nil
 }
 
 // zerocopyReceiver reads each message in place with Peek and Release.
