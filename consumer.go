@@ -20,9 +20,7 @@ type Consumer struct {
 	r  *Ring
 	rc *ring.Consumer     // SPSC
 	mc *ring.MPMCConsumer // MPMC
-	st *ring.Stats        // counters of this consumer (MPMC: the ring's own)
-
-	spsc ring.Stats // SPSC counters, private to this process
+	st *ring.Stats        // counters of this consumer, kept by the ring layer
 
 	held      int       // length of the message peeked and not released, -1 if none
 	adoptLock *shm.Lock // MPMC: lock of the orphan entry whose message is held
@@ -60,7 +58,7 @@ func (r *Ring) Consumer() (_ *Consumer, err error) {
 			r.ctl.ConsumerAttached.Store(0)
 			return nil, err
 		}
-		c.st = &c.spsc
+		c.st = c.rc.Counters()
 	}
 	ep.detach = c.detach
 	return c, nil
@@ -114,9 +112,7 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 		return msg, err
 	}
 	c.st.EmptyWaits++
-	if c.mc != nil {
-		c.mc.FlushStats()
-	}
+	c.flushStats()
 	if err := c.r.wait(ctx, c.ep, c.st, c.r.dataWords(), c); err != nil {
 		return nil, err
 	}
@@ -240,9 +236,10 @@ func (c *Consumer) Release() {
 func (c *Consumer) releaseLocal() {
 	if c.mc == nil {
 		c.rc.Release()
-		c.st.MsgsReceived++
-		c.st.BytesReceived += uint64(c.held)
 		c.held = -1
+		if c.st.MsgsReceived%statsFlushEvery == 0 {
+			c.rc.FlushStats()
+		}
 		return
 	}
 	c.mc.Release()
@@ -287,13 +284,20 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 	return n, err
 }
 
-// Stats returns this consumer's counters (see Stats). An MPMC consumer also
-// flushes them to its participant entry.
+// Stats returns this consumer's counters (see Stats), and flushes them to
+// the segment.
 func (c *Consumer) Stats() Stats {
+	c.flushStats()
+	return Stats(*c.st)
+}
+
+// flushStats stores the counters in the segment.
+func (c *Consumer) flushStats() {
 	if c.mc != nil {
 		c.mc.FlushStats()
+	} else {
+		c.rc.FlushStats()
 	}
-	return Stats(*c.st)
 }
 
 // ready looks for a message (condition of wait).
@@ -331,11 +335,11 @@ func (c *Consumer) detach() error {
 	if c.poller != nil {
 		c.poller.stop()
 	}
+	c.flushStats()
 	if c.mc == nil {
 		c.publish()
 		return nil
 	}
-	c.mc.FlushStats()
 	if c.adoptLock != nil {
 		// The adopted message stays the orphan's, for another adopter.
 		return c.adoptLock.Release()

@@ -141,8 +141,9 @@ func (p ParticipantInfo) State() string {
 // EndpointInfo tells whether an endpoint role (producer or consumer) is
 // attached to a ring.
 type EndpointInfo struct {
-	Attached bool `json:"attached"` // the role's attached flag in the segment is set
-	Alive    bool `json:"alive"`    // some process holds the role's lock
+	Attached bool  `json:"attached"` // the role's attached flag in the segment is set
+	Alive    bool  `json:"alive"`    // some process holds the role's lock
+	Stats    Stats `json:"stats"`    // the role's counters, as last flushed
 }
 
 // String names the state: "alive" (attached, and its process holds the
@@ -296,6 +297,8 @@ func inspectSPSC(seg *shm.Segment) (*Info, error) {
 	if info.Consumer, err = endpointInfo(seg, lockConsumer, ctl.ConsumerAttached.Load); err != nil {
 		return nil, err
 	}
+	info.Producer.Stats = Stats(ring.LoadStats(&ctl.ProducerStats))
+	info.Consumer.Stats = Stats(ring.LoadStats(&ctl.ConsumerStats))
 	return info, nil
 }
 

@@ -343,8 +343,25 @@ func TestInspectJSON(t *testing.T) {
 	require.NoError(t, err)
 	b, err := json.Marshal(info)
 	require.NoError(t, err)
-	for _, field := range []string{`"name":`, `"kind":"spsc"`, `"capacity":4096`, `"producer":{"attached":false,"alive":false}`,
+	for _, field := range []string{`"name":`, `"kind":"spsc"`, `"capacity":4096`, `"producer":{"attached":false,"alive":false,"stats":{"MsgsSent":0,`,
 		`"waiters":{"data":0,"space":0}`, `"events":[{"set":false,"waiters":0}`} {
 		assert.Contains(t, string(b), field)
 	}
+}
+
+func TestInspectSPSCStats(t *testing.T) {
+	r, name := createNamed(t, &shmring.Options{Size: inspectSize})
+	p, c := pair(t, r)
+	require.NoError(t, p.TrySend([]byte("abc")))
+	require.NoError(t, p.TrySend([]byte("de")))
+	buf := make([]byte, 8)
+	_, err := c.TryRecv(buf)
+	require.NoError(t, err)
+	assert.Equal(t, shmring.Stats{MsgsSent: 2, BytesSent: 5}, p.Stats())
+	assert.Equal(t, shmring.Stats{MsgsReceived: 1, BytesReceived: 3}, c.Stats())
+
+	info, err := shmring.Inspect(name)
+	require.NoError(t, err)
+	assert.Equal(t, shmring.Stats{MsgsSent: 2, BytesSent: 5}, info.Producer.Stats, "Stats flushed to the segment")
+	assert.Equal(t, shmring.Stats{MsgsReceived: 1, BytesReceived: 3}, info.Consumer.Stats)
 }

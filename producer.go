@@ -15,15 +15,13 @@ type Producer struct {
 	r  *Ring
 	rp *ring.Producer     // SPSC
 	mp *ring.MPMCProducer // MPMC
-	st *ring.Stats        // counters of this producer (MPMC: the ring's own)
-
-	spsc ring.Stats // SPSC counters, private to this process
+	st *ring.Stats        // counters of this producer, kept by the ring layer
 
 	want int    // payload size a waiting reservation asks for
 	got  []byte // what the waiting reservation obtained
 }
 
-// statsFlushEvery is how many messages an MPMC producer or consumer sends or
+// statsFlushEvery is how many messages a producer or consumer sends or
 // receives between two flushes of its counters to the segment, besides the
 // flushes at each wait and at Close.
 const statsFlushEvery = 1024
@@ -58,7 +56,7 @@ func (r *Ring) Producer() (_ *Producer, err error) {
 			r.ctl.ProducerAttached.Store(0)
 			return nil, err
 		}
-		p.st = &p.spsc
+		p.st = p.rp.Counters()
 	}
 	ep.detach = p.detach
 	return p, nil
@@ -145,14 +143,20 @@ func (p *Producer) Commit(n int) {
 }
 
 // Stats returns this producer's counters: messages and bytes sent, waits
-// for room, sleeps, wake-ups issued, dead participants reaped. An MPMC
-// producer also flushes them to its participant entry, where the shmring
-// command's stat reads them.
+// for room, sleeps, wake-ups issued, dead participants reaped. It also
+// flushes them to the segment, where the shmring command's stat reads them.
 func (p *Producer) Stats() Stats {
+	p.flushStats()
+	return Stats(*p.st)
+}
+
+// flushStats stores the counters in the segment.
+func (p *Producer) flushStats() {
 	if p.mp != nil {
 		p.mp.FlushStats()
+	} else {
+		p.rp.FlushStats()
 	}
-	return Stats(*p.st)
 }
 
 // reserve is TryReserve, then the wait for room.
@@ -162,9 +166,7 @@ func (p *Producer) reserve(ctx context.Context, n int) ([]byte, error) {
 		return buf, err
 	}
 	p.st.FullWaits++
-	if p.mp != nil {
-		p.mp.FlushStats()
-	}
+	p.flushStats()
 	p.want = n
 	if err := p.r.wait(ctx, p.ep, p.st, p.r.spaceWords(), p); err != nil {
 		return nil, err
@@ -209,14 +211,12 @@ func (p *Producer) stage(n int) {
 		if p.r.wakeIfWaiting(p.r.dataWords()) {
 			p.st.Wakes++
 		}
-		if p.st.MsgsSent%statsFlushEvery == 0 {
-			p.mp.FlushStats()
-		}
-		return
+	} else {
+		p.rp.Commit(n)
 	}
-	p.rp.Commit(n)
-	p.st.MsgsSent++
-	p.st.BytesSent += uint64(n)
+	if p.st.MsgsSent%statsFlushEvery == 0 {
+		p.flushStats()
+	}
 }
 
 // publish stores the SPSC tail, then wakes the consumer if it sleeps. The
@@ -233,9 +233,9 @@ func (p *Producer) publish() {
 // producer gives up its reservation, if any, and its entry: the stream goes
 // on for the other producers (Ring.CloseStream ends it).
 func (p *Producer) detach() error {
+	p.flushStats()
 	if p.mp != nil {
 		p.mp.Cancel()
-		p.mp.FlushStats()
 		return p.r.mp.Leave(p.ep.entry)
 	}
 	p.publish()

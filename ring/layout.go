@@ -23,6 +23,8 @@ import (
 //	   516     4  consumerAttached  attaching consumer       producer (dead-peer check)
 //	   640     4  futexCookie       futex.Open               futex.Open
 //	  1024  8*128 events[i]: state, seq (futex word 2+i), waiters
+//	  2048  9*8   producer stats (Stats, in order)  producer  tools
+//	  2304  9*8   consumer stats                    consumer  tools
 //	  4096   cap  data: records
 //
 // Each group that one side writes on its hot path sits on a 128-byte line of
@@ -52,6 +54,8 @@ const (
 	offFutexCookie      = 640
 	offEvents           = 1024
 	eventStride         = 128
+	offProducerStats    = 2048
+	offConsumerStats    = 2304
 
 	// ControlSize is the size of the control area at the start of the region.
 	ControlSize = 4096
@@ -101,6 +105,8 @@ type Control struct {
 	ConsumerAttached *atomic.Uint32
 	FutexCookie      *atomic.Uint32
 	Events           [NumEvents]EventWords
+	ProducerStats    [NumStats]*atomic.Uint64
+	ConsumerStats    [NumStats]*atomic.Uint64
 
 	data     []byte
 	capacity uint64
@@ -135,6 +141,10 @@ func NewControl(region []byte) (*Control, error) {
 		FutexCookie:      word32(region, offFutexCookie),
 		data:             region[ControlSize:],
 		capacity:         capacity,
+	}
+	for k := range NumStats {
+		c.ProducerStats[k] = word64(region, offProducerStats+8*k)
+		c.ConsumerStats[k] = word64(region, offConsumerStats+8*k)
 	}
 	for i := range c.Events {
 		off := offEvents + i*eventStride

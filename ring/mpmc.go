@@ -78,52 +78,9 @@ type streamClosedError struct{}
 func (streamClosedError) Error() string        { return "ring: stream closed" }
 func (streamClosedError) Is(target error) bool { return target == ErrClosed }
 
-// Stats are the counters of one participant entry, in the order they are
-// stored in the entry.
-type Stats struct {
-	MsgsSent      uint64 // messages committed (skip records excluded)
-	BytesSent     uint64 // payload bytes committed
-	MsgsReceived  uint64 // messages released (skip records excluded)
-	BytesReceived uint64 // payload bytes released
-	FullWaits     uint64 // waits for room, counted by the caller
-	EmptyWaits    uint64 // waits for a message, counted by the caller
-	Sleeps        uint64 // futex sleeps, counted by the caller
-	Wakes         uint64 // futex wakes issued, counted by the caller
-	Reaped        uint64 // dead participants reaped, counted by the caller
-}
-
-// array returns s in the order of the entry's stats words.
-func (s *Stats) array() [NumStats]uint64 {
-	return [NumStats]uint64{s.MsgsSent, s.BytesSent, s.MsgsReceived, s.BytesReceived,
-		s.FullWaits, s.EmptyWaits, s.Sleeps, s.Wakes, s.Reaped}
-}
-
 // Stats returns the counters last flushed to entry i, a snapshot that may
 // mix two flushes. It panics unless 0 <= i < Participants.
-func (m *MPMC) Stats(i int) Stats {
-	var v [NumStats]uint64
-	for k, w := range m.Entry(i).Stats {
-		v[k] = w.Load()
-	}
-	return Stats{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]}
-}
-
-// counters are an endpoint's private Stats and what it flushed last.
-type counters struct {
-	local   Stats
-	flushed [NumStats]uint64
-}
-
-// flush stores the counters that changed since the last flush into e, one
-// Store each, on a line that no other process writes.
-func (c *counters) flush(e *Participant) {
-	for k, v := range c.local.array() {
-		if v != c.flushed[k] {
-			e.Stats[k].Store(v)
-			c.flushed[k] = v
-		}
-	}
-}
+func (m *MPMC) Stats(i int) Stats { return LoadStats(&m.Entry(i).Stats) }
 
 // Drained reports whether the stream is closed and every claimed position
 // was claimed by a consumer: no message will arrive anymore. The loads are
@@ -294,7 +251,7 @@ func (p *MPMCProducer) Counters() *Stats { return &p.stats.local }
 
 // FlushStats stores the counters that changed since the last flush into the
 // participant entry, with one Store each. Call it once per batch or wait.
-func (p *MPMCProducer) FlushStats() { p.stats.flush(p.e) }
+func (p *MPMCProducer) FlushStats() { p.stats.flush(&p.e.Stats) }
 
 // MPMCConsumer is one consumer of an MPMC ring, attached through its
 // participant entry. It is not safe for concurrent use; each goroutine or
@@ -443,4 +400,4 @@ func (c *MPMCConsumer) Counters() *Stats { return &c.stats.local }
 
 // FlushStats stores the counters that changed since the last flush into the
 // participant entry, with one Store each. Call it once per batch or wait.
-func (c *MPMCConsumer) FlushStats() { c.stats.flush(c.e) }
+func (c *MPMCConsumer) FlushStats() { c.stats.flush(&c.e.Stats) }

@@ -106,9 +106,6 @@ const (
 	// MPMCMaxParticipants bounds the participant table, so that a sleeper
 	// bitmap is one 64-bit word.
 	MPMCMaxParticipants = 64
-
-	// NumStats is the number of counters in a participant entry.
-	NumStats = 9
 )
 
 // Participant entry states.

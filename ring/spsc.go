@@ -45,6 +45,7 @@ type Producer struct {
 	head        uint64 // cached c.Head; a lower bound of the real head
 	reserved    uint64 // size of the reserved record at tail, 0 if none
 	reservedLen int    // payload bytes reserved; Commit may use up to this
+	stats       counters
 }
 
 // NewProducer attaches a producer at the ring's published tail. Whatever a
@@ -140,7 +141,18 @@ func (p *Producer) Commit(n int) {
 	putHeader(p.data[p.tail&p.mask:], uint64(n), kindMessage)
 	p.tail += recordSize(uint64(n))
 	p.reserved = 0
+	p.stats.local.MsgsSent++
+	p.stats.local.BytesSent += uint64(n)
 }
+
+// Counters returns the producer's private counters. It counts MsgsSent and
+// BytesSent itself; the caller adds the waits, sleeps and wakes it does.
+// FlushStats makes them visible in the control area.
+func (p *Producer) Counters() *Stats { return &p.stats.local }
+
+// FlushStats stores the counters that changed since the last flush into the
+// producer's stats line.
+func (p *Producer) FlushStats() { p.stats.flush(&p.c.ProducerStats) }
 
 // Publish makes every committed record visible to the consumer with one
 // Store(tail) and reports whether there was anything new to publish.
@@ -171,6 +183,8 @@ type Consumer struct {
 	published uint64 // last value stored to c.Head
 	tail      uint64 // cached c.Tail; an upper bound this consumer may read to
 	peeked    uint64 // size of the record returned by TryPeek, 0 if none
+	peekedLen uint64 // its payload length
+	stats     counters
 }
 
 // NewConsumer attaches a consumer at the ring's published head: a record a
@@ -223,7 +237,7 @@ func (c *Consumer) TryPeek() ([]byte, error) {
 			c.head += size
 			continue
 		}
-		c.peeked = size
+		c.peeked, c.peekedLen = size, n
 		idx += recordHeader
 		return c.data[idx : idx+n : idx+n], nil
 	}
@@ -269,7 +283,18 @@ func (c *Consumer) Release() {
 	}
 	c.head += c.peeked
 	c.peeked = 0
+	c.stats.local.MsgsReceived++
+	c.stats.local.BytesReceived += c.peekedLen
 }
+
+// Counters returns the consumer's private counters. It counts MsgsReceived
+// and BytesReceived itself; the caller adds the waits, sleeps and wakes it
+// does. FlushStats makes them visible in the control area.
+func (c *Consumer) Counters() *Stats { return &c.stats.local }
+
+// FlushStats stores the counters that changed since the last flush into the
+// consumer's stats line.
+func (c *Consumer) FlushStats() { c.stats.flush(&c.c.ConsumerStats) }
 
 // Publish hands every released record (and skipped padding) back to the
 // producer with one Store(head) and reports whether there was anything new.

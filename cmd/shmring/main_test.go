@@ -240,7 +240,10 @@ func testRoundTrip(t *testing.T) {
 	assert.EqualValues(t, 8184, obj["max_message"])
 	assert.EqualValues(t, 0, obj["messages"])
 	assert.Equal(t, false, obj["closed"])
-	assert.Equal(t, map[string]any{"attached": false, "alive": false}, obj["producer"])
+	producer := obj["producer"].(map[string]any)
+	assert.Equal(t, false, producer["attached"])
+	assert.Equal(t, false, producer["alive"])
+	assert.EqualValues(t, 0, producer["stats"].(map[string]any)["MsgsSent"])
 	assert.Len(t, obj["events"], shmring.NumEvents)
 	assert.NotContains(t, obj, "rates")
 
@@ -248,6 +251,8 @@ func testRoundTrip(t *testing.T) {
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	obj = statObject(t, name)
 	assert.EqualValues(t, 4, obj["messages"])
+	assert.EqualValues(t, 4, obj["producer"].(map[string]any)["stats"].(map[string]any)["MsgsSent"],
+		"the producer's counters are flushed to the segment when it closes")
 	assert.EqualValues(t, 16+24+8+32, obj["depth"])
 	assert.Equal(t, true, obj["closed"], "send ends the stream")
 
