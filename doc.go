@@ -3,8 +3,12 @@
 //
 // A Ring is a segment: a named file under /dev/shm, a file at a path the
 // caller gives, or an anonymous memfd handed to a child process (Pass and
-// Inherit). One Producer and one Consumer attach to it, in the same process
-// or in different ones, and move variable-length messages:
+// Inherit). Its kind is fixed at creation (Options.Kind): an SPSC ring takes
+// one Producer and one Consumer at a time and variable-length records; an
+// MPMC ring takes any number of producers and consumers, up to its
+// participant table, and fixed-size slots, and each message goes to exactly
+// one consumer. Endpoints attach in the same process or in different ones
+// and move messages:
 //
 //   - copying: Producer.Send and Consumer.Recv, with TrySend and TryRecv
 //     twins that never wait;
@@ -17,8 +21,11 @@
 // segment (see WaitStrategy); a side that finds nobody asleep makes no system
 // call at all. Every wait ends on its condition, on the context's
 // cancellation or deadline, on Close, or when the peer process died while
-// attached (ErrPeerDead). Producer.Close ends the stream: the consumer drains
-// what was committed, then gets io.EOF.
+// attached (ErrPeerDead, SPSC). An SPSC Producer.Close, or Ring.CloseStream
+// for either kind, ends the stream: consumers drain what was committed, then
+// get io.EOF. On an MPMC ring a process that dies mid-message is reaped by
+// the survivors: a half-written slot is skipped, a message a dead consumer
+// held is adopted by another.
 //
 // Consumer.Ready turns readiness into a channel send, so a consumer can select
 // on a ring together with contexts, timers and other channels, and drain with
