@@ -1,7 +1,6 @@
 package shmring
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -367,64 +366,6 @@ func walk(ctl *ring.Control) walked {
 	return w
 }
 
-// MPMC slot layout, as ring/mpmc_layout.go lays it out (package ring keeps
-// it private): the participant table starts at ring.ControlSize, the slots
-// at the next page boundary after it, each slot is the seq (8 bytes, native
-// endian), the header (length and flags, 4 bytes each, little endian), then
-// the payload, and slots are 64-byte aligned. TestInspectMPMC and
-// TestCheckMPMC pin these to the bytes the API writes.
-const (
-	mpmcEntryStride = 256
-	mpmcSlotHeader  = 16
-	mpmcSlotAlign   = 64
-	mpmcSlotsAlign  = 4096
-	mpmcFlagSkip    = 1
-)
-
-// mpmcLayout is where the slots of an MPMC ring are in its region.
-type mpmcLayout struct {
-	geo    ring.MPMCGeometry
-	region []byte
-	slots  uint64 // offset of slot 0 in the region
-	stride uint64 // bytes between two slots
-}
-
-// newMPMCLayout computes the slot layout of geometry g over seg's region; a layout
-// that does not fit in the region (a ring of another layout) is ErrCorrupt.
-func newMPMCLayout(seg *shm.Segment, g ring.MPMCGeometry) (mpmcLayout, error) {
-	align := func(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
-	l := mpmcLayout{
-		geo:    g,
-		region: seg.Region(),
-		slots:  align(ring.ControlSize+g.Participants*mpmcEntryStride, mpmcSlotsAlign),
-		stride: align(mpmcSlotHeader+g.SlotSize, mpmcSlotAlign),
-	}
-	// g is valid (GeometryFromParams), so nothing here overflows.
-	if end := l.slots + g.Slots*l.stride; end > uint64(len(l.region)) {
-		return l, fmt.Errorf("shmring: %s: %w: mpmc slots end at %d, past the %d-byte region",
-			seg.Name(), ErrCorrupt, end, len(l.region))
-	}
-	return l, nil
-}
-
-// slot returns the region offset of the slot of position pos.
-func (l mpmcLayout) slot(pos uint64) uint64 { return l.slots + pos&(l.geo.Slots-1)*l.stride }
-
-// seq reads the seq of the slot of position pos. A plain load: the region
-// may be mapped read-only, and an inspector only needs a value the word held
-// (an aligned 8-byte load is one access on the architectures we run on).
-func (l mpmcLayout) seq(pos uint64) uint64 {
-	off := l.slot(pos)
-	return binary.NativeEndian.Uint64(l.region[off : off+8])
-}
-
-// header reads the length and flags of the slot of position pos.
-func (l mpmcLayout) header(pos uint64) (n uint64, flags uint32) {
-	off := l.slot(pos) + 8
-	h := binary.LittleEndian.Uint64(l.region[off : off+8])
-	return h & 0xffffffff, uint32(h >> 32)
-}
-
 // mpmcScan is the result of scanMPMC.
 type mpmcScan struct {
 	deq, enq uint64
@@ -447,10 +388,10 @@ type mpmcScan struct {
 // previous lap's message still held by its consumer); a committed slot's
 // header does not change. Anything else
 // is a problem, at the file offset of the word.
-func scanMPMC(m *ring.MPMC, l mpmcLayout, all bool) mpmcScan {
+func scanMPMC(m *ring.MPMC, all bool) mpmcScan {
 	var s mpmcScan
 	for range walkAttempts {
-		s = scanMPMCOnce(m, l, all)
+		s = scanMPMCOnce(m, all)
 		if s.settled {
 			return s
 		}
@@ -459,8 +400,9 @@ func scanMPMC(m *ring.MPMC, l mpmcLayout, all bool) mpmcScan {
 	return s
 }
 
-func scanMPMCOnce(m *ring.MPMC, l mpmcLayout, all bool) mpmcScan {
-	n := l.geo.Slots
+func scanMPMCOnce(m *ring.MPMC, all bool) mpmcScan {
+	g := m.Geometry()
+	n := g.Slots
 	s := mpmcScan{deq: m.Deq.Load()}
 	s.enq = m.Enq.Load()
 	fileOff := func(regionOff uint64) int64 { return int64(shm.HeaderSize + regionOff) }
@@ -483,26 +425,26 @@ func scanMPMCOnce(m *ring.MPMC, l mpmcLayout, all bool) mpmcScan {
 		count = n
 	}
 	for p := s.deq; p != s.deq+count; p++ {
-		seq := l.seq(p)
+		v := m.Slot(p)
+		seq := v.Seq
 		switch {
 		case p-s.deq >= depth && (seq == p || p >= n && seq == p-n+1):
 		case p-s.deq < depth && seq == p:
 		case p-s.deq < depth && seq == p+1:
-			k, flags := l.header(p)
 			switch {
-			case flags == 0 && k <= l.geo.SlotSize:
+			case v.Flags == 0 && v.Len <= g.SlotSize:
 				s.messages++
-			case flags == mpmcFlagSkip:
+			case v.Flags == ring.FlagSkip:
 			default:
-				problem(l.slot(p)+8, "slot of position %d has length %d and flags %#x; a slot holds at most %d bytes, flags 0 or %d",
-					p, k, flags, l.geo.SlotSize, mpmcFlagSkip)
+				problem(v.HeaderOff, "slot of position %d has length %d and flags %#x; a slot holds at most %d bytes, flags 0 or %d",
+					p, v.Len, v.Flags, g.SlotSize, ring.FlagSkip)
 			}
 		case p-s.deq < depth:
-			problem(l.slot(p), "slot of position %d (claimed, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p+1)
+			problem(v.SeqOff, "slot of position %d (claimed, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p+1)
 		case p < n:
-			problem(l.slot(p), "slot of position %d (free, enq %d) has seq %d, want %d", p, s.enq, seq, p)
+			problem(v.SeqOff, "slot of position %d (free, enq %d) has seq %d, want %d", p, s.enq, seq, p)
 		default:
-			problem(l.slot(p), "slot of position %d (free, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p-n+1)
+			problem(v.SeqOff, "slot of position %d (free, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p-n+1)
 		}
 	}
 	s.settled = m.Deq.Load() == s.deq && m.Enq.Load() == s.enq
@@ -515,16 +457,12 @@ func inspectMPMC(seg *shm.Segment) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := newMPMCLayout(seg, m.Geometry())
-	if err != nil {
-		return nil, err
-	}
 	fi, err := seg.File().Stat()
 	if err != nil {
 		return nil, fmt.Errorf("shmring: inspect %s: %w", seg.Name(), err)
 	}
 	g := m.Geometry()
-	s := scanMPMC(m, l, false)
+	s := scanMPMC(m, false)
 	if s.settled && s.err != nil {
 		return nil, fmt.Errorf("shmring: %s: %w", seg.Name(), s.err)
 	}
@@ -617,26 +555,20 @@ func entryRole(state uint32) string {
 // entries' states.
 func checkMPMC(seg *shm.Segment) ([]Problem, error) {
 	m, err := mpmcRing(seg)
-	if err == nil {
-		var l mpmcLayout
-		if l, err = newMPMCLayout(seg, m.Geometry()); err == nil {
-			return checkMPMCSlots(seg, m, l)
-		}
+	if err != nil {
+		return []Problem{{Offset: 0, Message: err.Error()}}, nil
 	}
-	return []Problem{{Offset: 0, Message: err.Error()}}, nil
-}
-
-func checkMPMCSlots(seg *shm.Segment, m *ring.MPMC, l mpmcLayout) ([]Problem, error) {
-	s := scanMPMC(m, l, true)
+	s := scanMPMC(m, true)
 	if !s.settled {
 		return nil, fmt.Errorf("shmring: check %s: the endpoints moved during each of %d scans: stop them to check the slots",
 			seg.Name(), walkAttempts)
 	}
 	problems := s.problems
-	for i := range int(l.geo.Participants) {
+	g := m.Geometry()
+	for i := range int(g.Participants) {
 		if state := m.Entry(i).State.Load(); state > ring.EntryOrphan {
 			problems = append(problems, Problem{
-				Offset:  int64(shm.HeaderSize + ring.ControlSize + i*mpmcEntryStride),
+				Offset:  int64(shm.HeaderSize + g.EntryOffset(i)),
 				Message: fmt.Sprintf("%v: participant %d is in state %d", ErrCorrupt, i, state),
 			})
 		}

@@ -265,7 +265,7 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		}
 	}
 	for i := range m.entries {
-		off := offMEntries + i*entryStride
+		off := int(g.EntryOffset(i))
 		e := &m.entries[i]
 		e.State = word32(region, off+offEntState)
 		e.Pid = word32(region, off+offEntPid)
@@ -309,6 +309,38 @@ func (m *MPMC) Entry(i int) *Participant {
 	}
 	return &m.entries[i]
 }
+
+// SlotView is what a tool that inspects an MPMC ring without taking part
+// in it sees of one slot: its sequence word and header, loaded once each,
+// and the region offsets where they live (for problem reports).
+type SlotView struct {
+	Seq       uint64 // the slot's sequence word
+	Len       uint64 // payload length in the header
+	Flags     uint32 // header flags: 0, or FlagSkip
+	SeqOff    uint64 // region offset of the sequence word
+	HeaderOff uint64 // region offset of the header
+}
+
+// FlagSkip is the header flag of a skip record.
+const FlagSkip = flagSkip
+
+// Slot loads the slot of position pos. It only loads, so it works on a
+// read-only mapping, and it claims nothing: the values are a snapshot that
+// the ring's endpoints may change at once.
+func (m *MPMC) Slot(pos uint64) SlotView {
+	off := m.geo.slotsOffset() + m.slotOffset(pos)
+	n, flags := getHeader(m.header(pos))
+	return SlotView{
+		Seq:       m.seqWord(pos).Load(),
+		Len:       n,
+		Flags:     flags,
+		SeqOff:    off + offSlotSeq,
+		HeaderOff: off + offSlotHeader,
+	}
+}
+
+// EntryOffset returns the region offset of participant entry i.
+func (g MPMCGeometry) EntryOffset(i int) uint64 { return offMEntries + uint64(i)*entryStride }
 
 // slotOffset returns the offset in m.slots of the slot of position pos.
 func (m *MPMC) slotOffset(pos uint64) uint64 { return (pos & m.mask) * m.stride }
