@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -391,22 +392,48 @@ func TestReadyChannel(t *testing.T) {
 }
 
 func TestReadyStopsOnClose(t *testing.T) {
-	r := anonRing(t, nil)
-	_, c := pair(t, r)
-	ready := c.Ready()
-	select {
-	case <-ready:
-		t.Fatal("ready on an empty ring")
-	case <-time.After(10 * time.Millisecond):
+	for _, tc := range []struct {
+		name string
+		send bool // the poller delivered readiness and waits to be re-armed
+	}{{"waiting for a message", false}, {"waiting to be re-armed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := anonRing(t, nil)
+			p, c := pair(t, r)
+			ready := c.Ready()
+			require.Eventually(t, func() bool { return pollers() == 1 }, 10*time.Second, time.Millisecond,
+				"Ready starts one poller")
+			if tc.send {
+				require.NoError(t, p.TrySend([]byte("x")))
+				select {
+				case <-ready:
+				case <-time.After(10 * time.Second):
+					t.Fatal("no readiness for a committed message")
+				}
+			} else {
+				select {
+				case <-ready:
+					t.Fatal("ready on an empty ring")
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			require.NoError(t, c.Close())
+			// Close waits for the poller: its goroutine is gone when
+			// Close returns, wherever it was.
+			assert.Zero(t, pollers(), "Close stopped the poller")
+			select {
+			case <-ready:
+				t.Fatal("ready after Close")
+			case <-time.After(10 * time.Millisecond):
+			}
+		})
 	}
-	require.NoError(t, c.Close())
-	// Close returned: the poller goroutine is gone (the leak check in
-	// TestMain counts goroutines' descriptors, the race detector the rest).
-	select {
-	case <-ready:
-		t.Fatal("ready after Close")
-	case <-time.After(10 * time.Millisecond):
-	}
+}
+
+// pollers counts the goroutines running a Ready poller. Earlier tests
+// closed their rings in their cleanups, so only this test's can be left.
+func pollers() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "(*poller).run(")
 }
 
 func TestEvent(t *testing.T) {
