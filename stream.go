@@ -12,11 +12,12 @@ package shmring
 // it), and for good: every Send fails with ErrClosed from then on, in every
 // process, producers attaching later included, and every consumer gets
 // io.EOF once what was committed before is drained.
-func (r *Ring) CloseStream() error {
-	if !r.gate.enter() {
+func (r *Ring) CloseStream() (err error) {
+	oldFault, ok := r.enter()
+	if !ok {
 		return ErrClosed
 	}
-	defer r.gate.leave()
+	defer r.leave(oldFault, &err)
 	// Steps (a) and (b) of wait.go, as in Producer.detach: the consumer's
 	// emptied reads Closed after finding the ring empty.
 	r.w.closed.Store(1)

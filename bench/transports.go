@@ -298,7 +298,9 @@ func (s zerocopySender) send(msgs [][]byte) error {
 		if err != nil {
 			return err
 		}
-		s.p.Commit(copy(buf, m))
+		if err := s.p.Commit(copy(buf, m)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -367,7 +369,9 @@ func (r zerocopyReceiver) read(fn func([]byte)) (int, error) {
 		return 0, err
 	}
 	fn(msg)
-	r.c.Release()
+	if err := r.c.Release(); err != nil {
+		return 0, err
+	}
 	return 1, nil
 }
 

@@ -225,6 +225,9 @@ func (p *MPMCProducer) Commit(n int) {
 	p.stats.local.BytesSent += uint64(n)
 }
 
+// Holding reports whether a reservation awaits Commit.
+func (p *MPMCProducer) Holding() bool { return p.held }
+
 // Cancel gives up the outstanding reservation, if any: its slot is committed
 // as a skip record, which consumers pass over.
 func (p *MPMCProducer) Cancel() {
