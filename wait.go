@@ -156,12 +156,22 @@ type condition interface {
 // for it with fence.Barrier (see package fence for the argument). Every other
 // goroutine (the Ready poller, the waits and methods of events, attaching)
 // uses enter and leave, one atomic add each.
+//
+// The owner's flag is written twice per call: it sits, with the closed flag
+// that every call reads, on a line of its own (128 bytes, as the segment's
+// lines), so that the two endpoints of one process do not contend for it.
 type gate struct {
-	closed atomic.Bool
-	owner  fence.Flag    // 1 while the owner goroutine is between begin and end
+	_      [gateLine]byte
+	owner  fence.Flag  // 1 while the owner goroutine is between begin and end
+	closed atomic.Bool // set once, by close
+	_      [gateLine - 8]byte
 	inside atomic.Int32  // goroutines between enter and leave
 	left   chan struct{} // made by close before it sets closed
 }
+
+// gateLine is the padding that keeps a gate's hot words off the lines of
+// whatever the allocator puts next to it.
+const gateLine = 128
 
 // begin admits a call of the owner goroutine; it fails once the gate is
 // closed. The Set comes before the load of closed: a close that stored
