@@ -6,11 +6,13 @@ package shmring_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -181,6 +183,25 @@ func TestCallsAfterClose(t *testing.T) {
 			assert.Equal(t, "m", string(buf[:n]))
 		})
 	}
+}
+
+// TestRingCallsAfterClose: the Ring's own methods after its Close.
+func TestRingCallsAfterClose(t *testing.T) {
+	r, err := shmring.CreateAnonymous(nil)
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	_, err = r.Producer()
+	assert.ErrorIs(t, err, shmring.ErrClosed)
+	_, err = r.Consumer()
+	assert.ErrorIs(t, err, shmring.ErrClosed)
+	assert.ErrorIs(t, r.CloseStream(), shmring.ErrClosed)
+	assert.ErrorIs(t, r.Pass(exec.Command("true"), "K"), shmring.ErrClosed)
+	assert.ErrorIs(t, r.Flush(), shmring.ErrClosed)
+	ev := r.Event(0)
+	ev.Set()
+	assert.False(t, ev.IsSet())
+	assert.ErrorIs(t, ev.Wait(context.Background()), shmring.ErrClosed)
+	assert.NoError(t, r.Close(), "Close is idempotent")
 }
 
 // TestLeaseOutlivesRingClose: the bytes of a reservation and of a peeked

@@ -406,6 +406,7 @@ const envPrefix = "SHMRING_FD_"
 // cmd.Env (starting from os.Environ when cmd.Env is nil). The child calls
 // Inherit(key). key must be letters, digits and underscores. Call Pass before
 // cmd.Start; r must stay open until then, and may be closed right after.
+// After Close it returns an error wrapping ErrClosed.
 //
 // With the shmring_nofutex build tag, Pass also takes a hold on the wake-up
 // state kept outside the segment, which keeps it alive until the child's
@@ -413,10 +414,15 @@ const envPrefix = "SHMRING_FD_"
 // ring by then. A child that never calls Inherit, or fails to start, leaves
 // an anonymous ring's state behind for good (a System V semaphore set: ipcs -s
 // lists it, ipcrm removes it); a named ring's Unlink removes it regardless.
-func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
+func (r *Ring) Pass(cmd *exec.Cmd, key string) (err error) {
 	if !validKey(key) {
 		return fmt.Errorf("shmring: pass: %w: key %q must be letters, digits and underscores", ErrName, key)
 	}
+	oldFault, ok := r.enter()
+	if !ok {
+		return fmt.Errorf("shmring: pass %q: %w", key, ErrClosed)
+	}
+	defer r.leave(oldFault, &err)
 	if err := r.fx.Hold(); err != nil {
 		return fmt.Errorf("shmring: pass %q: %w", key, err)
 	}
