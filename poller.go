@@ -31,9 +31,9 @@ type poller struct {
 // the stream has ended, or the wait failed (for example ErrPeerDead); drain
 // with TryRecv or TryPeek until they return an error. ErrEmpty re-arms the
 // channel; any other error (io.EOF, ErrPeerDead) reports what woke it. The
-// first call starts a goroutine that Close stops. That channel is never
-// closed; after Close, Ready returns a closed channel, always ready, so that
-// the caller's TryRecv reports ErrClosed.
+// first call starts a goroutine that Close stops. Close also closes the
+// channel, so that a select waiting on it wakes and the caller's TryRecv
+// reports ErrClosed; after Close, Ready returns a closed channel.
 func (c *Consumer) Ready() <-chan struct{} {
 	if !c.ep.begin() {
 		return alwaysReady
@@ -149,8 +149,10 @@ func (p *poller) takeErr() error {
 	return nil
 }
 
-// stop ends the goroutine and waits for it.
+// stop ends the goroutine, waits for it, then closes the channel: nobody
+// sends on it anymore.
 func (p *poller) stop() {
 	close(p.quit)
 	<-p.done
+	close(p.signal)
 }
