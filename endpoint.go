@@ -34,7 +34,7 @@ type endpoint struct {
 	leased   func() bool  // whether a zero-copy lease is out; close calls it once no call is inside
 	faults   bool         // the segment can shrink: calls run with panic-on-fault (begin, end)
 	oldFault bool         // the owner goroutine's panic-on-fault setting, for end to restore
-	lease    *leasePin    // the mapping pinned for a lease that Ring.Close found out
+	lease    *leasePin    // pins the mapping for a lease still out when Ring.Close ran
 
 	closeOnce sync.Once
 	closeErr  error
