@@ -18,8 +18,12 @@ func (r *Ring) CloseStream() error {
 	}
 	defer r.gate.leave()
 	// Steps (a) and (b) of wait.go, as in Producer.detach: the consumer's
-	// emptied reads Closed after finding the ring empty.
+	// emptied reads Closed after finding the ring empty. An MPMC producer
+	// waiting for room reads it too (its claim fails with ErrClosed).
 	r.w.closed.Store(1)
 	r.wakeIfWaiting(r.dataWords())
+	if r.mp != nil {
+		r.wakeIfWaiting(r.spaceWords())
+	}
 	return nil
 }
