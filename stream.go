@@ -11,7 +11,8 @@ package shmring
 // An MPMC stream ends only this way (a producer that detaches does not end
 // it), and for good: every Send fails with ErrClosed from then on, in every
 // process, producers attaching later included, and every consumer gets
-// io.EOF once what was committed before is drained.
+// io.EOF once what was committed before is drained and no consumer holds a
+// message anymore (one that dies holding it would hand it on).
 func (r *Ring) CloseStream() error {
 	if !r.gate.enter() {
 		return ErrClosed
