@@ -58,11 +58,11 @@ func (r *Ring) reapDead(st *ring.Stats) error {
 			return err
 		}
 		res, err := r.reapLocked(i)
+		mended = mended || res.Mended()
 		if err = errors.Join(err, lock.Release()); err != nil {
 			failed = err
 			break
 		}
-		mended = mended || res.Mended()
 		if !res.Busy && st != nil {
 			st.Reaped++
 		}
