@@ -8,7 +8,10 @@ package shmring_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -240,4 +243,81 @@ func TestMPMCEndWhileConsumerHolds(t *testing.T) {
 			assert.Zero(t, shmring.LostWakeups(r))
 		})
 	}
+}
+
+// TestMPMCReaperKilled kills a reaper process after each of its stores on
+// the entry of a dead consumer that holds the message "held", while the
+// stream is closed: while the reaper lives (it holds the entry's lock) no
+// consumer reports io.EOF, and once it is dead the survivor finishes the
+// reap, delivers the message, then reports io.EOF.
+func TestMPMCReaperKilled(t *testing.T) {
+	for steps := range 4 {
+		t.Run(fmt.Sprintf("after %d stores", steps), func(t *testing.T) {
+			ctx := watchdog(t)
+			r, name := createNamed(t, reapOpts)
+			p, c := pair(t, r)
+			m := shmring.MPMCView(r)
+			require.NoError(t, p.Send(ctx, []byte("held")))
+			require.NoError(t, p.Send(ctx, []byte("next")))
+			claimDead(t, m, 2)
+			h := startMPMC(t, "mpmc-half-reap", name, map[string]string{envID: "2", envCount: strconv.Itoa(steps)}, true)
+			h.await(t, "the reaper to stop", func() bool { return h.hasLine("stopped") })
+			require.NoError(t, r.CloseStream())
+
+			assert.Equal(t, "next", recvOne(t, ctx, c))
+			_, err := c.TryRecv(make([]byte, 64))
+			require.ErrorIs(t, err, shmring.ErrEmpty, "the reaper holds the entry: no io.EOF")
+			h.kill()
+			requireKilled(t, h.wait())
+			assert.Equal(t, "held", recvOne(t, ctx, c))
+			_, err = c.Recv(ctx, make([]byte, 64))
+			assert.ErrorIs(t, err, io.EOF)
+			assert.Zero(t, m.Orphans.Load())
+			assert.Zero(t, shmring.LostWakeups(r))
+		})
+	}
+}
+
+// roleMPMCHalfReap is a reaper that stops: it opens the named ring's
+// segment, takes the lock of entry envID (a dead consumer's) and the
+// reapers' lock, makes envCount of the stores that turn the entry into an
+// orphan (clear its sleeper bits, set its Orphans bit, store its state),
+// prints "stopped" and waits to be killed.
+func roleMPMCHalfReap(context.Context) error {
+	seg, err := shm.Open(os.Getenv(envRing))
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	g, err := ring.GeometryFromParams(seg.Params())
+	if err != nil {
+		return err
+	}
+	m, err := ring.NewMPMC(seg.Region(), g)
+	if err != nil {
+		return err
+	}
+	entry, err := envUint(envID)
+	if err != nil {
+		return err
+	}
+	steps, err := envUint(envCount)
+	if err != nil {
+		return err
+	}
+	for _, lock := range []int{int(entry), ring.MPMCMaxParticipants} {
+		if _, err := seg.Lock(lock); err != nil {
+			return err
+		}
+	}
+	bit := uint64(1) << entry
+	for _, store := range []func(){
+		func() { m.DataSleepers.And(^bit); m.SpaceSleepers.And(^bit) },
+		func() { m.Orphans.Or(bit) },
+		func() { m.Entry(int(entry)).State.Store(ring.EntryOrphan) },
+	}[:steps] {
+		store()
+	}
+	fmt.Println("stopped")
+	return waitForStdin()
 }
