@@ -23,7 +23,8 @@ import (
 //	   512     4  spaceSeq           wakers                           producers sleep on it (futex word 1)
 //	   520     8  spaceSleepers      producers (Or, And), reapers     consumers: bit i = entry i sleeps for room
 //	   640     4  futexCookie        futex.Open                       futex.Open
-//	   768     8  orphans            reapers (Or), adopters (And)     consumers: bit i = entry i may be an orphan
+//	   768     8  orphans            reapers (Or); adopters, Join     consumers: bit i = entry i may be an orphan
+//	                                 and Orphaned (And)
 //	   776     4  ready              Init (last)                      NewProducer, NewConsumer
 //	  1024 8*128  events[i]: state, seq (futex word 2+i), waiters, as in the SPSC layout
 //	  4096 P*256  participants[P], one entry per attached endpoint:

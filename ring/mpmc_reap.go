@@ -67,25 +67,33 @@ import (
 //	state     moved by (holding the lock)  steps, in order          a death after step k leaves     finished by
 //	Producer  Reap (owner dead)            1 clear sleeper bits     Producer, lock free             next Reap: same steps
 //	          dead producer's slot p       2 header = skip          Producer, slot seq p            next Reap: redoes 2, 3
-//	                                       3 Store(seq, p+1)        Producer, slot committed        next Reap: frees (4, 5)
-//	                                       4 Store(intent, 0)       Producer, intent 0              next Reap: frees (5)
-//	                                       5 Store(state, Free)     -                               -
+//	                                       3 Store(seq, p+1)        Producer, slot committed        next Reap: frees (4-6)
+//	                                       4 Store(intent, 0)       Producer, intent 0              next Reap: frees (5, 6)
+//	                                       5 Store(state, Free)     Free, maybe a stray bit         Join clears the bit
+//	                                       6 And(Orphans, ^bit)     -                               -
 //	Consumer  Reap (owner dead)            1 clear sleeper bits     Consumer, lock free             next Reap: same steps
 //	          message held at p            2 Or(Orphans, bit)       Consumer, bit set               next Reap: same steps;
 //	                                                                                                consumers ignore the bit
 //	                                       3 Store(state, Orphan)   -                               consumers adopt
-//	Consumer  Reap, nothing held           4 Store(intent, 0)       Consumer, intent 0              next Reap: frees (5)
-//	                                       5 Store(state, Free)     -                               -
+//	Consumer  Reap, nothing held           4-6 as for a producer    as for a producer               as for a producer
 //	Orphan    Adopt (a consumer)           1 Store(state, Adopted)  Adopted, lock free              Reap (reapers, joiners):
 //	                                                                                                Orphan again (bit, state)
-//	Adopted   Release (the adopter)        2 Store(seq, p+N)        Adopted, slot released          Reap: frees (3, 4)
-//	                                       3 Store(intent, 0)       Adopted, intent 0               Reap: frees (4)
+//	Adopted   Release (the adopter)        2 Store(seq, p+N)        Adopted, slot released          Reap: frees (3-5)
+//	                                       3 Store(intent, 0)       Adopted, intent 0               Reap: frees (4, 5)
 //	                                       4 Store(state, Free)     Free, bit set                   Join clears the bit
 //	                                       5 And(Orphans, ^bit)     -                               -
+//	Adopted   Disown (the adopter leaves)  1 Store(state, Orphan)   -                               consumers adopt
 //	Orphan    Reap, Adopt: slot released,  1 Store(intent, 0)       Orphan, intent 0                Reap or Adopt: frees
-//	Adopted   a skip, or corrupt           2 Store(state, Free)     Free, bit set                   Join clears the bit
-//	Free      Join                         1 clear the entry's bits                                 Join again
-//	                                       2 intent, pid, stats, generation; 3 Store(state, role)
+//	Adopted   a skip (freed first), or     2 Store(state, Free)     Free, bit set                   Join clears the bit
+//	          corrupt                      3 And(Orphans, ^bit)     -                               -
+//	Free      Join                         1 clear the entry's bits Free                            Join again
+//	                                       2 intent, pid, stats,    Free                            Join again
+//	                                         generation
+//	                                       3 Store(state, role)     -                               -
+//
+// A free entry's stray bit is harmless meanwhile: consumers and Readable
+// look at the state before they act on a bit, and the end of the stream
+// looks at the intent (0).
 //
 // Who looks at which entries: reapers (a wait's look at dead peers) take the
 // lock of every entry in state Producer, Consumer or Adopted whose lock is
