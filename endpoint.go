@@ -76,14 +76,16 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 		if err != nil {
 			return nil, -1, err
 		}
-		if r.mp.Entry(i).State.Load() != ring.EntryFree {
+		if s := r.mp.Entry(i).State.Load(); s != ring.EntryFree {
 			// The lock was free but the entry was not: its owner died,
 			// or it is an orphan (kept while its message waits for a
 			// consumer, freed when it was released already).
 			res, err := r.reapLocked(i)
 			if err != nil || !res.Freed() {
 				rerr := lock.Release()
-				if res.Mended() {
+				// A consumer that found an orphan's lock taken while we
+				// held it went to sleep: the orphan is its to take now.
+				if !res.Busy || s == ring.EntryOrphan {
 					r.wakeMended()
 				}
 				if err != nil || rerr != nil {
@@ -91,9 +93,7 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 				}
 				continue
 			}
-			if res.Mended() {
-				r.wakeMended()
-			}
+			r.wakeMended()
 		}
 		if err := r.mp.Join(i, state, uint32(os.Getpid())); err != nil {
 			return nil, -1, errors.Join(err, lock.Release())

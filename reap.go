@@ -58,7 +58,7 @@ func (r *Ring) reapDead(st *ring.Stats) error {
 			return err
 		}
 		res, err := r.reapLocked(i)
-		mended = mended || res.Mended()
+		mended = mended || !res.Busy
 		if err = errors.Join(err, lock.Release()); err != nil {
 			failed = err
 			break
@@ -73,11 +73,11 @@ func (r *Ring) reapDead(st *ring.Stats) error {
 	return failed
 }
 
-// wakeMended is step (b) of wait.go after a reap mended something
-// (ring.Reaped.Mended): a skip record or a freed slot for both sides, an
-// orphan to adopt, an entry that no longer holds the end of the stream
-// back. The caller has released the reaped entry's lock first, so that a
-// woken consumer can take it to adopt the orphan.
+// wakeMended is step (b) of wait.go after a reap that was not Busy: a skip
+// record or a freed slot for both sides, an orphan to adopt, an entry that
+// no longer holds the end of the stream back. The caller has released the
+// reaped entry's lock first, so that a woken consumer can take it to adopt
+// the orphan.
 func (r *Ring) wakeMended() {
 	r.wakeIfWaiting(r.dataWords())
 	r.wakeIfWaiting(r.spaceWords())

@@ -177,11 +177,6 @@ type Reaped struct {
 // Freed reports whether the entry is free now: Join may take it.
 func (r Reaped) Freed() bool { return !r.Orphan && !r.Busy }
 
-// Mended reports whether Reap changed what waiters wait for: a slot became
-// a skip record or was freed, an orphan appeared, or an entry that named a
-// position was freed (which the end of the stream may have waited for).
-func (r Reaped) Mended() bool { return !r.Busy && !(r.Orphan && r.State == EntryOrphan) }
-
 // Reap mends what the dead owner of entry dead left behind and frees the
 // entry (see the top of this file). alive(i) reports whether the owner of
 // entry i is alive; Reap calls it only for entries that name the dead
