@@ -137,7 +137,7 @@ func (c *Consumer) Peek(ctx context.Context) (_ []byte, err error) {
 
 // peek is Peek inside a call.
 func (c *Consumer) peek(ctx context.Context) ([]byte, error) {
-	msg, err := c.peekOnce()
+	msg, err := c.peekOnce(true)
 	if err != ErrEmpty {
 		return msg, err
 	}
@@ -162,7 +162,7 @@ func (c *Consumer) TryPeek() (_ []byte, err error) {
 
 // tryPeek is TryPeek inside a call.
 func (c *Consumer) tryPeek() ([]byte, error) {
-	msg, err := c.peekOnce()
+	msg, err := c.peekOnce(true)
 	if err != ErrEmpty || c.poller == nil {
 		return msg, err
 	}
@@ -175,28 +175,31 @@ func (c *Consumer) tryPeek() ([]byte, error) {
 
 // peekOnce looks for the next message once: the ring's own TryPeek, then on
 // an empty ring the hand-back of skipped padding (SPSC), the adoption of an
-// orphan (MPMC), and the end-of-stream check.
-func (c *Consumer) peekOnce() ([]byte, error) {
+// orphan (MPMC), and the end-of-stream check. With reap, a closed MPMC
+// stream whose last messages dead consumers hold is reaped at once; a wait's
+// condition leaves that to the wait's own look at dead peers, which comes
+// after it has judged its wake-up.
+func (c *Consumer) peekOnce(reap bool) ([]byte, error) {
 	msg, err := c.rawPeek()
 	if err != ErrEmpty {
 		return msg, err
 	}
-	if c.mc != nil {
-		if c.r.mp.Orphans.Load() != 0 {
-			if msg, err := c.adopt(); msg != nil || err != nil {
-				return msg, err
-			}
+	if m := c.r.mp; m != nil {
+		if msg, err := c.adopt(); msg != nil || err != nil {
+			return msg, err
 		}
-		if c.r.mp.Drained() {
-			// The message a dead consumer took but never released is
-			// behind deq: reap it into an orphan and adopt it before
-			// the end, or it is lost.
+		if reap && m.Closed.Load() != 0 && m.Deq.Load() == m.Enq.Load() && !m.Drained() {
+			// Every position is claimed, but a consumer holds a message
+			// (ring.MPMC.Drained). A dead one's is reaped into an orphan
+			// and adopted now rather than after a sleep slice.
 			if err := c.r.reapDead(c.st); err != nil {
 				return nil, err
 			}
 			if msg, err := c.adopt(); msg != nil || err != nil {
 				return msg, err
 			}
+		}
+		if m.Drained() {
 			return nil, io.EOF
 		}
 		return nil, ErrEmpty
@@ -220,6 +223,9 @@ func (c *Consumer) rawPeek() ([]byte, error) {
 	var err error
 	if c.mc != nil {
 		msg, err = c.mc.TryPeek()
+		if c.mc.PassedSkip() {
+			c.wakeFreed()
+		}
 	} else {
 		msg, err = c.rc.TryPeek()
 	}
@@ -231,9 +237,14 @@ func (c *Consumer) rawPeek() ([]byte, error) {
 
 // adopt takes over the message of an orphan entry, a dead consumer's, if
 // another consumer has not already. It holds the orphan's lock until
-// Release.
+// Release. It opens a lock description only for an orphan that nobody has
+// adopted (ring.MPMC.Orphaned), and finds nothing (nil, nil) otherwise.
 func (c *Consumer) adopt() ([]byte, error) {
-	for orphans := c.r.mp.Orphans.Load(); orphans != 0; orphans &= orphans - 1 {
+	orphans, err := c.r.mp.Orphaned()
+	if err != nil {
+		return nil, err
+	}
+	for ; orphans != 0; orphans &= orphans - 1 {
 		i := bits.TrailingZeros64(orphans)
 		lock, err := c.r.seg.Lock(i)
 		if errors.Is(err, shm.ErrLocked) {
@@ -244,10 +255,12 @@ func (c *Consumer) adopt() ([]byte, error) {
 		}
 		msg, err := c.mc.Adopt(i)
 		if errors.Is(err, ErrEmpty) {
-			// Nothing left to deliver; Adopt freed the entry.
+			// Nothing left to deliver; Adopt freed the entry, and the
+			// slot of a skip record.
 			if err := lock.Release(); err != nil {
 				return nil, err
 			}
+			c.wakeFreed()
 			continue
 		}
 		if err != nil && !c.mc.Holding() {
@@ -293,13 +306,22 @@ func (c *Consumer) releaseLocal() {
 		_ = c.adoptLock.Release()
 		c.adoptLock = nil
 	}
-	// Release's Store(seq) and this Load of the sleepers are steps
-	// (a)-(b) of wait.go.
+	c.wakeFreed()
+	if c.st.MsgsReceived%statsFlushEvery == 0 {
+		c.mc.FlushStats()
+	}
+}
+
+// wakeFreed is step (b) of wait.go after an MPMC slot was freed (the
+// Store(seq) of a release, or of a skip record passed over): producers may
+// have room, and once the stream is closed, the consumers waiting for its
+// end may see it (ring.MPMC.Drained counts held messages).
+func (c *Consumer) wakeFreed() {
 	if c.r.wakeIfWaiting(c.r.spaceWords()) {
 		c.st.Wakes++
 	}
-	if c.st.MsgsReceived%statsFlushEvery == 0 {
-		c.mc.FlushStats()
+	if c.r.mp.Closed.Load() != 0 && c.r.wakeIfWaiting(c.r.dataWords()) {
+		c.st.Wakes++
 	}
 }
 
@@ -357,7 +379,7 @@ func (c *Consumer) flushStats() {
 
 // ready looks for a message (condition of wait).
 func (c *Consumer) ready() (bool, error) {
-	msg, err := c.peekOnce()
+	msg, err := c.peekOnce(false)
 	if err == ErrEmpty {
 		return false, nil
 	}
@@ -399,8 +421,15 @@ func (c *Consumer) detach() error {
 		return nil
 	}
 	if c.adoptLock != nil {
-		// The adopted message stays the orphan's, for another adopter.
-		return c.adoptLock.Release()
+		// The adopted message goes back to its orphan entry, for another
+		// adopter, which is woken once the lock is free to take.
+		disowned := c.mc.Disown()
+		err := c.adoptLock.Release()
+		c.adoptLock = nil
+		if disowned {
+			c.r.wakeIfWaiting(c.r.dataWords())
+		}
+		return err
 	}
 	if c.mc.Holding() {
 		return nil

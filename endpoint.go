@@ -162,9 +162,6 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 		state = ring.EntryConsumer
 	}
 	for i := range int(r.mp.Geometry().Participants) {
-		if r.mp.Entry(i).State.Load() == ring.EntryOrphan {
-			continue // holds a message until a consumer adopts it
-		}
 		lock, err := r.seg.Lock(i)
 		if errors.Is(err, shm.ErrLocked) {
 			continue
@@ -172,15 +169,24 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 		if err != nil {
 			return nil, -1, err
 		}
-		if r.mp.Entry(i).State.Load() != ring.EntryFree {
-			// The lock was free but the entry was not: its owner died.
+		if s := r.mp.Entry(i).State.Load(); s != ring.EntryFree {
+			// The lock was free but the entry was not: its owner died,
+			// or it is an orphan (kept while its message waits for a
+			// consumer, freed when it was released already).
 			res, err := r.reapLocked(i)
 			if err != nil || !res.Freed() {
-				if rerr := lock.Release(); err != nil || rerr != nil {
+				rerr := lock.Release()
+				// A consumer that found an orphan's lock taken while we
+				// held it went to sleep: the orphan is its to take now.
+				if !res.Busy || s == ring.EntryOrphan {
+					r.wakeMended()
+				}
+				if err != nil || rerr != nil {
 					return nil, -1, errors.Join(err, rerr)
 				}
 				continue
 			}
+			r.wakeMended()
 		}
 		if err := r.mp.Join(i, state, uint32(os.Getpid())); err != nil {
 			return nil, -1, errors.Join(err, lock.Release())

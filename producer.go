@@ -2,6 +2,7 @@ package shmring
 
 import (
 	"context"
+	"errors"
 	"runtime"
 
 	"github.com/shmring/shmring/ring"
@@ -162,7 +163,7 @@ func (p *Producer) TryReserve(n int) (_ []byte, err error) {
 // tryReserve is TryReserve inside a call.
 func (p *Producer) tryReserve(n int) ([]byte, error) {
 	if p.mp != nil {
-		return p.mp.TryReserve(n)
+		return p.tryReserveMPMC(n)
 	}
 	buf, err := p.rp.TryReserve(n)
 	if err == ErrFull {
@@ -232,7 +233,7 @@ func (p *Producer) ready() (bool, error) {
 	var buf []byte
 	var err error
 	if p.mp != nil {
-		buf, err = p.mp.TryReserve(p.want)
+		buf, err = p.tryReserveMPMC(p.want)
 	} else {
 		buf, err = p.rp.TryReserve(p.want)
 	}
@@ -258,16 +259,33 @@ func (p *Producer) peerDead() error {
 func (p *Producer) stage(n int) {
 	if p.mp != nil {
 		p.mp.Commit(n)
-		// Commit's Store(seq) and this Load of the sleepers are steps
-		// (a)-(b) of wait.go.
-		if p.r.wakeIfWaiting(p.r.dataWords()) {
-			p.st.Wakes++
-		}
+		p.wakeConsumers()
 	} else {
 		p.rp.Commit(n)
 	}
 	if p.st.MsgsSent%statsFlushEvery == 0 {
 		p.flushStats()
+	}
+}
+
+// tryReserveMPMC is the MPMC TryReserve. The skip records it may commit,
+// for the reservation it abandons or for a position it claims after the
+// stream was closed, let consumers pass on (or reach the end of the
+// stream): it wakes them as a commit does.
+func (p *Producer) tryReserveMPMC(n int) ([]byte, error) {
+	abandoned := p.mp.Holding()
+	buf, err := p.mp.TryReserve(n)
+	if abandoned || errors.Is(err, ErrClosed) {
+		p.wakeConsumers()
+	}
+	return buf, err
+}
+
+// wakeConsumers is step (b) of wait.go after an MPMC slot's Store(seq)
+// published a message or a skip record (step (a)).
+func (p *Producer) wakeConsumers() {
+	if p.r.wakeIfWaiting(p.r.dataWords()) {
+		p.st.Wakes++
 	}
 }
 
@@ -295,7 +313,10 @@ func (p *Producer) leased() bool {
 func (p *Producer) detach() error {
 	p.flushStats()
 	if p.mp != nil {
-		p.mp.Cancel()
+		if p.mp.Holding() {
+			p.mp.Cancel()
+			p.wakeConsumers()
+		}
 		return p.r.mp.Leave(p.ep.entry)
 	}
 	p.publish()

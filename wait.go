@@ -2,6 +2,8 @@ package shmring
 
 import (
 	"context"
+	"errors"
+	"io"
 	"math"
 	"runtime"
 	"sync"
@@ -349,9 +351,10 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 		if w.seq.Load() == seq {
 			// Nobody woke us: the slice ran out (or the wake-up was
 			// spurious). Look at the peer, and count a lost wake-up if
-			// the condition turned true without a bump of seq.
+			// the condition turned true, or the stream ended, without a
+			// bump of seq.
 			ok, err := cond.ready()
-			if ok && !r.bumpFollows(w, seq) {
+			if (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrClosed)) && !r.bumpFollows(w, seq) {
 				r.lostWakeups.Add(1)
 			}
 			if ok || err != nil {
