@@ -24,10 +24,8 @@ package main
 // so a hostile value can never address outside the slots.
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
-	"os"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -65,61 +63,26 @@ func bareFileSize(s streamSpec) int {
 type bareTransport struct{}
 
 func (bareTransport) open(s streamSpec, p *peer, key string) (stream, error) {
-	fd, err := unix.MemfdCreate("shmring-bench-bare", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	mem, err := passMapping("bare-ring", bareFileSize(s), p, key)
 	if err != nil {
-		return nil, fmt.Errorf("bench: bare ring: memfd: %w", err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "bare-ring")
-	size := bareFileSize(s)
-	if err := f.Truncate(int64(size)); err != nil {
-		return nil, errors.Join(fmt.Errorf("bench: bare ring: %w", err), f.Close())
-	}
-	// Sealed against resizing, a peer cannot make the mapping fault.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-		return nil, errors.Join(fmt.Errorf("bench: bare ring: seal: %w", err), f.Close())
-	}
-	st, err := mapBare(f, s)
-	if err != nil {
-		return nil, errors.Join(err, f.Close())
-	}
-	if err := p.passFile(key, f); err != nil {
-		return nil, errors.Join(err, st.close(), f.Close())
-	}
-	return st, nil
+	return newBareStream(mem, s), nil
 }
 
 func (bareTransport) inherit(s streamSpec, key string) (stream, error) {
-	f, err := inheritFile(key)
+	mem, err := inheritMapping("bare-ring", key, bareFileSize(s))
 	if err != nil {
 		return nil, err
 	}
-	// The mapping outlives the descriptor.
-	st, err := mapBare(f, s)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = errors.Join(fmt.Errorf("bench: bare ring: %w", cerr), st.close())
-	}
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return newBareStream(mem, s), nil
 }
 
 func (bareTransport) inProcess() bool { return false }
 
-// mapBare maps f after checking that its size is what s asks for.
-func mapBare(f *os.File, s streamSpec) (*bareStream, error) {
-	want := bareFileSize(s)
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("bench: bare ring: %w", err)
-	}
-	if fi.Size() != int64(want) {
-		return nil, fmt.Errorf("bench: bare ring: file of %d bytes, want %d", fi.Size(), want)
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, want, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("bench: bare ring: mmap: %w", err)
-	}
+// newBareStream is the bare ring laid out over mem, a mapping of
+// bareFileSize(s) bytes.
+func newBareStream(mem []byte, s streamSpec) *bareStream {
 	slot, n := bareGeometry(s)
 	return &bareStream{
 		mem:   mem,
@@ -131,7 +94,7 @@ func mapBare(f *os.File, s streamSpec) (*bareStream, error) {
 		size:  s.size,
 		done:  s.ctx.Done(),
 		err:   s.ctx.Err,
-	}, nil
+	}
 }
 
 type bareStream struct {
