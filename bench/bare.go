@@ -28,8 +28,6 @@ import (
 	"math/bits"
 	"sync/atomic"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shmring/shmring/internal/spin"
 )
 
@@ -40,8 +38,28 @@ const (
 	bareSlotMin  = 64 // a slot is at least one cache line
 )
 
-// bareSpinCheck is how many PAUSEs pass between two looks at the context.
-const bareSpinCheck = 256
+// spinCheck is how many PAUSEs a spinning side of the bare ring or the
+// cache line lets pass between two looks at its stopper.
+const spinCheck = 256
+
+// stopper ends the spinning of a side whose run was abandoned: it holds the
+// run's context.
+type stopper struct {
+	done <-chan struct{}
+	err  func() error
+}
+
+func newStopper(s streamSpec) stopper { return stopper{done: s.ctx.Done(), err: s.ctx.Err} }
+
+// stopped reports the context's error once it is done.
+func (s stopper) stopped() error {
+	select {
+	case <-s.done:
+		return s.err()
+	default:
+		return nil
+	}
+}
 
 // bareGeometry returns the slot size and count for s: slots of a message
 // rounded up to a power of two of at least bareSlotMin, as many as fit in
@@ -63,7 +81,7 @@ func bareFileSize(s streamSpec) int {
 type bareTransport struct{}
 
 func (bareTransport) open(s streamSpec, p *peer, key string) (stream, error) {
-	mem, err := passMapping("bare-ring", bareFileSize(s), p, key)
+	mem, err := passMapping(tBare, bareFileSize(s), p, key)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +89,7 @@ func (bareTransport) open(s streamSpec, p *peer, key string) (stream, error) {
 }
 
 func (bareTransport) inherit(s streamSpec, key string) (stream, error) {
-	mem, err := inheritMapping("bare-ring", key, bareFileSize(s))
+	mem, err := inheritMapping(tBare, key, bareFileSize(s))
 	if err != nil {
 		return nil, err
 	}
@@ -85,27 +103,25 @@ func (bareTransport) inProcess() bool { return false }
 func newBareStream(mem []byte, s streamSpec) *bareStream {
 	slot, n := bareGeometry(s)
 	return &bareStream{
-		mem:   mem,
-		tail:  word64(mem, bareTailOff),
-		head:  word64(mem, bareHeadOff),
-		slots: mem[bareSlotsOff:],
-		slot:  slot,
-		n:     uint64(n),
-		size:  s.size,
-		done:  s.ctx.Done(),
-		err:   s.ctx.Err,
+		mapping: mapping{mem},
+		tail:    word64(mem, bareTailOff),
+		head:    word64(mem, bareHeadOff),
+		slots:   mem[bareSlotsOff:],
+		slot:    slot,
+		n:       uint64(n),
+		size:    s.size,
+		stop:    newStopper(s),
 	}
 }
 
 type bareStream struct {
-	mem        []byte
+	mapping    // close unmaps it
 	tail, head *atomic.Uint64
 	slots      []byte
 	slot       int    // bytes per slot
 	n          uint64 // slots; a power of two
 	size       int    // bytes per message
-	done       <-chan struct{}
-	err        func() error
+	stop       stopper
 }
 
 // at returns the message bytes of the slot of index i.
@@ -114,31 +130,12 @@ func (b *bareStream) at(i uint64) []byte {
 	return b.slots[off : off+b.size]
 }
 
-// stopped reports the context's error once it is done.
-func (b *bareStream) stopped() error {
-	select {
-	case <-b.done:
-		return b.err()
-	default:
-		return nil
-	}
-}
-
 func (b *bareStream) sender() (sender, error) {
 	return &bareSender{b: b, head: b.head.Load(), tail: b.tail.Load()}, nil
 }
 
 func (b *bareStream) receiver() (receiver, error) {
 	return &bareReceiver{b: b, head: b.head.Load(), tail: b.tail.Load(), buf: make([]byte, b.size)}, nil
-}
-
-func (b *bareStream) close() error {
-	if b.mem == nil {
-		return nil
-	}
-	err := unix.Munmap(b.mem)
-	b.mem = nil
-	return err
 }
 
 type bareSender struct {
@@ -159,8 +156,8 @@ func (s *bareSender) send(msgs [][]byte) error {
 				break
 			}
 			spin.Pause()
-			if i%bareSpinCheck == 0 {
-				if err := b.stopped(); err != nil {
+			if i%spinCheck == 0 {
+				if err := b.stop.stopped(); err != nil {
 					return err
 				}
 			}
@@ -190,8 +187,8 @@ func (r *bareReceiver) read(fn func([]byte)) (int, error) {
 			break
 		}
 		spin.Pause()
-		if i%bareSpinCheck == 0 {
-			if err := b.stopped(); err != nil {
+		if i%spinCheck == 0 {
+			if err := b.stop.stopped(); err != nil {
 				return 0, err
 			}
 		}

@@ -33,6 +33,11 @@
 //     on their own 128-byte lines, both sides spinning with PAUSE, no framing
 //     and no wake-ups, a copy in and a copy out per message: the hardware's
 //     ceiling;
+//   - cacheline (pingpong only): one 64-byte line in a memfd, both
+//     processes spinning on it with PAUSE, each writing the line's
+//     sequence word when it sees the other's: a round trip moves that one
+//     line there and back and nothing else, the physical limit of a hop
+//     between two cores, the floor under every round trip;
 //   - memcpy: single-thread copy bandwidth of each message size, the copy
 //     ceiling (copies cycle through 1 MiB, or 16 messages' worth when that is
 //     more, so the 1 MiB case runs from buffers larger than L2).
@@ -55,9 +60,11 @@
 //     messages delivered to all consumers over the span from the first
 //     message any consumer took to the last, read from CLOCK_MONOTONIC,
 //     which all processes share (mpmc.go has the details).
-//   - pingpong: 64 B round trips (this process sends, the peer echoes),
-//     percentiles from an HdrHistogram in nanoseconds (1 ns to 10 s, 3
-//     significant figures) after a warm-up of a tenth of the round trips.
+//   - pingpong: 64 B round trips (this process sends, the peer echoes;
+//     on the cache line, this process writes the sequence word and the
+//     peer answers), percentiles from an HdrHistogram in nanoseconds (1 ns
+//     to 10 s, 3 significant figures) after a warm-up of a tenth of the
+//     round trips.
 //   - idle: the CPU a consumer process burns while it waits 1 s on an empty
 //     stream, from its own getrusage, as a percentage of one core.
 //

@@ -83,3 +83,15 @@ func passMapping(what string, size int, p *peer, key string) ([]byte, error) {
 	}
 	return mem, nil
 }
+
+// mapping is a mapping of a sealed memfd; its close unmaps it, once.
+type mapping struct{ mem []byte }
+
+func (m *mapping) close() error {
+	if m.mem == nil {
+		return nil
+	}
+	err := unix.Munmap(m.mem)
+	m.mem = nil
+	return err
+}
