@@ -375,7 +375,7 @@ func TestTargetsEvaluate(t *testing.T) {
 	rows := []row{
 		{Scenario: sThroughput, Transport: tShmring, Strategy: "adaptive", API: apiCopy, Size: 64, MsgsPerS: 30, measured: true},
 		{Scenario: sThroughput, Transport: tBare, Size: 64, MsgsPerS: 20, measured: true},
-		{Scenario: sThroughput, Transport: tPipe, Size: 64, MsgsPerS: 10, note: "FAILED"},
+		{Scenario: sThroughput, Transport: tPipe, Size: 64, MsgsPerS: 10, err: errors.New("peer died")},
 		{Scenario: sIdle, Transport: tShmring, Strategy: "block", API: apiCopy, Size: 64, CPUPct: 2, measured: true},
 	}
 	byWhat := make(map[string]result)
@@ -397,6 +397,40 @@ func TestTargetsEvaluate(t *testing.T) {
 	assert.Contains(t, out.String(), "NOT met")
 	assert.Contains(t, out.String(), "not measured")
 	assert.Equal(t, len(targets)+2, strings.Count(out.String(), "\n"))
+}
+
+// TestTableNotes checks the table's notes: a failed row's reason in its
+// row, and a line under the table for a row the machine has too few CPUs
+// for.
+func TestTableNotes(t *testing.T) {
+	mpmc8 := mpmcRow(8).row()
+	mpmc8.err = cpuShortage{have: 2, need: 16}
+	rows := []row{
+		{Scenario: sThroughput, Transport: tBare, Size: 64, MsgsPerS: 20, measured: true},
+		{Scenario: sThroughput, Transport: tPipe, Size: 64, err: errors.New("peer died")},
+		mpmc8,
+	}
+	var out bytes.Buffer
+	require.NoError(t, writeTable(&out, rows))
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	assert.Contains(t, out.String(), "FAILED: peer died")
+	assert.Equal(t, "note: shmring-mpmc adaptive copy 8P8C not measured: 2 CPUs, needs 16, one for each of its processes", lines[len(lines)-1])
+}
+
+// TestCPUShortage checks that a row that needs more CPUs than the machine
+// has is not applicable, without starting a process, and fails nothing.
+func TestCPUShortage(t *testing.T) {
+	h := &harness{exe: "/nonexistent", cpus: 2}
+	var progress bytes.Buffer
+	rows, failed := h.measureAll([]bench{mpmcRow(8)}, &progress)
+	assert.Zero(t, failed)
+	require.Len(t, rows, 1)
+	assert.False(t, rows[0].measured)
+	assert.ErrorIs(t, rows[0].err, errNotApplicable)
+	assert.Equal(t, "2 CPUs, needs 16", rows[0].note())
+	assert.Contains(t, progress.String(), "8p8c not applicable: 2 CPUs, needs 16")
+	assert.Equal(t, 16, mpmcRow(8).minCPUs())
+	assert.Zero(t, mpmcRow(4).minCPUs(), "the smaller crews run everywhere")
 }
 
 // TestPeerFailure checks that a failing or hanging child fails the session

@@ -9,7 +9,7 @@
 //	go run ./bench [-quick] [-json] [-svg FILE] [-run REGEXP] [-time DUR] [-n N] [-rtt N]
 //
 // Every transport runs between real processes, two or, for the MPMC rows, up
-// to eight: the harness re-executes itself as each peer (an environment
+// to sixteen: the harness re-executes itself as each peer (an environment
 // marker tells the copy which role to play, descriptors are inherited),
 // except the Go channel and memcpy baselines, which are in-process by
 // definition. Transports:
@@ -51,8 +51,9 @@
 //     64, so that a message read in place (zero-copy) does reach its core.
 //     A run moves at least -n messages and lasts at least -time (shorter
 //     first runs size it); the row has the median of three such runs.
-//     The MPMC rows (64 B) have 1, 2 or 4 producers and as many consumers,
-//     each a process of its own, all on one ring: the producers start
+//     The MPMC rows (64 B) have 1, 2, 4 or 8 producers and as many
+//     consumers, each a process of its own, all on one ring (8P8C runs only
+//     where the machine has 16 CPUs, one per process): the producers start
 //     together and send equal shares; each message carries its producer's
 //     id and sequence number, each consumer checks that every producer's
 //     sequence numbers increase and reports its counts and sums, and the
@@ -83,8 +84,9 @@
 // whether or not the targets were met, 1 when a row failed (a peer process
 // failed, a message was lost, reordered or resized) and 2 on a usage error.
 // Rows that cannot run on this machine (a datagram larger than the socket
-// buffer the kernel allows) are listed as not applicable with the reason,
-// and left out of the JSON output.
+// buffer the kernel allows, 8P8C on fewer than 16 CPUs) are listed as not
+// applicable with the reason, and left out of the JSON output; the table
+// has a note under it for a row the machine has too few CPUs for.
 //
 // The harness measures Linux facilities (futexes, memfds, SEQPACKET
 // sockets, forced socket buffers) and builds on Linux only.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"time"
 )
@@ -114,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return exitFail
 	}
-	h := &harness{exe: exe, minTime: o.minTime, minMsgs: o.minMsgs, rtts: o.rtts, timeout: defaultPeerTimeout}
+	h := &harness{exe: exe, minTime: o.minTime, minMsgs: o.minMsgs, rtts: o.rtts, timeout: defaultPeerTimeout, cpus: runtime.NumCPU()}
 	rows, failed := h.measureAll(benches, stderr)
 
 	results := evaluate(rows)
@@ -139,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // measureAll measures benches in turn, with a progress line each on
 // progress, and returns their rows and how many failed. A row that failed or
-// does not apply keeps its identity and a note.
+// does not apply keeps its identity and the error that says why.
 func (h *harness) measureAll(benches []bench, progress io.Writer) (rows []row, failed int) {
 	start := time.Now()
 	width := len(strconv.Itoa(len(benches)))
@@ -150,11 +151,11 @@ func (h *harness) measureAll(benches []bench, progress io.Writer) (rows []row, f
 		switch {
 		case errors.Is(err, errNotApplicable):
 			r = b.row()
-			r.note = err.Error()
+			r.err = err
 			fmt.Fprintf(progress, "not applicable: %v\n", err)
 		case err != nil:
 			r = b.row()
-			r.note = "FAILED: " + err.Error()
+			r.err = err
 			failed++
 			fmt.Fprintf(progress, "FAILED: %v\n", err)
 		default:

@@ -35,8 +35,8 @@ type row struct {
 	Max       int64   `json:"max_ns"`
 	CPUPct    float64 `json:"cpu_pct"`
 
-	measured bool   // the figures are valid
-	note     string // why a row has no figures
+	measured bool  // the figures are valid
+	err      error // why a row has no figures: errNotApplicable, or its failure
 }
 
 func (r row) name() string {
@@ -78,6 +78,17 @@ func (c comparison) holds(v, bound float64) bool {
 		return v <= bound
 	}
 	return v < bound
+}
+
+// note is the table's note on a row without figures.
+func (r row) note() string {
+	switch {
+	case r.err == nil:
+		return ""
+	case errors.Is(r.err, errNotApplicable):
+		return r.err.Error()
+	}
+	return "FAILED: " + r.err.Error()
 }
 
 // target is a goal: field of row num, divided by field of row den unless den
@@ -163,10 +174,21 @@ func writeTable(w io.Writer, rows []row) error {
 				figures[6] = fmt.Sprintf("%.2f", r.CPUPct)
 			}
 		}
-		cells = append(append(cells, figures[:7]...), vsBare, r.note)
+		cells = append(append(cells, figures[:7]...), vsBare, r.note())
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		var few cpuShortage
+		if errors.As(r.err, &few) {
+			if _, err := fmt.Fprintf(w, "note: %s not measured: %v, one for each of its processes\n", r.label(), few); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // writeTargets writes each target's ratio and whether it was met.

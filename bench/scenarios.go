@@ -56,6 +56,7 @@ type harness struct {
 	minMsgs int           // least messages of a throughput run
 	rtts    int           // round trips recorded per pingpong row
 	timeout time.Duration // longest a peer may run
+	cpus    int           // CPUs this process may run on (runtime.NumCPU)
 }
 
 // bench is one row to measure.
@@ -93,6 +94,24 @@ func (b bench) row() row {
 	return r
 }
 
+// minCPUs is the least CPUs b runs on: one for each process of an MPMC row
+// of mpmcScaling producers or more; none for the others.
+func (b bench) minCPUs() int {
+	if b.kind.Transport == tMPMC && b.producers >= mpmcScaling {
+		return b.producers + b.consumers
+	}
+	return 0
+}
+
+// cpuShortage is why a row does not run on this machine: it has have CPUs,
+// the row needs need.
+type cpuShortage struct{ have, need int }
+
+func (e cpuShortage) Error() string { return fmt.Sprintf("%d CPUs, needs %d", e.have, e.need) }
+
+// Is makes a shortage a case of errNotApplicable.
+func (cpuShortage) Is(target error) bool { return target == errNotApplicable }
+
 // senders is how many producers share a throughput row's messages.
 func (b bench) senders() int { return max(b.producers, 1) }
 
@@ -109,8 +128,11 @@ func (b bench) job(role string, count int) job {
 // 1 MiB, or room for 8 messages when that is more.
 func ringCapacity(size int) int { return max(1<<20, 8*size) }
 
-// measure measures b.
+// measure measures b, unless the machine has too few CPUs for it.
 func (h *harness) measure(b bench) (row, error) {
+	if need := b.minCPUs(); h.cpus < need {
+		return row{}, cpuShortage{have: h.cpus, need: need}
+	}
 	switch {
 	case b.kind.Transport == tMemcpy:
 		return h.memcpy(b), nil
