@@ -75,10 +75,23 @@
 // Rows are named scenario/transport/strategy/api/size, with empty components
 // where a field does not apply (pingpong/pipe///64), and the MPMC rows'
 // producers and consumers after (throughput/shmring-mpmc/adaptive/copy/64/2p2c);
-// -run selects the rows whose name the regular expression matches. -quick keeps the rows that the
-// targets are read from and a few more. -json writes one JSON object per row
-// on standard output; the targets then go to standard error. -svg writes a
-// chart of the round-trip percentiles and the 64 B throughputs.
+// -run selects the rows whose name the regular expression matches. -quick
+// keeps the rows that the targets are read from and a few more. -json writes
+// one JSON object per row on standard output; the targets then go to
+// standard error. -svg writes a chart of the round-trip percentiles and the
+// 64 B throughputs.
+//
+// The table is followed by the targets (issue 12), each read from the rows
+// of the run: a ratio of one row's figure to another's (SPSC 64 B copy and
+// zero-copy against the bare ring, batch against the Go channel, round-trip
+// p50 against the bare ring and the cache line, p99 against the bare ring,
+// block against the pipe, MPMC 8P8C against 1P1C and 1P1C against the bare
+// ring, 1 MiB zero-copy against memcpy), or to the sum of two (the channel
+// API's round trip against the copy API's plus a Go channel's: one
+// goroutine hand-off is all a channel should add), or a figure against a
+// bound (an idle consumer's CPU). Each is met, NOT met, or not measured
+// when a row it reads did not run, with the reason when that row does not
+// apply on this machine.
 //
 // Progress goes to standard error. The exit status is 0 when every row ran,
 // whether or not the targets were met, 1 when a row failed (a peer process
