@@ -39,6 +39,7 @@ const (
 	tSeqpacket = "seqpacket"
 	tChan      = "chan"
 	tBare      = "bare-ring"
+	tLine      = "cacheline"
 	tMemcpy    = "memcpy"
 )
 
@@ -174,6 +175,8 @@ func newTransport(k kind) (transport, error) {
 		return chanTransport{}, nil
 	case tBare:
 		return bareTransport{}, nil
+	case tLine:
+		return lineTransport{}, nil
 	}
 	return nil, fmt.Errorf("bench: %q is not a transport", k.Transport)
 }
