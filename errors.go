@@ -48,6 +48,10 @@ var (
 	// without closing its endpoint. A new peer may attach later; the next
 	// call checks again.
 	ErrPeerDead = errors.New("shmring: peer process died")
+	// ErrMismatch: Open, OpenOrCreate or Inherit was asked explicitly for
+	// a kind, size, slot size or number of participants that the existing
+	// ring does not have. The error names both.
+	ErrMismatch = errors.New("shmring: ring does not match the requested options")
 )
 
 // corruptError marks an error from a lower layer as ErrCorrupt while keeping

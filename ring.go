@@ -84,7 +84,9 @@ func CreateAnonymous(opts *Options) (*Ring, error) {
 
 // Open opens an existing named ring and validates it completely. Errors
 // wrap ErrNotRing, ErrVersion or ErrCorrupt for files that are not sound
-// rings, and os.ErrNotExist when there is no such file.
+// rings, os.ErrNotExist when there is no such file, and ErrMismatch when
+// opts asks for a kind, size, slot size or participants the ring does not
+// have (see Options).
 func Open(name string, opts *Options) (*Ring, error) {
 	o, err := opts.resolve()
 	if err != nil {
@@ -94,11 +96,12 @@ func Open(name string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return attach(seg, o, futex.Open)
+	return attachMatching(seg, opts, o, futex.Open)
 }
 
 // OpenOrCreate opens the named ring, creating it with opts when it does not
-// exist, so that two processes can start in either order.
+// exist, so that two processes can start in either order. An existing ring
+// must match what opts asks for, as with Open (ErrMismatch).
 func OpenOrCreate(name string, opts *Options) (*Ring, error) {
 	for {
 		r, err := Create(name, opts)
@@ -160,6 +163,20 @@ type words struct {
 	spaceWaiters  *atomic.Uint32 // SPSC
 	dataSleepers  *atomic.Uint64 // MPMC
 	spaceSleepers *atomic.Uint64 // MPMC
+}
+
+// attachMatching is attach for a ring that exists already: it also checks
+// the ring against what opts, resolved to o, asks for.
+func attachMatching(seg *shm.Segment, opts *Options, o Options,
+	attachFx func(*atomic.Uint32, int) (*futex.Set, error)) (*Ring, error) {
+	r, err := attach(seg, o, attachFx)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.match(r); err != nil {
+		return nil, errors.Join(err, r.Close())
+	}
+	return r, nil
 }
 
 // attach builds the Ring over a validated segment, attaching to its wake-up
@@ -360,6 +377,7 @@ func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
 }
 
 // Inherit opens a ring that the parent process passed with Pass(cmd, key).
+// The ring must match what opts asks for, as with Open (ErrMismatch).
 // It takes the descriptor over, and the hold Pass took: the variable is unset,
 // so a second Inherit of the same key fails with an error wrapping
 // os.ErrNotExist.
@@ -389,7 +407,7 @@ func Inherit(key string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return attach(seg, o, futex.Adopt)
+	return attachMatching(seg, opts, o, futex.Adopt)
 }
 
 func validKey(key string) bool {

@@ -38,6 +38,7 @@ func TestCommands(t *testing.T) {
 	t.Run("consumer first", func(t *testing.T) { testConsumerFirst(t, bin) })
 	t.Run("stream ends early", func(t *testing.T) { testEndsEarly(t, bin) })
 	t.Run("rings that cannot be opened", func(t *testing.T) { testBadRings(t, bin) })
+	t.Run("size mismatch", func(t *testing.T) { testSizeMismatch(t, bin) })
 	t.Run("usage", func(t *testing.T) { testUsage(t, bin) })
 	t.Run("interrupt", func(t *testing.T) { testInterrupt(t, bin) })
 }
@@ -128,7 +129,7 @@ func testConsumerFirst(t *testing.T, bin binaries) {
 	ring := ringPath(t)
 	ctx, cancel := context.WithTimeout(t.Context(), clitest.Watchdog)
 	defer cancel()
-	consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-q", "-n", "500", "-rm")
+	consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-q", "-n", "500", "-rm", "-size", "64K")
 	var stdout, stderr bytes.Buffer
 	consumer.Stdout, consumer.Stderr = &stdout, &stderr
 	require.NoError(t, consumer.Start())
@@ -173,6 +174,23 @@ func testBadRings(t *testing.T, bin binaries) {
 			}
 		})
 	}
+}
+
+// testSizeMismatch checks that a -size other than the existing ring's is an
+// error, and that no -size accepts the ring as it is.
+func testSizeMismatch(t *testing.T, bin binaries) {
+	ring := ringPath(t)
+	p := clitest.Run(t, "one\n", bin.producer, "-ring", ring, "-size", "64K")
+	require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
+	for _, b := range []string{bin.consumer, bin.producer} {
+		r := clitest.Run(t, "", b, "-ring", ring, "-size", "1M")
+		assert.Equal(t, 1, r.Code, "%s: stderr: %s", filepath.Base(b), r.Stderr)
+		assert.Contains(t, r.Stderr, "does not match the requested options")
+		assert.Contains(t, r.Stderr, "size 1048576 asked, the ring has 65536 bytes")
+	}
+	c := clitest.Run(t, "", bin.consumer, "-ring", ring, "-rm")
+	require.Equal(t, 0, c.Code, "consumer stderr: %s", c.Stderr)
+	assert.Equal(t, "one\n", c.Stdout)
 }
 
 func testUsage(t *testing.T, bin binaries) {
