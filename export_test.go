@@ -16,3 +16,7 @@ func Control(r *Ring) *ring.Control { return r.ctl }
 // Region returns r's mapped region: the control area, then the data area at
 // offset ring.ControlSize.
 func Region(r *Ring) []byte { return r.seg.Region() }
+
+// Cookie returns the futex cookie word of r's segment: for the semaphore
+// fallback, the id of its semaphore set plus one.
+func Cookie(r *Ring) uint32 { return r.w.cookie.Load() }

@@ -3,6 +3,7 @@ package shmring
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -116,14 +117,43 @@ func OpenOrCreate(name string, opts *Options) (*Ring, error) {
 	}
 }
 
-// Unlink removes the named ring. Processes that have it open keep using it;
-// the memory is freed when the last one closes it.
+// Unlink removes the named ring, and the wake-up state the semaphore
+// fallback keeps outside it. Processes that have it open keep using it; the
+// memory is freed when the last one closes it.
+//
+// A file that carries the shmring magic is removed even when it cannot be
+// opened as a sound ring: a damaged header (ErrCorrupt), another format
+// version (ErrVersion), a ring of the other wake-up mechanism, a semaphore
+// set that is gone. Its semaphore set is found through the cookie word at
+// its fixed place in the region, read without trusting the header; a ring
+// of another format version keeps its set (ipcrm removes it), since its
+// layout is unknown. A file without the magic is not a ring: it is left
+// alone, and the error wraps ErrNotRing.
 func Unlink(name string) error {
 	r, err := Open(name, nil)
-	if err != nil {
+	switch {
+	case err == nil:
+		return errors.Join(r.Unlink(), r.Close())
+	case errors.Is(err, ErrName), errors.Is(err, os.ErrNotExist), errors.Is(err, ErrNotRing):
 		return err
 	}
-	return errors.Join(r.Unlink(), r.Close())
+	return unlinkDamaged(name)
+}
+
+// unlinkDamaged removes the named ring that Open refused, and the semaphore
+// set that its cookie names, unless the file turns out not to be a ring.
+func unlinkDamaged(name string) error {
+	var fxErr error
+	cookie, err := shm.RegionWord(name, ring.CookieOffset)
+	switch {
+	case err == nil:
+		fxErr = futex.Discard(cookie, ring.NumWords)
+	case errors.Is(err, ErrVersion), errors.Is(err, io.ErrUnexpectedEOF):
+		// Nothing this version can find: remove the name only.
+	default:
+		return err
+	}
+	return errors.Join(fxErr, shm.Unlink(name))
 }
 
 func segmentConfig(o Options) shm.Config {
