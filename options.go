@@ -121,6 +121,13 @@ type Options struct {
 	// created at once, 1 to MaxParticipants. Zero means MaxParticipants.
 	// Only MPMC rings have it.
 	Participants int
+	// WatchParent makes every wait on the ring end with ErrParentDead once
+	// the process that started this one (its parent when the ring was
+	// opened) has died, noticed within about peerCheckInterval of waiting
+	// (50 ms): for a worker whose parent was the only producer, or kept
+	// the stream going. A ring obtained with Inherit always watches its
+	// parent. Not checked against the ring when opening.
+	WatchParent bool
 }
 
 // resolve returns opts with defaults filled in and the capacity rounded.

@@ -34,6 +34,9 @@ type Ring struct {
 	w    words         // the words both kinds share
 	fx   *futex.Set    // reference given up by Close: Release if anonymous, Detach if named
 	opts Options
+	// parent is the parent process id when the ring was opened, if the
+	// ring watches it (Options.WatchParent, Inherit); 0 otherwise.
+	parent int
 
 	gate          gate     // counts every wait on the ring; closed by Close
 	eventSleepers sleepers // waiter record of event waits (counts only)
@@ -220,6 +223,9 @@ func attach(seg *shm.Segment, o Options,
 		}
 	}()
 	r := &Ring{seg: seg, opts: o, endpoints: make(map[*endpoint]struct{})}
+	if o.WatchParent {
+		r.parent = os.Getppid()
+	}
 	switch seg.Kind() {
 	case ring.KindSPSC:
 		ctl, err := spscControl(seg)
@@ -407,7 +413,10 @@ func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
 }
 
 // Inherit opens a ring that the parent process passed with Pass(cmd, key).
-// The ring must match what opts asks for, as with Open (ErrMismatch).
+// The ring must match what opts asks for, as with Open (ErrMismatch). It
+// watches the parent process whatever opts says (Options.WatchParent): once
+// the parent has died, every wait on the ring ends with ErrParentDead, so a
+// worker whose parent was killed never waits for ever.
 // It takes the descriptor over, and the hold Pass took: the variable is unset,
 // so a second Inherit of the same key fails with an error wrapping
 // os.ErrNotExist.
@@ -419,6 +428,7 @@ func Inherit(key string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.WatchParent = true
 	v, ok := os.LookupEnv(envPrefix + key)
 	if !ok {
 		return nil, fmt.Errorf("shmring: inherit %q: %s%s is not set: %w", key, envPrefix, key, os.ErrNotExist)
