@@ -26,12 +26,22 @@ type Consumer struct {
 	adoptLock *shm.Lock // MPMC: lock of the orphan entry whose message is held
 	got       []byte    // the message a wait found
 	poller    *poller
+
+	// SPSC: the ring was closed and empty at attach, its tail at staleTail:
+	// that close mark ended a stream read before, and is ignored until the
+	// next producer clears it or publishes (peekOnce).
+	stale     bool
+	staleTail uint64
 }
 
 // Consumer attaches a consumer end. On an SPSC ring it fails with ErrBusy
 // while another consumer, in any process, is attached, and starts at the
 // oldest message not yet released, so a message a dead consumer peeked is
-// read again. On an MPMC ring it fails with ErrBusy when every participant
+// read again. A stream that was closed with messages left is drained, then
+// ends with io.EOF; a stream that was closed and read to its end before this
+// consumer attached is over: the consumer waits for the next producer's
+// stream instead of reporting the old end, so that a consumer started before
+// the producer works on a ring that a previous run left closed. On an MPMC ring it fails with ErrBusy when every participant
 // entry is taken.
 func (r *Ring) Consumer() (_ *Consumer, err error) {
 	ep, err := r.attachEndpoint(lockConsumer, r.dataWords())
@@ -59,6 +69,11 @@ func (r *Ring) Consumer() (_ *Consumer, err error) {
 			return nil, err
 		}
 		c.st = c.rc.Counters()
+		if r.ctl.Closed.Load() != 0 && r.ctl.ProducerAttached.Load() == 0 {
+			if tail := r.ctl.Tail.Load(); tail == r.ctl.Head.Load() {
+				c.stale, c.staleTail = true, tail
+			}
+		}
 	}
 	ep.detach = c.detach
 	return c, nil
@@ -169,12 +184,24 @@ func (c *Consumer) peekOnce() ([]byte, error) {
 	// Closed is stored after the producer's last Store(tail): seeing it
 	// set, one more look at the tail finds every committed record.
 	if c.r.ctl.Closed.Load() == 0 {
+		// A producer has cleared any old mark: the next one is its own.
+		c.stale = false
 		return nil, ErrEmpty
 	}
 	if msg, err := c.rawPeek(); err != ErrEmpty {
 		return msg, err
 	}
 	c.publish()
+	if c.stale {
+		if c.r.ctl.Tail.Load() == c.staleTail {
+			return nil, ErrEmpty // the end of a stream read before this consumer
+		}
+		// The next producer cleared the mark before it published: the
+		// mark seen now is its own, and what it published may have
+		// arrived after the empty look above.
+		c.stale = false
+		return c.peekOnce()
+	}
 	return nil, io.EOF
 }
 

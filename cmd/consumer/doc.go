@@ -19,7 +19,9 @@
 // empty, so lines appear as they arrive.
 //
 // Without -n, the consumer reads until the producer closes the stream and
-// exits with status 0. With -n N, it stops after N messages and prints a last
+// exits with status 0. A consumer that finds the ring's stream closed and
+// already read (by the consumer of a previous run) waits for the next
+// producer, so the two commands can be run again and again, in either order. With -n N, it stops after N messages and prints a last
 // line
 //
 //	received N messages in 1.234s: 812345 msgs/s
