@@ -29,12 +29,24 @@ type Consumer struct {
 	adoptLock *shm.Lock // MPMC: lock of the orphan entry whose message is held
 	got       []byte    // the message a wait found
 	poller    *poller
+
+	// SPSC: the ring was empty at attach, its tail at staleTail, and its
+	// stream closed and read to its end (streamRead) by a consumer before:
+	// that mark is ignored until the next producer clears it or publishes
+	// (peekOnce).
+	stale     bool
+	staleTail uint64
 }
 
 // Consumer attaches a consumer end. On an SPSC ring it fails with ErrBusy
 // while another consumer, in any process, is attached, and starts at the
 // oldest message not yet released, so a message a dead consumer peeked is
-// read again. On an MPMC ring it fails with ErrBusy when every participant
+// read again. A stream that was closed with messages left, or closed before
+// any consumer read its end, is drained, then ends with io.EOF; a stream
+// whose end a consumer has already received (io.EOF) is over: a consumer
+// attaching after that waits for the next producer's stream instead of
+// reporting the old end, so that a consumer started before the producer
+// works on a ring that a previous run left closed. On an MPMC ring it fails with ErrBusy when every participant
 // entry is taken.
 func (r *Ring) Consumer() (_ *Consumer, err error) {
 	oldFault, ok := r.enter()
@@ -72,6 +84,11 @@ func (c *Consumer) setUp() (err error) {
 		return err
 	}
 	c.st = c.rc.Counters()
+	if r.ctl.Closed.Load() == streamRead && r.ctl.ProducerAttached.Load() == 0 {
+		if tail := r.ctl.Tail.Load(); tail == r.ctl.Head.Load() {
+			c.stale, c.staleTail = true, tail
+		}
+	}
 	return nil
 }
 
@@ -208,14 +225,34 @@ func (c *Consumer) peekOnce(reap bool) ([]byte, error) {
 	// Closed is stored after the producer's last Store(tail): seeing it
 	// set, one more look at the tail finds every committed record.
 	if c.r.ctl.Closed.Load() == 0 {
+		// A producer has cleared any old mark: the next one is its own.
+		c.stale = false
 		return nil, ErrEmpty
 	}
 	if msg, err := c.rawPeek(); err != ErrEmpty {
 		return msg, err
 	}
 	c.publish()
+	if c.stale {
+		if c.r.ctl.Closed.Load() == streamRead && c.r.ctl.Tail.Load() == c.staleTail {
+			return nil, ErrEmpty // the end of a stream read before this consumer
+		}
+		// The next producer cleared the mark before it published or
+		// closed: the mark seen now is its own, and what it published
+		// may have arrived after the empty look above.
+		c.stale = false
+		return c.peekOnce(reap)
+	}
+	// Mark the end as read: a consumer that attaches later waits for the
+	// next stream. A producer that cleared the mark meanwhile wins.
+	c.r.ctl.Closed.CompareAndSwap(1, streamRead)
 	return nil, io.EOF
 }
+
+// streamRead is the SPSC closed word of a stream whose end a consumer has
+// read: any non-zero value means closed, and only this one makes a consumer
+// that attaches to the empty ring wait for the next producer.
+const streamRead = 2
 
 // rawPeek is the ring's TryPeek, remembering the length of what it found.
 func (c *Consumer) rawPeek() ([]byte, error) {

@@ -20,8 +20,10 @@
 // A waiting call spins for a budget, yields, then sleeps on a futex in the
 // segment (see WaitStrategy); a side that finds nobody asleep makes no system
 // call at all. Every wait ends on its condition, on the context's
-// cancellation or deadline, on Close, or when the peer process died while
-// attached (ErrPeerDead, SPSC). An SPSC Producer.Close, or Ring.CloseStream
+// cancellation or deadline, on Close, when the peer process died while
+// attached (ErrPeerDead, SPSC), or, on a ring that watches it (Inherit,
+// Options.WatchParent), when the parent process died (ErrParentDead, either
+// kind). An SPSC Producer.Close, or Ring.CloseStream
 // for either kind, ends the stream: consumers drain what was committed, then
 // get io.EOF. On an MPMC ring a process that dies mid-message is reaped by
 // the survivors: a half-written slot is skipped, a message a dead consumer

@@ -48,7 +48,23 @@ var (
 	// without closing its endpoint. A new peer may attach later; the next
 	// call checks again.
 	ErrPeerDead = errors.New("shmring: peer process died")
+	// ErrParentDead: the parent process died while this process waited on
+	// a ring that watches it (one obtained with Inherit, or opened with
+	// Options.WatchParent). It matches ErrPeerDead too (errors.Is), and
+	// is never io.EOF: a normal end of stream and an orphaned worker are
+	// told apart.
+	ErrParentDead error = parentDeadError{}
+	// ErrMismatch: Open, OpenOrCreate or Inherit was asked explicitly for
+	// a kind, size, slot size or number of participants that the existing
+	// ring does not have. The error names both.
+	ErrMismatch = errors.New("shmring: ring does not match the requested options")
 )
+
+// parentDeadError is the type of ErrParentDead, which matches ErrPeerDead.
+type parentDeadError struct{}
+
+func (parentDeadError) Error() string        { return "shmring: parent process died" }
+func (parentDeadError) Is(target error) bool { return target == ErrPeerDead }
 
 // corruptError marks an error from a lower layer as ErrCorrupt while keeping
 // its message and chain.

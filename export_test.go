@@ -20,3 +20,7 @@ func Region(r *Ring) []byte { return r.seg.Region() }
 // MPMCView returns the typed view of r's MPMC region (nil for SPSC), through
 // which the tests leave what a dead or hostile peer would.
 func MPMCView(r *Ring) *ring.MPMC { return r.mp }
+
+// Cookie returns the futex cookie word of r's segment: for the semaphore
+// fallback, the id of its semaphore set plus one.
+func Cookie(r *Ring) uint32 { return r.w.cookie.Load() }

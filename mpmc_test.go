@@ -215,18 +215,20 @@ func TestMPMCOptions(t *testing.T) {
 func TestMPMCKindRecorded(t *testing.T) {
 	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: 100, Size: 8192})
 	require.Equal(t, shmring.MPMC, r.Kind())
-	for _, opts := range []*shmring.Options{nil, {Kind: shmring.SPSC, SlotSize: 8, Size: 1 << 20}} {
-		o := openNamed(t, name, opts)
-		assert.Equal(t, shmring.MPMC, o.Kind(), "opening takes the kind from the segment, whatever %+v says", opts)
-		assert.Equal(t, 104, o.MaxMessage())
-		assert.Equal(t, 104*128, o.Capacity())
-	}
+	o := openNamed(t, name, nil)
+	assert.Equal(t, shmring.MPMC, o.Kind(), "opening takes the kind from the segment")
+	assert.Equal(t, 104, o.MaxMessage())
+	assert.Equal(t, 104*128, o.Capacity())
+	_, err := shmring.Open(name, &shmring.Options{Kind: shmring.SPSC, SlotSize: 8, Size: 1 << 20})
+	assert.ErrorIs(t, err, shmring.ErrMismatch, "an explicit slot size and size that differ")
 
 	// And the other way round: an SPSC ring stays one.
 	_, spsc := createNamed(t, &shmring.Options{Size: 4096})
-	o := openNamed(t, spsc, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64})
+	o = openNamed(t, spsc, nil)
 	assert.Equal(t, shmring.SPSC, o.Kind())
 	assert.Equal(t, 4096-8, o.MaxMessage())
+	_, err = shmring.Open(spsc, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64})
+	assert.ErrorIs(t, err, shmring.ErrMismatch)
 }
 
 func TestMPMCLimits(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/shmring/shmring/ring"
@@ -85,17 +86,27 @@ const (
 
 // Options configure a ring. The zero value (or a nil *Options) means the
 // documented defaults.
+//
+// Kind, Size, SlotSize and Participants describe a ring being created. When
+// a ring is opened (Open, Inherit, or OpenOrCreate finding it), each of them
+// that is set is checked against the ring: one that does not match fails
+// with an error wrapping ErrMismatch that names what was asked for and what
+// the ring has, and a zero field accepts whatever the ring has. Size and
+// SlotSize match when they round to the ring's (a Size of 5000 matches a
+// ring of 8 KiB). Kind MPMC must find an MPMC ring; SPSC, the zero value,
+// accepts either kind. Processes that may create the same named ring
+// (OpenOrCreate, start in either order) should therefore pass the same
+// values, or zero.
 type Options struct {
-	// Kind is the algorithm of a ring being created. Ignored when opening.
+	// Kind is the algorithm of a ring being created.
 	Kind Kind
 	// Size is the data capacity in bytes of a ring being created, rounded up
 	// to a power of two between 4 KiB and 4 GiB. Zero means DefaultSize.
 	// The largest message of an SPSC ring is Size-8 bytes; an MPMC ring has
 	// Size/SlotSize slots (at least 2, rounded up to a power of two).
-	// Ignored when opening.
 	Size int64
 	// Mode is the permission of a named ring being created. Zero means
-	// DefaultMode (0600). Ignored when opening.
+	// DefaultMode (0600). Not checked when opening.
 	Mode os.FileMode
 	// Wait is the wait strategy of this process's calls on the ring.
 	Wait WaitStrategy
@@ -104,12 +115,19 @@ type Options struct {
 	SpinBudget time.Duration
 	// SlotSize is the largest message of an MPMC ring being created,
 	// rounded up to a multiple of 8 (at most 16 MiB). Zero means
-	// DefaultSlotSize. Ignored for SPSC and when opening.
+	// DefaultSlotSize. Only MPMC rings have it.
 	SlotSize int
 	// Participants is how many endpoints may attach to an MPMC ring being
 	// created at once, 1 to MaxParticipants. Zero means MaxParticipants.
-	// Ignored for SPSC and when opening.
+	// Only MPMC rings have it.
 	Participants int
+	// WatchParent makes every wait on the ring end with ErrParentDead once
+	// the process that started this one (its parent when the ring was
+	// opened) has died, noticed within about peerCheckInterval of waiting
+	// (50 ms): for a worker whose parent was the only producer, or kept
+	// the stream going. A ring obtained with Inherit always watches its
+	// parent. Not checked against the ring when opening.
+	WatchParent bool
 }
 
 // resolve returns opts with defaults filled in and the capacity rounded.
@@ -170,4 +188,58 @@ func (o Options) geometry() ring.MPMCGeometry {
 	slots := max(uint64(o.Size)/uint64(o.SlotSize), ring.MPMCMinSlots)
 	slots = min(uint64(1)<<bits.Len64(slots-1), ring.MPMCMaxSlots)
 	return ring.MPMCGeometry{SlotSize: uint64(o.SlotSize), Slots: slots, Participants: uint64(o.Participants)}
+}
+
+// match checks the explicit requests of o (nil: none) against the ring r has
+// opened, and returns an error wrapping ErrMismatch that names every field
+// that differs. o has passed resolve.
+func (o *Options) match(r *Ring) error {
+	if o == nil {
+		return nil
+	}
+	var diffs []string
+	differ := func(format string, asked, has any) {
+		diffs = append(diffs, fmt.Sprintf(format+" asked, the ring has %v", asked, has))
+	}
+	if o.Kind != SPSC && o.Kind != r.kind {
+		differ("kind %v", o.Kind, r.kind)
+	}
+	// The capacity creation would give o on a ring of r's kind (and, for
+	// MPMC, r's slot size where o has none).
+	want := Options{Kind: r.kind, Size: o.Size}
+	if r.mp == nil {
+		if o.SlotSize != 0 {
+			differ("slot size %d", o.SlotSize, "no slots (spsc)")
+		}
+		if o.Participants != 0 {
+			differ("%d participants", o.Participants, "no participant table (spsc)")
+		}
+	} else {
+		g := r.mp.Geometry()
+		want.SlotSize = int(g.SlotSize)
+		if o.SlotSize != 0 {
+			if s := uint64(o.SlotSize+7) &^ 7; s != g.SlotSize {
+				differ("slot size %d", o.SlotSize, g.SlotSize)
+			}
+		}
+		if o.Participants != 0 && uint64(o.Participants) != g.Participants {
+			differ("%d participants", o.Participants, g.Participants)
+		}
+	}
+	if o.Size != 0 {
+		// want only holds values of o that resolved, and r's own.
+		w, _ := want.resolve()
+		size := w.Size
+		if r.mp != nil {
+			g := w.geometry()
+			size = int64(g.Slots * g.SlotSize)
+		}
+		if size != int64(r.Capacity()) {
+			differ("size %d", o.Size, fmt.Sprintf("%d bytes", r.Capacity()))
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("shmring: %s: %w: %s", r.Name(), ErrMismatch, strings.Join(diffs, "; "))
 }

@@ -105,13 +105,16 @@ func (p *poller) waitReady() (err error) {
 	return r.wait(context.Background(), p.c.ep, nil, r.dataWords(), p)
 }
 
-// ready reports committed records or an ended stream (condition of wait).
+// ready reports committed records or an ended stream not read to its end
+// yet (condition of wait).
 func (p *poller) ready() (bool, error) {
 	if m := p.c.r.mp; m != nil {
 		return m.Readable(), nil
 	}
 	ctl := p.c.r.ctl
-	return ctl.Tail.Load() != ctl.Head.Load() || ctl.Closed.Load() != 0, nil
+	// An end already read (streamRead) is not news: the consumer waits
+	// for the next producer.
+	return ctl.Tail.Load() != ctl.Head.Load() || ctl.Closed.Load() == 1, nil
 }
 
 // peerDead checks the SPSC producer, or reaps dead MPMC participants

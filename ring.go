@@ -3,6 +3,7 @@ package shmring
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime/debug"
@@ -34,6 +35,9 @@ type Ring struct {
 	w    words         // the words both kinds share
 	fx   *futex.Set    // reference given up by Close: Release if anonymous, Detach if named
 	opts Options
+	// parent is the parent process id when the ring was opened, if the
+	// ring watches it (Options.WatchParent, Inherit); 0 otherwise.
+	parent int
 
 	// faults: another process can shrink the segment's file under the
 	// mapping (a named ring), so that an access faults. Calls then run
@@ -91,7 +95,9 @@ func CreateAnonymous(opts *Options) (*Ring, error) {
 
 // Open opens an existing named ring and validates it completely. Errors
 // wrap ErrNotRing, ErrVersion or ErrCorrupt for files that are not sound
-// rings, and os.ErrNotExist when there is no such file.
+// rings, os.ErrNotExist when there is no such file, and ErrMismatch when
+// opts asks for a kind, size, slot size or participants the ring does not
+// have (see Options).
 func Open(name string, opts *Options) (*Ring, error) {
 	o, err := opts.resolve()
 	if err != nil {
@@ -101,11 +107,12 @@ func Open(name string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return attach(seg, o, futex.Open)
+	return attachMatching(seg, opts, o, futex.Open)
 }
 
 // OpenOrCreate opens the named ring, creating it with opts when it does not
-// exist, so that two processes can start in either order.
+// exist, so that two processes can start in either order. An existing ring
+// must match what opts asks for, as with Open (ErrMismatch).
 func OpenOrCreate(name string, opts *Options) (*Ring, error) {
 	for {
 		r, err := Create(name, opts)
@@ -120,14 +127,43 @@ func OpenOrCreate(name string, opts *Options) (*Ring, error) {
 	}
 }
 
-// Unlink removes the named ring. Processes that have it open keep using it;
-// the memory is freed when the last one closes it.
+// Unlink removes the named ring, and the wake-up state the semaphore
+// fallback keeps outside it. Processes that have it open keep using it; the
+// memory is freed when the last one closes it.
+//
+// A file that carries the shmring magic is removed even when it cannot be
+// opened as a sound ring: a damaged header (ErrCorrupt), another format
+// version (ErrVersion), a ring of the other wake-up mechanism, a semaphore
+// set that is gone. Its semaphore set is found through the cookie word at
+// its fixed place in the region, read without trusting the header; a ring
+// of another format version keeps its set (ipcrm removes it), since its
+// layout is unknown. A file without the magic is not a ring: it is left
+// alone, and the error wraps ErrNotRing.
 func Unlink(name string) error {
 	r, err := Open(name, nil)
-	if err != nil {
+	switch {
+	case err == nil:
+		return errors.Join(r.Unlink(), r.Close())
+	case errors.Is(err, ErrName), errors.Is(err, os.ErrNotExist), errors.Is(err, ErrNotRing):
 		return err
 	}
-	return errors.Join(r.Unlink(), r.Close())
+	return unlinkDamaged(name)
+}
+
+// unlinkDamaged removes the named ring that Open refused, and the semaphore
+// set that its cookie names, unless the file turns out not to be a ring.
+func unlinkDamaged(name string) error {
+	var fxErr error
+	cookie, err := shm.RegionWord(name, ring.CookieOffset)
+	switch {
+	case err == nil:
+		fxErr = futex.Discard(cookie, ring.NumWords)
+	case errors.Is(err, ErrVersion), errors.Is(err, io.ErrUnexpectedEOF):
+		// Nothing this version can find: remove the name only.
+	default:
+		return err
+	}
+	return errors.Join(fxErr, shm.Unlink(name))
 }
 
 func segmentConfig(o Options) shm.Config {
@@ -169,6 +205,20 @@ type words struct {
 	spaceSleepers *atomic.Uint64 // MPMC
 }
 
+// attachMatching is attach for a ring that exists already: it also checks
+// the ring against what opts, resolved to o, asks for.
+func attachMatching(seg *shm.Segment, opts *Options, o Options,
+	attachFx func(*atomic.Uint32, int) (*futex.Set, error)) (*Ring, error) {
+	r, err := attach(seg, o, attachFx)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.match(r); err != nil {
+		return nil, errors.Join(err, r.Close())
+	}
+	return r, nil
+}
+
 // attach builds the Ring over a validated segment, attaching to its wake-up
 // mechanism with attachFx (futex.Open, or futex.Adopt for an inherited ring);
 // it closes seg on failure.
@@ -180,6 +230,9 @@ func attach(seg *shm.Segment, o Options,
 		}
 	}()
 	r := &Ring{seg: seg, opts: o, endpoints: make(map[*endpoint]struct{}), faults: seg.CanShrink()}
+	if o.WatchParent {
+		r.parent = os.Getppid()
+	}
 	switch seg.Kind() {
 	case ring.KindSPSC:
 		ctl, err := spscControl(seg)
@@ -437,6 +490,10 @@ func (r *Ring) Pass(cmd *exec.Cmd, key string) (err error) {
 }
 
 // Inherit opens a ring that the parent process passed with Pass(cmd, key).
+// The ring must match what opts asks for, as with Open (ErrMismatch). It
+// watches the parent process whatever opts says (Options.WatchParent): once
+// the parent has died, every wait on the ring ends with ErrParentDead, so a
+// worker whose parent was killed never waits for ever.
 // It takes the descriptor over, and the hold Pass took: the variable is unset,
 // so a second Inherit of the same key fails with an error wrapping
 // os.ErrNotExist.
@@ -448,6 +505,7 @@ func Inherit(key string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.WatchParent = true
 	v, ok := os.LookupEnv(envPrefix + key)
 	if !ok {
 		return nil, fmt.Errorf("shmring: inherit %q: %s%s is not set: %w", key, envPrefix, key, os.ErrNotExist)
@@ -466,7 +524,7 @@ func Inherit(key string, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	return attach(seg, o, futex.Adopt)
+	return attachMatching(seg, opts, o, futex.Adopt)
 }
 
 func validKey(key string) bool {

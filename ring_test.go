@@ -489,7 +489,7 @@ func TestNamedRing(t *testing.T) {
 	_, err = shmring.Create(name, nil)
 	assert.ErrorIs(t, err, os.ErrExist)
 
-	r2, err := shmring.OpenOrCreate(name, &shmring.Options{Size: 1 << 20})
+	r2, err := shmring.OpenOrCreate(name, nil)
 	require.NoError(t, err)
 	defer r2.Close()
 	assert.Equal(t, 4096, r2.Capacity(), "an existing ring keeps its size")

@@ -6,7 +6,9 @@ package shmring
 // a ring whose producer is gone or never came (the shmring command's close):
 // while a producer is attached, the consumer may stop before reading what
 // that producer sends afterwards. A producer that attaches later reopens the
-// stream (Ring.Producer clears the mark). It returns ErrClosed after Close.
+// stream (Ring.Producer clears the mark), and a consumer that attaches after
+// the closed stream was read to its end waits for that producer (see
+// Ring.Consumer). It returns ErrClosed after Close.
 //
 // An MPMC stream ends only this way (a producer that detaches does not end
 // it), and for good: every Send fails with ErrClosed from then on, in every

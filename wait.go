@@ -3,8 +3,10 @@ package shmring
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -294,7 +296,7 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			}
 			if now.Sub(lastPeerCheck) >= peerCheckInterval {
 				lastPeerCheck = now
-				if err := cond.peerDead(); err != nil {
+				if err := r.peersDead(cond); err != nil {
 					return err
 				}
 			}
@@ -360,7 +362,7 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			if ok || err != nil {
 				return err
 			}
-			if err := cond.peerDead(); err != nil {
+			if err := r.peersDead(cond); err != nil {
 				return err
 			}
 			lastPeerCheck = time.Now()
@@ -368,11 +370,23 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			// Woken, but for others' sake (MPMC: messages behind a dead
 			// producer's slot): the look at dead peers is due anyway.
 			lastPeerCheck = now
-			if err := cond.peerDead(); err != nil {
+			if err := r.peersDead(cond); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// peersDead is the look at the peers of a wait: the parent process if the
+// ring watches it (ErrParentDead), then cond's own (ErrPeerDead). On Linux a
+// process whose parent dies is reparented to a reaper, so its parent process
+// id changes; a parent that died before the ring was opened is not noticed.
+func (r *Ring) peersDead(cond condition) error {
+	if r.parent != 0 && os.Getppid() != r.parent {
+		return fmt.Errorf("shmring: %s: process %d, which started this one, exited: %w",
+			r.Name(), r.parent, ErrParentDead)
+	}
+	return cond.peerDead()
 }
 
 // lateBumpGrace is how long a sleeper whose slice ran out with the condition

@@ -28,6 +28,9 @@
 // A process killed while it holds the last reference leaves the set behind too: the kernel gives
 // up the reference, but removes nothing.
 //
+// A segment that can no longer be opened (its header damaged) but is being removed has no Set:
+// [Discard] removes the set its cookie word names, read without opening the segment.
+//
 // # Contract
 //
 //   - Wait may return spuriously: callers re-check their condition (and their own deadline)

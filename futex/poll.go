@@ -93,3 +93,10 @@ func (s *Set) Release() error {
 func (s *Set) Detach() error {
 	return nil
 }
+
+// Discard removes what the mechanism keeps outside a segment whose cookie word holds cookie, for a
+// segment that can no longer be opened but is being removed: with polling, nothing (nwords is
+// checked). A System V semaphore set named by a cookie of the shmring_nofutex build stays.
+func Discard(cookie uint32, nwords int) error {
+	return checkWords(nwords)
+}

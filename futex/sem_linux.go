@@ -244,17 +244,50 @@ func createSet(c counters) (int, error) {
 	return id, nil
 }
 
-// attachSet checks that set id, read from the cookie, has the size of the counters c, and takes a
-// reference to it: by adopting a hold first when adopt is set.
-func attachSet(id int, c counters, adopt bool) error {
-	// Index nsems must not exist: EFBIG. A set too small fails below, also with EFBIG.
+// Discard removes the semaphore set that cookie, the value of a segment's cookie word, names,
+// without attaching to it: it is Remove for a segment that can no longer be opened (its header
+// is damaged) but is being removed. A cookie that names no set of nwords words (another
+// mechanism's marker, a set that is gone or of another size) is left alone: nil. The cookie is
+// read from a damaged segment, so it may be wrong in a way no check here can tell: it may name
+// another segment's set of the same size, which any process of the set's owner could remove.
+func Discard(cookie uint32, nwords int) error {
+	if err := checkWords(nwords); err != nil {
+		return err
+	}
+	if cookie == 0 || cookie >= semCookieLimit {
+		return nil
+	}
+	id, c := int(cookie-1), countersOf(nwords)
+	if err := checkSize(id, c); err != nil {
+		return nil
+	}
+	// Index nsems-1 must exist too: a set that is too small fails here with EFBIG.
+	if errno := semopNow(id, c.notDying()); errno != 0 && errno != unix.EAGAIN {
+		return nil
+	}
+	return (&Set{id: id, nwords: nwords}).Remove()
+}
+
+// checkSize checks that set id, read from a cookie, has no more semaphores than the counters c
+// name: index nsems must not exist (EFBIG). A set too small fails with EFBIG at its first
+// operation on the counters.
+func checkSize(id int, c counters) error {
 	switch errno := semopNow(id, sembuf{num: uint16(c.nsems), op: 0, flg: unix.IPC_NOWAIT}); errno {
 	case unix.EFBIG:
+		return nil
 	case 0, unix.EAGAIN:
 		return fmt.Errorf("futex: semaphore set %d has more than %d semaphores: %w",
 			id, c.nsems, ErrMismatch)
 	default:
 		return fmt.Errorf("futex: semaphore set %d named by the cookie: %w", id, notSupported(errno))
+	}
+}
+
+// attachSet checks that set id, read from the cookie, has the size of the counters c, and takes a
+// reference to it: by adopting a hold first when adopt is set.
+func attachSet(id int, c counters, adopt bool) error {
+	if err := checkSize(id, c); err != nil {
+		return err
 	}
 	if adopt {
 		takeHold := sembuf{num: c.holds, op: -1, flg: unix.IPC_NOWAIT}

@@ -59,6 +59,11 @@ const (
 
 	// ControlSize is the size of the control area at the start of the region.
 	ControlSize = 4096
+	// CookieOffset is the offset of the futex cookie word in the region, the
+	// same in both kinds' control areas, so that the wake-up state of a
+	// segment can be found, and removed, when its header is too damaged to
+	// say which kind it is.
+	CookieOffset = offFutexCookie
 	// NumEvents is the number of cross-process events in a ring's control area.
 	NumEvents = 8
 	// NumWords is the number of futex words in the control area: dataSeq,

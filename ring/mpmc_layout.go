@@ -77,7 +77,7 @@ const (
 	offMDataSleepers  = 392
 	offMSpaceSeq      = 512
 	offMSpaceSleepers = 520
-	offMFutexCookie   = 640
+	offMFutexCookie   = CookieOffset // where the SPSC control area has it
 	offMOrphans       = 768
 	offMReady         = 776
 	offMEntries       = ControlSize

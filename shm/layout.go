@@ -120,6 +120,19 @@ func (h header) encode() []byte {
 	return b
 }
 
+// checkMagic checks the first bytes b of a segment file for the magic
+// (ErrNotRing) and this format version (ErrVersion), the two fields every
+// format version shares.
+func checkMagic(b []byte) error {
+	if len(b) < offKind || [8]byte(b[offMagic:offVersion]) != magic {
+		return ErrNotRing
+	}
+	if v := binary.NativeEndian.Uint32(b[offVersion:]); v != formatVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrVersion, v, formatVersion)
+	}
+	return nil
+}
+
 // validateHeader decodes and completely validates the header bytes b of a
 // segment file whose real size is fileSize. b holds the first bytes of the
 // file, at most HeaderSize of which are looked at. It is a pure function of
@@ -131,11 +144,8 @@ func (h header) encode() []byte {
 // reserved bytes, sizes against fileSize, region rules).
 func validateHeader(b []byte, fileSize int64) (header, error) {
 	ne := binary.NativeEndian
-	if len(b) < offKind || [8]byte(b[offMagic:offVersion]) != magic {
-		return header{}, ErrNotRing
-	}
-	if v := ne.Uint32(b[offVersion:]); v != formatVersion {
-		return header{}, fmt.Errorf("%w: version %d, want %d", ErrVersion, v, formatVersion)
+	if err := checkMagic(b); err != nil {
+		return header{}, err
 	}
 	if len(b) < HeaderSize {
 		return header{}, fmt.Errorf("%w: header truncated to %d of %d bytes", ErrCorrupt, len(b), HeaderSize)

@@ -198,6 +198,26 @@ func Unlink(name string) error {
 	return nil
 }
 
+// RegionWord reads the native-endian 32-bit word at offset off of the region
+// of the segment file name (see Path) without validating the header beyond
+// its magic and format version, and without mapping the file: for a segment
+// that Open refuses but whose wake-up state must still be found (Unlink of a
+// damaged ring). It never follows a symlink, never blocks on a FIFO and never
+// writes. Errors wrap ErrNotRing without the magic, ErrVersion for another
+// format version (whose layout is unknown), io.ErrUnexpectedEOF when the
+// file ends before the word, or the system error.
+func RegionWord(name string, off int64) (uint32, error) {
+	p, err := Path(name)
+	if err != nil {
+		return 0, err
+	}
+	w, err := regionWord(p, off)
+	if err != nil {
+		return 0, fmt.Errorf("shm: read %q at region offset %d: %w", p, off, err)
+	}
+	return w, nil
+}
+
 // Segment is a mapped segment: an immutable header and a region shared with
 // every other process that maps the same file. Its methods are safe for
 // concurrent use.

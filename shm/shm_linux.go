@@ -32,6 +32,7 @@ package shm
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -307,6 +308,20 @@ func openFile(p string, readOnly bool) (*Segment, error) {
 	if readOnly {
 		flag = unix.O_RDONLY
 	}
+	f, err := openRegular(p, flag)
+	if err != nil {
+		return nil, err
+	}
+	s, err := attach(f, p, false, readOnly)
+	if err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	return s, nil
+}
+
+// openRegular opens the regular file p with flag (O_RDWR or O_RDONLY),
+// never through a symlink and without blocking on a FIFO.
+func openRegular(p string, flag int) (*os.File, error) {
 	fd, err := unix.Open(p, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, unix.EISDIR), errors.Is(err, unix.ENXIO):
@@ -327,12 +342,36 @@ func openFile(p string, readOnly bool) (*Segment, error) {
 	if err != nil {
 		return nil, errors.Join(err, unix.Close(fd))
 	}
-	f := os.NewFile(uintptr(fd), p)
-	s, err := attach(f, p, false, readOnly)
-	if err != nil {
-		return nil, errors.Join(err, f.Close())
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// regionWord reads the word at offset off of the region of the segment file
+// p, checking only the magic and the format version (see RegionWord).
+func regionWord(p string, off int64) (_ uint32, err error) {
+	if off < 0 || off > MaxRegionSize-4 {
+		return 0, fmt.Errorf("region offset %d outside [0, %d]: %w", off, int64(MaxRegionSize-4), os.ErrInvalid)
 	}
-	return s, nil
+	f, err := openRegular(p, unix.O_RDONLY)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	head := make([]byte, offKind)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read header: %w", err)
+	}
+	if err := checkMagic(head[:n]); err != nil {
+		return 0, err
+	}
+	var w [4]byte
+	if _, err := f.ReadAt(w[:], HeaderSize+off); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, fmt.Errorf("read region word: %w", err)
+	}
+	return binary.NativeEndian.Uint32(w[:]), nil
 }
 
 // fromFile validates and maps the segment open in f, after checking that a

@@ -19,6 +19,8 @@ func fromFile(*os.File) (*Segment, error) { return nil, ErrNotSupported }
 
 func unlinkPath(string) error { return ErrNotSupported }
 
+func regionWord(string, int64) (uint32, error) { return 0, ErrNotSupported }
+
 func (s *Segment) lockByte(int) (*os.File, error) { return nil, ErrNotSupported }
 
 func (s *Segment) probeByte(int) (bool, error) { return false, ErrNotSupported }

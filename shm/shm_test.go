@@ -379,6 +379,47 @@ func TestUnlink(t *testing.T) {
 	assert.Error(t, Unlink(t.TempDir()), "Unlink never removes a directory")
 }
 
+func TestRegionWord(t *testing.T) {
+	word := func(img []byte) []byte {
+		binary.NativeEndian.PutUint32(img[HeaderSize+640:], 0xC0FFEE)
+		return img
+	}
+	corrupt := word(validImage())
+	corrupt[offRegionSize] ^= 0xff // the checksum fails: Open refuses it
+	version := word(validImage())
+	binary.NativeEndian.PutUint32(version[offVersion:], formatVersion+1)
+	for _, tt := range []struct {
+		name string
+		img  []byte
+		want error
+	}{
+		{"sound", word(validImage()), nil},
+		{"corrupt header", corrupt, nil},
+		{"no magic", word(make([]byte, HeaderSize+pageSize)), ErrNotRing},
+		{"empty", nil, ErrNotRing},
+		{"other version", version, ErrVersion},
+		{"ends before the word", validImage()[:HeaderSize+640], io.ErrUnexpectedEOF},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "seg")
+			require.NoError(t, os.WriteFile(p, tt.img, 0o400))
+			w, err := RegionWord(p, 640)
+			if tt.want != nil {
+				assert.ErrorIs(t, err, tt.want)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, uint32(0xC0FFEE), w)
+		})
+	}
+	_, err := RegionWord(t.TempDir(), 0)
+	assert.ErrorIs(t, err, ErrNotRing, "a directory")
+	_, err = RegionWord(filepath.Join(t.TempDir(), "missing"), 0)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, err = RegionWord(filepath.Join(t.TempDir(), "seg"), -1)
+	assert.ErrorIs(t, err, os.ErrInvalid)
+}
+
 func TestFlush(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "seg")
 	s, err := Create(p, testConfig())

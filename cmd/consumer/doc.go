@@ -9,7 +9,8 @@
 // Whichever of producer and consumer starts first creates the ring (with
 // -size, default 1 MiB), the other opens it, so they can start in either
 // order, and a consumer started after the producer has exited reads what it
-// left. The ring stays after both exit until removed: -rm removes it when
+// left. A -size given to the side that opens the ring must be the ring's
+// size: a ring of another size is an error (status 1), not silently used. The ring stays after both exit until removed: -rm removes it when
 // this consumer exits (producers that still have it open keep using it).
 //
 // A message that is printable UTF-8 text is printed as it is; any other
@@ -18,7 +19,9 @@
 // empty, so lines appear as they arrive.
 //
 // Without -n, the consumer reads until the producer closes the stream and
-// exits with status 0. With -n N, it stops after N messages and prints a last
+// exits with status 0. A consumer that finds the ring's stream closed and
+// already read (by the consumer of a previous run) waits for the next
+// producer, so the two commands can be run again and again, in either order. With -n N, it stops after N messages and prints a last
 // line
 //
 //	received N messages in 1.234s: 812345 msgs/s

@@ -36,8 +36,10 @@ func TestCommands(t *testing.T) {
 	t.Run("generated messages", func(t *testing.T) { testGenerated(t, bin) })
 	t.Run("lines", func(t *testing.T) { testLines(t, bin) })
 	t.Run("consumer first", func(t *testing.T) { testConsumerFirst(t, bin) })
+	t.Run("runs in a row", func(t *testing.T) { testRunsInARow(t, bin) })
 	t.Run("stream ends early", func(t *testing.T) { testEndsEarly(t, bin) })
 	t.Run("rings that cannot be opened", func(t *testing.T) { testBadRings(t, bin) })
+	t.Run("size mismatch", func(t *testing.T) { testSizeMismatch(t, bin) })
 	t.Run("usage", func(t *testing.T) { testUsage(t, bin) })
 	t.Run("interrupt", func(t *testing.T) { testInterrupt(t, bin) })
 }
@@ -101,12 +103,13 @@ func testGenerated(t *testing.T, bin binaries) {
 				assert.NoFileExists(t, tt.remove)
 				return
 			}
-			// The ring stays, its stream ended and drained: a consumer
-			// finds the end at once, and -rm removes the ring.
+			// The ring stays, its stream ended and drained, for the next
+			// run; -rm removes it when that run's consumer ends.
 			assert.FileExists(t, tt.ring)
-			c = clitest.Run(t, "", bin.consumer, "-ring", tt.ring, "-rm")
+			p = clitest.Run(t, "", bin.producer, "-ring", tt.ring, "-n", "3")
+			require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
+			c = clitest.Run(t, "", bin.consumer, "-ring", tt.ring, "-q", "-n", "3", "-rm")
 			assert.Equal(t, 0, c.Code, "consumer stderr: %s", c.Stderr)
-			assert.Empty(t, c.Stdout)
 			assert.NoFileExists(t, tt.ring)
 		})
 	}
@@ -128,7 +131,7 @@ func testConsumerFirst(t *testing.T, bin binaries) {
 	ring := ringPath(t)
 	ctx, cancel := context.WithTimeout(t.Context(), clitest.Watchdog)
 	defer cancel()
-	consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-q", "-n", "500", "-rm")
+	consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring, "-q", "-n", "500", "-rm", "-size", "64K")
 	var stdout, stderr bytes.Buffer
 	consumer.Stdout, consumer.Stderr = &stdout, &stderr
 	require.NoError(t, consumer.Start())
@@ -136,6 +139,52 @@ func testConsumerFirst(t *testing.T, bin binaries) {
 	require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
 	require.NoError(t, consumer.Wait(), "consumer stderr: %s", stderr.String())
 	assert.Regexp(t, `^received 500 messages in .*: [0-9.]+ msgs/s\n$`, stdout.String())
+}
+
+// testRunsInARow runs producer and consumer on one ring several times in a
+// row, in either order, as two terminals would: each run's consumer prints
+// that run's lines and ends, whether it starts before the producer (it
+// waits for the producer's stream, even though the previous run left the
+// stream closed) or after it (it reads what the producer left).
+func testRunsInARow(t *testing.T, bin binaries) {
+	for _, tt := range []struct {
+		name   string
+		orders []bool // consumer first?
+	}{
+		{"consumer first twice", []bool{true, true}},
+		{"producer first twice", []bool{false, false}},
+		{"producer first, then consumer first", []bool{false, true, true, false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ring := ringPath(t)
+			for run, consumerFirst := range tt.orders {
+				lines := fmt.Sprintf("run %d: one\nrun %d: two\n", run, run)
+				if !consumerFirst {
+					p := clitest.Run(t, lines, bin.producer, "-ring", ring)
+					require.Equal(t, 0, p.Code, "run %d: producer stderr: %s", run, p.Stderr)
+					c := clitest.Run(t, "", bin.consumer, "-ring", ring)
+					require.Equal(t, 0, c.Code, "run %d: consumer stderr: %s", run, c.Stderr)
+					require.Equal(t, lines, c.Stdout, "run %d: the producer's lines, read after it left", run)
+					continue
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), clitest.Watchdog)
+				defer cancel()
+				consumer := exec.CommandContext(ctx, bin.consumer, "-ring", ring)
+				var stdout, stderr bytes.Buffer
+				consumer.Stdout, consumer.Stderr = &stdout, &stderr
+				require.NoError(t, consumer.Start())
+				// The consumer creates or opens the ring, then waits on it.
+				require.Eventually(t, func() bool {
+					info, err := shmring.Inspect(ring)
+					return err == nil && info.Consumer.Alive
+				}, clitest.Watchdog, 10*time.Millisecond)
+				p := clitest.Run(t, lines, bin.producer, "-ring", ring)
+				require.Equal(t, 0, p.Code, "run %d: producer stderr: %s", run, p.Stderr)
+				require.NoError(t, consumer.Wait(), "run %d: consumer stderr: %s", run, stderr.String())
+				require.Equal(t, lines, stdout.String(), "run %d: the lines of the producer that came next", run)
+			}
+		})
+	}
 }
 
 func testEndsEarly(t *testing.T, bin binaries) {
@@ -173,6 +222,23 @@ func testBadRings(t *testing.T, bin binaries) {
 			}
 		})
 	}
+}
+
+// testSizeMismatch checks that a -size other than the existing ring's is an
+// error, and that no -size accepts the ring as it is.
+func testSizeMismatch(t *testing.T, bin binaries) {
+	ring := ringPath(t)
+	p := clitest.Run(t, "one\n", bin.producer, "-ring", ring, "-size", "64K")
+	require.Equal(t, 0, p.Code, "producer stderr: %s", p.Stderr)
+	for _, b := range []string{bin.consumer, bin.producer} {
+		r := clitest.Run(t, "", b, "-ring", ring, "-size", "1M")
+		assert.Equal(t, 1, r.Code, "%s: stderr: %s", filepath.Base(b), r.Stderr)
+		assert.Contains(t, r.Stderr, "does not match the requested options")
+		assert.Contains(t, r.Stderr, "size 1048576 asked, the ring has 65536 bytes")
+	}
+	c := clitest.Run(t, "", bin.consumer, "-ring", ring, "-rm")
+	require.Equal(t, 0, c.Code, "consumer stderr: %s", c.Stderr)
+	assert.Equal(t, "one\n", c.Stdout)
 }
 
 func testUsage(t *testing.T, bin binaries) {

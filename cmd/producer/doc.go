@@ -8,7 +8,9 @@
 // A bare NAME is a file in /dev/shm; a NAME with a '/' is a file path.
 // Whichever of producer and consumer starts first creates the ring (with
 // -size, default 1 MiB; rounded up to a power of two), the other opens it, so
-// they can start in either order. The ring stays after both exit, holding what
+// they can start in either order. A -size given to the side that opens the
+// ring must be the ring's size: a ring of another size is an error (status
+// 1), not silently used. The ring stays after both exit, holding what
 // was not read, until `consumer -rm` removes it (or rm /dev/shm/NAME).
 //
 // Without -n, each line of standard input (its newline stripped) is one

@@ -22,7 +22,9 @@
 // (1 to 64, default 64), of fixed-size slots of -slot bytes (default 1024,
 // rounded up to a multiple of 8), the largest message: -size/-slot slots, at
 // least 2, rounded up to a power of two. rm removes rings, refusing files that
-// are not rings. close ends a ring's stream from outside the producers: the
+// are not rings (no shmring magic); a ring with the magic whose header is
+// corrupt, or of another format version, is removed too, with the semaphore
+// set of the shmring_nofutex build where its cookie word names one. close ends a ring's stream from outside the producers: the
 // consumers drain what was committed, then stop; on an spsc ring a producer
 // that attaches later reopens the stream, on an mpmc ring every send fails
 // from then on.

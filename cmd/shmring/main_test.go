@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,9 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/clitest"
+	"github.com/shmring/shmring/futex"
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shm"
 )
 
 // buildTags are the build tags of the test binary, which the command under
@@ -428,6 +432,16 @@ func testRemove(t *testing.T) {
 		t.Cleanup(func() { removeRing(t, p, p) })
 		require.Equal(t, 0, invoke(t, "", "create", p, "-size", "4K").Code)
 	}
+	// send attaches a producer: with the semaphore fallback, the ring has
+	// its semaphore set from then on, named by the cookie word.
+	require.Equal(t, 0, invoke(t, "x\n", "send", corrupt).Code)
+	img, err := os.ReadFile(corrupt)
+	require.NoError(t, err)
+	cookie := binary.NativeEndian.Uint32(img[shm.HeaderSize+ring.CookieOffset:])
+	sem := futex.Mechanism == "sysv-semaphore"
+	if sem {
+		require.True(t, semaphoreSet(t, cookie), "the ring has its semaphore set")
+	}
 	f, err := os.OpenFile(corrupt, os.O_WRONLY, 0)
 	require.NoError(t, err)
 	_, err = f.WriteAt([]byte{0xff}, 40) // the region size: the header checksum fails
@@ -440,10 +454,28 @@ func testRemove(t *testing.T) {
 	assert.NoFileExists(t, sound)
 	assert.NoFileExists(t, corrupt, "a ring with a corrupt header is removed too")
 	assert.FileExists(t, notRing, "a file that is not a ring is left alone")
+	if sem {
+		assert.False(t, semaphoreSet(t, cookie), "the corrupt ring's semaphore set went with it")
+	}
 
 	res = invoke(t, "", "rm", sound)
 	assert.Equal(t, 1, res.Code)
 	assert.Contains(t, res.Stderr, "no such file")
+}
+
+// semaphoreSet reports whether the System V semaphore set that a cookie of
+// the semaphore fallback names (its id plus one) is listed in
+// /proc/sysvipc/sem, whose second column is the id.
+func semaphoreSet(t *testing.T, cookie uint32) bool {
+	b, err := os.ReadFile("/proc/sysvipc/sem")
+	require.NoError(t, err)
+	id := strconv.FormatUint(uint64(cookie)-1, 10)
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == id {
+			return true
+		}
+	}
+	return false
 }
 
 func testInterrupt(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/cli"
-	"github.com/shmring/shmring/shm"
 )
 
 // runRemove removes rings.
@@ -33,19 +32,14 @@ func runRemove(_ context.Context, cmd *command, args []string, std stdio) int {
 	return code
 }
 
-// remove removes the ring name. A sound ring goes through shmring.Unlink,
-// which also removes the wake-up state the semaphore fallback keeps outside
-// the segment; a ring that cannot be opened as sound but carries the shmring
-// magic is unlinked by name; anything else is refused.
+// remove removes the ring name through shmring.Unlink, which also removes a
+// ring it cannot open (a corrupt header, another format version) with the
+// wake-up state the semaphore fallback keeps outside the segment, and
+// refuses a file without the shmring magic.
 func remove(name string) error {
 	err := shmring.Unlink(name)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, shmring.ErrNotRing):
+	if errors.Is(err, shmring.ErrNotRing) {
 		return fmt.Errorf("%s: not removed: %w", name, err)
-	case errors.Is(err, shmring.ErrCorrupt), errors.Is(err, shmring.ErrVersion):
-		return shm.Unlink(name)
 	}
 	return err
 }
