@@ -34,7 +34,7 @@ func (pt *participant) consume(ctx context.Context) (err error) {
 		err = errors.Join(err, c.Close())
 	}()
 	cs := &consumer{participant: pt, c: c, buf: pt.rep.buffer()[:pt.MaxMsg]}
-	for n := 0; ; n++ {
+	for n := 0; ctx.Err() == nil; n++ {
 		if n%256 == 0 {
 			pt.refresh()
 		}
@@ -58,6 +58,7 @@ func (pt *participant) consume(ctx context.Context) (err error) {
 			return fmt.Errorf("receive: %w", err)
 		}
 	}
+	return nil
 }
 
 // consumer is a consuming participant's state.

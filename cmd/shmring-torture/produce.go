@@ -38,7 +38,7 @@ func (pt *participant) produce(ctx context.Context) (err error) {
 		bufs[i] = make([]byte, 0, msgHeader)
 	}
 	var seq uint64
-	for n := 0; ; n++ {
+	for n := 0; ctx.Err() == nil; n++ {
 		if n%256 == 0 {
 			pt.refresh()
 		}
@@ -72,6 +72,7 @@ func (pt *participant) produce(ctx context.Context) (err error) {
 			return fmt.Errorf("send message %d: %w", seq, err)
 		}
 	}
+	return nil
 }
 
 // message returns message seq in b's storage, of a random size.

@@ -92,7 +92,8 @@ type member struct {
 	contAt  time.Time
 	stops   [][2]time.Time // when it was stopped: its own waits then are no one's fault
 	torn    bool
-	gone    bool // its end was processed
+	hung    string // why it was sent SIGQUIT
+	gone    bool   // its end was processed
 }
 
 // describe names the round for a violation: enough to replay it.
@@ -291,7 +292,7 @@ func (rr *roundRun) spawn(role string) (err error) {
 	if rng.IntN(2) == 0 {
 		s.Lifetime = time.Duration(50+rng.IntN(2000)) * time.Millisecond
 	}
-	if rr.t.cfg.closeRaces && rng.IntN(10) == 0 {
+	if rr.t.cfg.closeRaces && rng.IntN(4) == 0 {
 		s.CloseRace = []string{raceEndpoint, raceEndpoint, raceRing}[rng.IntN(3)]
 		s.CloseAfter = time.Duration(rng.IntN(1000)) * time.Millisecond
 	}
@@ -411,6 +412,9 @@ func (rr *roundRun) end(m *member) {
 		}
 	}
 	switch {
+	case m.hung != "":
+		rr.check.hangs = append(rr.check.hangs, fmt.Sprintf("hang: %s %s; its stderr after SIGQUIT:\n%s",
+			m, m.hung, indent(m.stderr.String())))
 	case killed:
 	case st.Success():
 		if m.spec.Role == roleProducer {
@@ -476,10 +480,12 @@ func (rr *roundRun) finish(ctx context.Context) error {
 }
 
 // await waits, processing reports, until every participant of role has
-// exited, for at most the bound; those still running then are a violation
-// and are killed.
+// exited, for at most the bound. Those still running then hang: each is sent
+// SIGQUIT, so that its goroutines' stacks go to its stderr and into the
+// violation, and killed if it does not exit within quitGrace.
 func (rr *roundRun) await(ctx context.Context, role, what string) error {
 	deadline := time.Now().Add(rr.t.cfg.bound)
+	quit := false
 	for {
 		running := 0
 		for _, m := range rr.members {
@@ -492,19 +498,26 @@ func (rr *roundRun) await(ctx context.Context, role, what string) error {
 		}
 		if time.Now().After(deadline) {
 			for _, m := range rr.members {
-				if m.spec.Role == role && !m.gone {
-					rr.check.hangs = append(rr.check.hangs,
-						fmt.Sprintf("hang: %s did not %s within %v:\n%s", m, what, rr.t.cfg.bound, indent(m.stderr.String())))
+				if m.spec.Role != role || m.gone {
+					continue
+				}
+				if !quit {
+					m.hung = fmt.Sprintf("did not %s within %v", what, rr.t.cfg.bound)
+					_ = m.cmd.Process.Signal(syscall.SIGQUIT)
+				} else {
 					rr.kill(m)
 				}
 			}
-			deadline = time.Now().Add(time.Minute)
+			quit, deadline = true, time.Now().Add(quitGrace)
 		}
 		if err := rr.tick(ctx); err != nil {
 			return err
 		}
 	}
 }
+
+// quitGrace is how long a hung participant has to exit after SIGQUIT.
+const quitGrace = 2 * time.Second
 
 // drain receives what is left in the ring, as consumer 0.
 func (rr *roundRun) drain(ctx context.Context) (err error) {
@@ -557,13 +570,14 @@ func (rr *roundRun) abort() {
 	}
 }
 
-// tailWriter keeps the last tailSize bytes written to it.
+// tailWriter keeps the last tailSize bytes written to it: enough for the
+// stacks of a participant's goroutines.
 type tailWriter struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
-const tailSize = 4 << 10
+const tailSize = 64 << 10
 
 func (w *tailWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
