@@ -20,12 +20,12 @@ const maxTornLines = 10
 // read in place after its Release. Until then, messages read in place are
 // on the pending list.
 func (pt *participant) consume(ctx context.Context) (err error) {
-	c, err := attach(ctx, pt.r.Consumer)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("attach: %w", err)
+	// An SPSC consumer still waiting for its turn when the round ends has
+	// nothing to do.
+	final := func() bool { return pt.r.Event(finalEvent).IsSet() }
+	c, err := attach(ctx, final, pt.r.Consumer)
+	if err != nil || c == nil {
+		return wrap("attach", err)
 	}
 	pt.stats = c.Stats
 	wait := pt.race(c.Close)
@@ -45,7 +45,7 @@ func (pt *participant) consume(ctx context.Context) (err error) {
 		case errors.Is(err, shmring.ErrClosed) && pt.closing.Load():
 			return nil
 		case err == io.EOF:
-			if pt.closing.Load() || pt.r.Event(finalEvent).IsSet() {
+			if pt.closing.Load() || final() {
 				return nil
 			}
 			// An SPSC producer closed; another may come.
@@ -83,19 +83,18 @@ func (cs *consumer) receive(ctx context.Context) error {
 	case modeTryRecv:
 		return retry(ctx, shmring.ErrEmpty, cs.tryRecv)
 	case modeReady:
+		// Drain first: only a TryRecv that finds the ring empty re-arms
+		// the channel, and after an io.EOF (an SPSC producer closed,
+		// another may come) none has yet.
+		if err := cs.drain(); err != nil {
+			return err
+		}
 		select {
 		case <-cs.c.Ready():
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		for {
-			if err := cs.tryRecv(); err != nil {
-				if err == shmring.ErrEmpty {
-					return nil
-				}
-				return err
-			}
-		}
+		return cs.drain()
 	case modePeek:
 		msg, err := cs.c.Peek(ctx)
 		if err != nil {
@@ -115,6 +114,18 @@ func (cs *consumer) receive(ctx context.Context) error {
 	})
 	cs.settle(err)
 	return err
+}
+
+// drain calls TryRecv until the ring is empty (nil) or an error.
+func (cs *consumer) drain() error {
+	for {
+		if err := cs.tryRecv(); err != nil {
+			if err == shmring.ErrEmpty {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // tryRecv is one TryRecv into the receive buffer.

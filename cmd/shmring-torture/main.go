@@ -36,6 +36,7 @@ type config struct {
 	maxSize    int64
 	bound      time.Duration
 	closeRaces bool
+	poll       bool
 	tally      time.Duration
 	verbose    bool
 	exe        string // the participants' executable: this program
@@ -55,6 +56,7 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(maxSize, "maxsize", "largest ring `size` (K, M, G suffixes; at least 4K)")
 	fs.DurationVar(&cfg.bound, "bound", 5*time.Second, "the longest any call or round phase may wait")
 	fs.BoolVar(&cfg.closeRaces, "close-races", true, "let participants close their endpoint or ring under a call")
+	fs.BoolVar(&cfg.poll, "poll", false, "let consumers poll with TryRecv alone, never waiting")
 	fs.DurationVar(&cfg.tally, "tally", 5*time.Second, "`interval` between two tally lines")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's parameters and outcome")
 	if code, ok := cli.Parse(fs, args); !ok {
@@ -92,8 +94,8 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cfg.exe = exe
 
 	t := &torture{cfg: cfg, stdout: stdout, stderr: stderr}
-	fmt.Fprintf(stdout, "shmring-torture: seed=%d duration=%v kind=%s maxsize=%s bound=%v close-races=%v\n",
-		cfg.seed, cfg.duration, *kind, maxSize, cfg.bound, cfg.closeRaces)
+	fmt.Fprintf(stdout, "shmring-torture: seed=%d duration=%v kind=%s maxsize=%s bound=%v close-races=%v poll=%v\n",
+		cfg.seed, cfg.duration, *kind, maxSize, cfg.bound, cfg.closeRaces, cfg.poll)
 	err = t.run(ctx)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -105,8 +107,8 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return cli.ExitFailure
 	case t.tally.violations > 0:
 		fmt.Fprintf(stdout, "shmring-torture: FAILED: %v\n", &t.tally)
-		fmt.Fprintf(stderr, "shmring-torture: %d violations; replay the first with: shmring-torture -seed %d -round %d -kind %s -maxsize %s -bound %v -close-races=%v\n",
-			t.tally.violations, cfg.seed, t.firstBad, *kind, maxSize, cfg.bound, cfg.closeRaces)
+		fmt.Fprintf(stderr, "shmring-torture: %d violations; replay the first with: shmring-torture -seed %d -round %d -kind %s -maxsize %s -bound %v -close-races=%v -poll=%v\n",
+			t.tally.violations, cfg.seed, t.firstBad, *kind, maxSize, cfg.bound, cfg.closeRaces, cfg.poll)
 		return cli.ExitFailure
 	}
 	fmt.Fprintf(stdout, "shmring-torture: ok: %v\n", &t.tally)

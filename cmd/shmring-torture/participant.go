@@ -236,16 +236,22 @@ func retry(ctx context.Context, again error, try func() error) error {
 }
 
 // attach calls attach until it does not fail with ErrBusy (another endpoint
-// of the role holds the SPSC ring), or ctx ends (nil, nil).
-func attach[E any](ctx context.Context, attach func() (E, error)) (e E, err error) {
+// of the role holds the SPSC ring), or ctx ends or quit says so (both: nil,
+// nil).
+func attach[E any](ctx context.Context, quit func() bool, attach func() (E, error)) (e E, err error) {
 	for {
 		e, err = attach()
 		if !errors.Is(err, shmring.ErrBusy) {
 			return e, err
 		}
+		if quit() {
+			var none E
+			return none, nil
+		}
 		select {
 		case <-ctx.Done():
-			return e, ctx.Err()
+			var none E
+			return none, nil
 		case <-time.After(time.Millisecond):
 		}
 	}
@@ -268,4 +274,12 @@ func (pt *participant) size() int {
 	lo := float64(msgHeader)
 	n := int(lo * math.Pow(float64(hi)/lo, pt.rng.Float64()))
 	return min(max(n, msgHeader), hi)
+}
+
+// wrap returns nil for nil, and err prefixed with what otherwise.
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

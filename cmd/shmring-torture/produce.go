@@ -19,12 +19,9 @@ const maxBatch = 32
 // number is not used again. A failed send left nothing behind, so the
 // message is sent again under the same sequence number.
 func (pt *participant) produce(ctx context.Context) (err error) {
-	p, err := attach(ctx, pt.r.Producer)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("attach: %w", err)
+	p, err := attach(ctx, func() bool { return false }, pt.r.Producer)
+	if err != nil || p == nil {
+		return wrap("attach", err)
 	}
 	pt.stats = p.Stats
 	wait := pt.race(p.Close)

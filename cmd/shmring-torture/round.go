@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -276,7 +277,7 @@ func (rr *roundRun) spawn(role string) (err error) {
 	rng := rr.rng
 	s := spec{
 		Role: role, Round: uint32(rr.n), MPMC: rr.mpmc, Seed: rng.Uint64(),
-		Wait: []string{"adaptive", "adaptive", "adaptive", "block", "block", "block", "spin"}[rng.IntN(7)],
+		Wait:  []string{"adaptive", "adaptive", "adaptive", "block", "block", "block", "spin"}[rng.IntN(7)],
 		Bound: rr.t.cfg.bound, MaxMsg: rr.maxMsg,
 		Cancel: []float64{0, 0.01, 0.1}[rng.IntN(3)],
 	}
@@ -287,7 +288,11 @@ func (rr *roundRun) spawn(role string) (err error) {
 		bufSize = 0
 	} else {
 		rr.consumer++
-		s.ID, s.Mode = uint32(rr.consumer), consumerModes[rng.IntN(len(consumerModes))]
+		modes := consumerModes
+		if !rr.t.cfg.poll {
+			modes = slices.DeleteFunc(slices.Clone(modes), func(m string) bool { return m == modeTryRecv })
+		}
+		s.ID, s.Mode = uint32(rr.consumer), modes[rng.IntN(len(modes))]
 	}
 	if rng.IntN(2) == 0 {
 		s.Lifetime = time.Duration(50+rng.IntN(2000)) * time.Millisecond
