@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // The checker of one round. Producers report each message they committed
@@ -170,7 +171,7 @@ func (rc *roundCheck) judge() []string {
 			switch {
 			case p.committed[seq] && p.received[seq] == 0 && !p.maybe[seq]:
 				if nLost++; nLost <= maxDetails {
-					lost = append(lost, fmt.Sprintf("loss: %v was committed and never received", m))
+					lost = append(lost, fmt.Sprintf("loss: %v was committed and never received%s", m, p.around(seq)))
 				}
 			case !p.committed[seq] && !p.ambiguous[seq] && p.received[seq] > 0 && rc.neverSent(p, seq):
 				if nPhantom++; nPhantom <= maxDetails {
@@ -210,4 +211,18 @@ func (rc *roundCheck) judge() []string {
 // commit, or it is past what a killed producer can have had in flight.
 func (rc *roundCheck) neverSent(p *producerState, seq uint64) bool {
 	return p.finished || seq >= p.next+maxBatch
+}
+
+// around says who received the messages next to seq, for a loss.
+func (p *producerState) around(seq uint64) string {
+	var parts []string
+	for _, s := range []uint64{seq - 1, seq + 1} {
+		if s < uint64(len(p.received)) && p.received[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d by consumer %d", s, p.firstBy[s]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (received: " + strings.Join(parts, ", ") + ")"
 }

@@ -76,8 +76,10 @@ type spec struct {
 	MaxMsg     int           // largest message to send
 }
 
-// errHang is the cause of a call's context when the call ran past the bound.
-var errHang = errors.New("call ran past the bound")
+// errHang is the cause of a call's context when the call ran past the
+// bound; the participant then fails with it, after writing its goroutines'
+// stacks to stderr.
+var errHang = errors.New("past the bound")
 
 // participantMain runs a participant process and returns its exit status.
 // Standard input is the parent's line: at its end a producer finishes and
@@ -203,10 +205,12 @@ func (pt *participant) call(ctx context.Context, f func(ctx context.Context) err
 		return err, true
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		if context.Cause(cctx) == errHang {
-			pt.rep.add(recHang, uint32(time.Since(start).Milliseconds()), 0)
-		} else {
-			pt.rep.add(recCancel, 0, 0)
+			// Show where every goroutine is, the library's included.
+			buf := make([]byte, 1<<20)
+			os.Stderr.Write(buf[:runtime.Stack(buf, true)])
+			return fmt.Errorf("a call waited %v, %w", time.Since(start).Round(time.Millisecond), errHang), false
 		}
+		pt.rep.add(recCancel, 0, 0)
 		return nil, false
 	case errors.Is(err, shmring.ErrPeerDead):
 		pt.rep.add(recPeerDead, 0, 0)

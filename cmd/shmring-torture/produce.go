@@ -158,9 +158,14 @@ func (pt *participant) duplicate(ctx context.Context, p *shmring.Producer, seq u
 }
 
 // hold sleeps a little, sometimes, while a reservation or a lease is held,
-// so that kills and stops find participants holding.
+// so that kills, stops and close races find participants holding; more
+// often in a participant with a close race.
 func (pt *participant) hold() {
-	if pt.rng.IntN(50) == 0 {
+	odds := 50
+	if pt.CloseRace != "" {
+		odds = 5
+	}
+	if pt.rng.IntN(odds) == 0 {
 		time.Sleep(time.Duration(pt.rng.IntN(2000)) * time.Microsecond)
 	}
 }

@@ -63,7 +63,6 @@ const (
 	recCancel               // a context cancellation ended a call
 	recPeerDead             // ErrPeerDead ended a call
 	recCloseRace            // a=1 for Ring.Close, 0 for the endpoint's: a goroutine closed under a call
-	recHang                 // a=milliseconds: a call ran past the bound
 )
 
 // waitRecordMin is the shortest wait a participant records.

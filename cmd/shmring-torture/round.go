@@ -299,7 +299,7 @@ func (rr *roundRun) spawn(role string) (err error) {
 	}
 	if rr.t.cfg.closeRaces && rng.IntN(4) == 0 {
 		s.CloseRace = []string{raceEndpoint, raceEndpoint, raceRing}[rng.IntN(3)]
-		s.CloseAfter = time.Duration(rng.IntN(1000)) * time.Millisecond
+		s.CloseAfter = time.Duration(rng.IntN(300)) * time.Millisecond
 	}
 	encoded, err := json.Marshal(s)
 	if err != nil {
@@ -364,9 +364,6 @@ func (rr *roundRun) take(m *member) {
 			if m.spec.Role == roleConsumer {
 				rr.check.orphans++
 			}
-		case recHang:
-			rr.check.hangs = append(rr.check.hangs, fmt.Sprintf("hang: %s: a call waited %v, past the bound",
-				m, time.Duration(rec.a)*time.Millisecond))
 		}
 	}
 }
@@ -396,7 +393,8 @@ func (m *member) String() string {
 }
 
 // end processes the exit of m, whose process was waited for: its status,
-// and for a killed consumer, the messages it may have taken along.
+// and for a consumer that did not exit cleanly, the messages it may have
+// taken along.
 func (rr *roundRun) end(m *member) {
 	m.gone = true
 	t := &rr.t.tally
@@ -405,7 +403,9 @@ func (rr *roundRun) end(m *member) {
 	st := m.cmd.ProcessState
 	ws, _ := st.Sys().(syscall.WaitStatus)
 	killed := m.killed && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-	if m.spec.Role == roleConsumer && killed {
+	if m.spec.Role == roleConsumer && !st.Success() {
+		// Killed, or died of a violation (reported below): either way
+		// what it held may be gone with it or go to another consumer.
 		rr.check.orphans++
 		for _, id := range m.rep.pendingList() {
 			rr.check.maybeConsumed(id)
@@ -426,9 +426,6 @@ func (rr *roundRun) end(m *member) {
 			rr.check.producer(m.spec.ID).finished = true
 		}
 	default:
-		if m.spec.Role == roleConsumer {
-			rr.check.orphans++
-		}
 		rr.check.violations = append(rr.check.violations,
 			fmt.Sprintf("%s: %s %s:\n%s", exitKind(m.stderr.String()), m, st, indent(m.stderr.String())))
 	}
@@ -443,6 +440,8 @@ func (rr *roundRun) end(m *member) {
 // exitKind names what ended a participant, from its stderr.
 func exitKind(stderr string) string {
 	switch {
+	case strings.Contains(stderr, errHang.Error()):
+		return "hang"
 	case strings.Contains(stderr, "panic:"):
 		return "panic"
 	case strings.Contains(stderr, "fatal error:"), strings.Contains(stderr, "unexpected signal"):
