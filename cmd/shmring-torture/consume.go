@@ -89,8 +89,11 @@ func (cs *consumer) receive(ctx context.Context) error {
 		if err := cs.drain(); err != nil {
 			return err
 		}
+		// Close stops the poller without a signal: a program that closes
+		// a consumer from another goroutine tells its select itself.
 		select {
 		case <-cs.c.Ready():
+		case <-cs.closed:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

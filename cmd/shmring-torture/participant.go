@@ -111,7 +111,8 @@ type participant struct {
 	rep     *report
 	rng     *rand.Rand
 	fault   string
-	closing atomic.Bool // a close race has fired
+	closing atomic.Bool    // a close race has fired
+	closed  chan struct{} // closed once the close race has closed
 	stats   func() shmring.Stats
 }
 
@@ -131,7 +132,7 @@ func participate(ctx context.Context, s spec) (err error) {
 	}
 	rep.state.Store(stateReady)
 	pt := &participant{spec: s, r: r, rep: rep, rng: rand.New(rand.NewPCG(s.Seed, uint64(os.Getpid()))),
-		fault: os.Getenv(faultEnv)}
+		fault: os.Getenv(faultEnv), closed: make(chan struct{})}
 	defer func() {
 		rep.lost.Store(r.LostWakeups())
 		err = errors.Join(err, r.Close())
@@ -157,6 +158,7 @@ func (pt *participant) race(closeEndpoint func() error) (wait func()) {
 	done := make(chan struct{})
 	t := time.AfterFunc(pt.CloseAfter, func() {
 		defer close(done)
+		defer close(pt.closed)
 		pt.closing.Store(true)
 		if pt.CloseRace == raceRing {
 			pt.rep.add(recCloseRace, 1, 0)
