@@ -111,7 +111,7 @@ type participant struct {
 	rep     *report
 	rng     *rand.Rand
 	fault   string
-	closing atomic.Bool    // a close race has fired
+	closing atomic.Bool   // a close race has fired
 	closed  chan struct{} // closed once the close race has closed
 	stats   func() shmring.Stats
 }
