@@ -55,6 +55,7 @@ type roundCheck struct {
 	orphans    int      // consumers that died or were closed, holding or not
 	torn       int
 	dups       int
+	commits    uint64
 	hangs      []string
 	violations []string
 	received   uint64
@@ -99,7 +100,12 @@ func (rc *roundCheck) commit(id uint32, seq uint64) {
 	p.grow(seq)
 	p.committed[seq] = true
 	p.next = max(p.next, seq+1)
+	rc.commits++
 }
+
+// progress counts the reports of commits and receipts: it moves while
+// messages do.
+func (rc *roundCheck) progress() uint64 { return rc.commits + rc.received }
 
 // ambiguousCommit records that producer id may have committed message seq.
 func (rc *roundCheck) ambiguousCommit(id uint32, seq uint64) {

@@ -31,6 +31,7 @@ func (pt *participant) consume(ctx context.Context) (err error) {
 	wait := pt.race(c.Close)
 	defer func() {
 		wait()
+		pt.refresh()
 		err = errors.Join(err, c.Close())
 	}()
 	cs := &consumer{participant: pt, c: c, buf: pt.rep.buffer()[:pt.MaxMsg]}

@@ -27,6 +27,7 @@ func (pt *participant) produce(ctx context.Context) (err error) {
 	wait := pt.race(p.Close)
 	defer func() {
 		wait()
+		pt.refresh()
 		err = errors.Join(err, p.Close())
 	}()
 

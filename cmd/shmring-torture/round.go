@@ -459,8 +459,9 @@ func indent(s string) string {
 }
 
 // finish ends the round: producers are told to stop and must leave within
-// the bound; then the stream is closed, the consumers must drain it and
-// leave within the bound, and the parent drains what is left.
+// the bound; then the stream is closed, and the consumers must drain it
+// without a pause as long as the bound, and leave; the parent drains what is
+// left.
 func (rr *roundRun) finish(ctx context.Context) error {
 	for _, m := range rr.members {
 		if m.stopped {
@@ -470,26 +471,29 @@ func (rr *roundRun) finish(ctx context.Context) error {
 			_ = m.stdin.Close()
 		}
 	}
-	if err := rr.await(ctx, roleProducer, "stop sending"); err != nil {
+	if err := rr.await(ctx, roleProducer, "stop sending", false); err != nil {
 		return err
 	}
 	rr.r.Event(finalEvent).Set()
 	if err := rr.r.CloseStream(); err != nil {
 		return err
 	}
-	if err := rr.await(ctx, roleConsumer, "drain the stream"); err != nil {
+	if err := rr.await(ctx, roleConsumer, "drain the stream (with no progress)", true); err != nil {
 		return err
 	}
 	return rr.drain(ctx)
 }
 
 // await waits, processing reports, until every participant of role has
-// exited, for at most the bound. Those still running then hang: each is sent
+// exited, for at most the bound; with progressive, draining a large ring
+// takes a while, and the bound is on the time without progress (no message
+// committed or received). Those still running then hang: each is sent
 // SIGQUIT, so that its goroutines' stacks go to its stderr and into the
 // violation, and killed if it does not exit within quitGrace.
-func (rr *roundRun) await(ctx context.Context, role, what string) error {
+func (rr *roundRun) await(ctx context.Context, role, what string, progressive bool) error {
 	deadline := time.Now().Add(rr.t.cfg.bound)
 	quit := false
+	progress := rr.check.progress()
 	for {
 		running := 0
 		for _, m := range rr.members {
@@ -499,6 +503,9 @@ func (rr *roundRun) await(ctx context.Context, role, what string) error {
 		}
 		if running == 0 {
 			return nil
+		}
+		if p := rr.check.progress(); progressive && p != progress && !quit {
+			progress, deadline = p, time.Now().Add(rr.t.cfg.bound)
 		}
 		if time.Now().After(deadline) {
 			for _, m := range rr.members {
@@ -533,11 +540,9 @@ func (rr *roundRun) drain(ctx context.Context) (err error) {
 		rr.t.tally.reaps += c.Stats().Reaped
 		err = errors.Join(err, c.Close())
 	}()
-	ctx, cancel := context.WithTimeout(ctx, rr.t.cfg.bound)
-	defer cancel()
 	buf := make([]byte, rr.maxMsg)
 	for {
-		n, err := c.Recv(ctx, buf)
+		n, err := recvWithin(ctx, c, buf, rr.t.cfg.bound)
 		switch {
 		case err == io.EOF:
 			return nil
@@ -557,6 +562,13 @@ func (rr *roundRun) drain(ctx context.Context) (err error) {
 		rr.check.receive(0, m, true)
 		rr.t.tally.msgs++
 	}
+}
+
+// recvWithin is c.Recv under a timeout.
+func recvWithin(ctx context.Context, c *shmring.Consumer, buf []byte, d time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return c.Recv(ctx, buf)
 }
 
 // abort kills the participants still running, waits for them and closes
