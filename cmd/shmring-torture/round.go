@@ -429,6 +429,13 @@ func (rr *roundRun) end(m *member) {
 		rr.check.violations = append(rr.check.violations,
 			fmt.Sprintf("%s: %s %s:\n%s", exitKind(m.stderr.String()), m, st, indent(m.stderr.String())))
 	}
+	if rr.t.cfg.verbose {
+		race := ""
+		if m.spec.CloseRace != "" {
+			race = fmt.Sprintf(", %s close race after %v", m.spec.CloseRace, m.spec.CloseAfter)
+		}
+		fmt.Fprintf(rr.t.stdout, "shmring-torture: round %d: %s%s: %s\n", rr.n, m, race, st)
+	}
 	if m.torn && st.Success() {
 		fmt.Fprintf(rr.t.stderr, "%s", m.stderr.String())
 	}
