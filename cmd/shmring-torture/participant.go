@@ -116,6 +116,8 @@ type participant struct {
 	stats   func() shmring.Stats
 }
 
+// participate inherits the ring and plays the role s gives, until ctx ends
+// or the role is over. Its random choices come from s.Seed.
 func participate(ctx context.Context, s spec) (err error) {
 	rep, err := mapReport(os.NewFile(3, "report"))
 	if err != nil {
@@ -131,7 +133,7 @@ func participate(ctx context.Context, s spec) (err error) {
 		return err
 	}
 	rep.state.Store(stateReady)
-	pt := &participant{spec: s, r: r, rep: rep, rng: rand.New(rand.NewPCG(s.Seed, uint64(os.Getpid()))),
+	pt := &participant{spec: s, r: r, rep: rep, rng: rand.New(rand.NewPCG(s.Seed, 0)),
 		fault: os.Getenv(faultEnv), closed: make(chan struct{})}
 	defer func() {
 		rep.lost.Store(r.LostWakeups())
@@ -150,7 +152,8 @@ func participate(ctx context.Context, s spec) (err error) {
 
 // race starts the close race, if the participant has one: after CloseAfter,
 // a goroutine closes the endpoint (closeEndpoint) or the ring while the main
-// goroutine is busy with it. The returned function waits for the goroutine.
+// goroutine is busy with it. The returned function, which the main goroutine
+// calls when it is done, cancels the race or waits for it and reports it.
 func (pt *participant) race(closeEndpoint func() error) (wait func()) {
 	if pt.CloseRace == "" {
 		return func() {}
@@ -161,11 +164,9 @@ func (pt *participant) race(closeEndpoint func() error) (wait func()) {
 		defer close(pt.closed)
 		pt.closing.Store(true)
 		if pt.CloseRace == raceRing {
-			pt.rep.add(recCloseRace, 1, 0)
 			_ = pt.r.Close()
 			return
 		}
-		pt.rep.add(recCloseRace, 0, 0)
 		_ = closeEndpoint()
 	})
 	return func() {
@@ -173,6 +174,12 @@ func (pt *participant) race(closeEndpoint func() error) (wait func()) {
 			return
 		}
 		<-done
+		// The report is the main goroutine's to write.
+		ring := uint32(0)
+		if pt.CloseRace == raceRing {
+			ring = 1
+		}
+		pt.rep.add(recCloseRace, ring, 0)
 	}
 }
 

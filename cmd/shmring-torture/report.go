@@ -17,7 +17,7 @@ import (
 // killed is exactly what it had done. Layout (little-endian):
 //
 //	0     written      uint64  records appended; stored after each record
-//	8     read         uint64  records the parent has taken; the parent's
+//	8     read         uint64  records the parent has taken; stored by the parent
 //	16    state        uint32  stateStarted, stateReady
 //	20    pending      uint32  entries of the pending list in use
 //	24    lostWakeups  uint64  Ring.LostWakeups, refreshed now and then

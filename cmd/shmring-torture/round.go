@@ -449,6 +449,8 @@ func exitKind(stderr string) string {
 	switch {
 	case strings.Contains(stderr, errHang.Error()):
 		return "hang"
+	case strings.Contains(stderr, "WARNING: DATA RACE"):
+		return "data race"
 	case strings.Contains(stderr, "panic:"):
 		return "panic"
 	case strings.Contains(stderr, "fatal error:"), strings.Contains(stderr, "unexpected signal"):
