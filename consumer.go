@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/bits"
+	"runtime"
 
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
@@ -13,8 +14,10 @@ import (
 // Consumer is a reading end of a ring. An SPSC ring admits one Consumer at a
 // time across all processes; an MPMC ring any number, up to its
 // participants, and each message goes to exactly one of them. A Consumer is
-// not safe for concurrent use, except that Close may be called from any
-// goroutine.
+// not safe for concurrent use, except that Close (and the Ring's Close) may
+// be called from any goroutine at any time: a call it races either completes
+// as if Close came after it, or returns ErrClosed having touched nothing
+// shared.
 type Consumer struct {
 	ep *endpoint
 	r  *Ring
@@ -34,34 +37,42 @@ type Consumer struct {
 // read again. On an MPMC ring it fails with ErrBusy when every participant
 // entry is taken.
 func (r *Ring) Consumer() (_ *Consumer, err error) {
+	oldFault, ok := r.enter()
+	if !ok {
+		return nil, ErrClosed
+	}
+	defer r.leave(oldFault, &err)
 	ep, err := r.attachEndpoint(lockConsumer, r.dataWords())
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			ep.abandon()
-		}
-	}()
 	c := &Consumer{ep: ep, r: r, held: -1}
+	if err := ep.setUp(c.setUp(), c.detach, c.leased); err != nil {
+		return nil, err
+	}
+	runtime.AddCleanup(c, (*leasePin).release, ep.lease)
+	return c, nil
+}
+
+// setUp joins the consumer's state in the segment.
+func (c *Consumer) setUp() (err error) {
+	r := c.r
 	if r.mp != nil {
-		if c.mc, err = r.mp.NewConsumer(ep.entry); err != nil {
-			return nil, err
+		if c.mc, err = r.mp.NewConsumer(c.ep.entry); err != nil {
+			return err
 		}
 		c.st = c.mc.Counters()
-	} else {
-		// The lock makes this the only consumer: the waiter count of the
-		// data condition can only be a dead predecessor's, and is reset.
-		r.ctl.DataWaiters.Store(0)
-		r.ctl.ConsumerAttached.Store(1)
-		if c.rc, err = r.ctl.NewConsumer(); err != nil {
-			r.ctl.ConsumerAttached.Store(0)
-			return nil, err
-		}
-		c.st = c.rc.Counters()
+		return nil
 	}
-	ep.detach = c.detach
-	return c, nil
+	// The lock makes this the only consumer: the waiter count of the
+	// data condition can only be a dead predecessor's, and is reset.
+	r.ctl.DataWaiters.Store(0)
+	r.ctl.ConsumerAttached.Store(1)
+	if c.rc, err = r.ctl.NewConsumer(); err != nil {
+		return err
+	}
+	c.st = c.rc.Counters()
+	return nil
 }
 
 // Recv copies the next message into buf and returns its length, waiting
@@ -70,8 +81,12 @@ func (r *Ring) Consumer() (_ *Consumer, err error) {
 // ring) when buf is smaller than the message, ctx.Err() when ctx ends first,
 // ErrClosed after Close, and ErrPeerDead when the producer of an SPSC ring
 // died.
-func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
-	msg, err := c.Peek(ctx)
+func (c *Consumer) Recv(ctx context.Context, buf []byte) (_ int, err error) {
+	if !c.ep.begin() {
+		return 0, ErrClosed
+	}
+	defer c.ep.end(&err)
+	msg, err := c.peek(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -80,8 +95,12 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 
 // TryRecv is Recv without waiting: ErrEmpty when no message is committed
 // now. An ErrEmpty also re-arms the channel returned by Ready.
-func (c *Consumer) TryRecv(buf []byte) (int, error) {
-	msg, err := c.TryPeek()
+func (c *Consumer) TryRecv(buf []byte) (_ int, err error) {
+	if !c.ep.begin() {
+		return 0, ErrClosed
+	}
+	defer c.ep.end(&err)
+	msg, err := c.tryPeek()
 	if err != nil {
 		return 0, err
 	}
@@ -93,21 +112,32 @@ func (c *Consumer) copyOut(buf, msg []byte) (int, error) {
 		return 0, io.ErrShortBuffer
 	}
 	n := copy(buf, msg)
-	c.Release()
+	c.releaseLocal()
+	c.publish()
 	return n, nil
 }
 
 // Peek returns the next message in place, waiting while the ring is empty.
-// The bytes stay valid, and the message stays the consumer's, until Release;
-// the caller must not write them. A consumer that dies before Release leaves
-// the message to another consumer (SPSC: the next one to attach; MPMC: one
-// that adopts it after the dead process is reaped). Errors are those of
-// Recv.
-func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
-	if c.ep.gate.closed.Load() {
+// The bytes stay valid, and the message stays the consumer's, until Release
+// or Close; the caller must not write them. A consumer that dies, or closes,
+// before Release leaves the message to another consumer (SPSC: the next one
+// to attach; MPMC: one that adopts it after the entry is reaped). After
+// Consumer.Close the bytes may be overwritten by producers at any time: do
+// not use them. After Ring.Close, from any goroutine, they stay readable as a
+// private copy of the ring's memory until the Release that reports
+// ErrClosed (or until the Consumer is garbage collected). Errors are those
+// of Recv.
+func (c *Consumer) Peek(ctx context.Context) (_ []byte, err error) {
+	if !c.ep.begin() {
 		return nil, ErrClosed
 	}
-	msg, err := c.peekOnce()
+	defer c.ep.end(&err)
+	return c.peek(ctx)
+}
+
+// peek is Peek inside a call.
+func (c *Consumer) peek(ctx context.Context) ([]byte, error) {
+	msg, err := c.peekOnce(true)
 	if err != ErrEmpty {
 		return msg, err
 	}
@@ -122,11 +152,17 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 
 // TryPeek is Peek without waiting: ErrEmpty when no message is committed
 // now. An ErrEmpty also re-arms the channel returned by Ready.
-func (c *Consumer) TryPeek() ([]byte, error) {
-	if c.ep.gate.closed.Load() {
+func (c *Consumer) TryPeek() (_ []byte, err error) {
+	if !c.ep.begin() {
 		return nil, ErrClosed
 	}
-	msg, err := c.peekOnce()
+	defer c.ep.end(&err)
+	return c.tryPeek()
+}
+
+// tryPeek is TryPeek inside a call.
+func (c *Consumer) tryPeek() ([]byte, error) {
+	msg, err := c.peekOnce(true)
 	if err != ErrEmpty || c.poller == nil {
 		return msg, err
 	}
@@ -139,28 +175,31 @@ func (c *Consumer) TryPeek() ([]byte, error) {
 
 // peekOnce looks for the next message once: the ring's own TryPeek, then on
 // an empty ring the hand-back of skipped padding (SPSC), the adoption of an
-// orphan (MPMC), and the end-of-stream check.
-func (c *Consumer) peekOnce() ([]byte, error) {
+// orphan (MPMC), and the end-of-stream check. With reap, a closed MPMC
+// stream whose last messages dead consumers hold is reaped at once; a wait's
+// condition leaves that to the wait's own look at dead peers, which comes
+// after it has judged its wake-up.
+func (c *Consumer) peekOnce(reap bool) ([]byte, error) {
 	msg, err := c.rawPeek()
 	if err != ErrEmpty {
 		return msg, err
 	}
-	if c.mc != nil {
-		if c.r.mp.Orphans.Load() != 0 {
-			if msg, err := c.adopt(); msg != nil || err != nil {
-				return msg, err
-			}
+	if m := c.r.mp; m != nil {
+		if msg, err := c.adopt(); msg != nil || err != nil {
+			return msg, err
 		}
-		if c.r.mp.Drained() {
-			// The message a dead consumer took but never released is
-			// behind deq: reap it into an orphan and adopt it before
-			// the end, or it is lost.
+		if reap && m.Closed.Load() != 0 && m.Deq.Load() == m.Enq.Load() && !m.Drained() {
+			// Every position is claimed, but a consumer holds a message
+			// (ring.MPMC.Drained). A dead one's is reaped into an orphan
+			// and adopted now rather than after a sleep slice.
 			if err := c.r.reapDead(c.st); err != nil {
 				return nil, err
 			}
 			if msg, err := c.adopt(); msg != nil || err != nil {
 				return msg, err
 			}
+		}
+		if m.Drained() {
 			return nil, io.EOF
 		}
 		return nil, ErrEmpty
@@ -184,6 +223,9 @@ func (c *Consumer) rawPeek() ([]byte, error) {
 	var err error
 	if c.mc != nil {
 		msg, err = c.mc.TryPeek()
+		if c.mc.PassedSkip() {
+			c.wakeFreed()
+		}
 	} else {
 		msg, err = c.rc.TryPeek()
 	}
@@ -195,9 +237,14 @@ func (c *Consumer) rawPeek() ([]byte, error) {
 
 // adopt takes over the message of an orphan entry, a dead consumer's, if
 // another consumer has not already. It holds the orphan's lock until
-// Release.
+// Release. It opens a lock description only for an orphan that nobody has
+// adopted (ring.MPMC.Orphaned), and finds nothing (nil, nil) otherwise.
 func (c *Consumer) adopt() ([]byte, error) {
-	for orphans := c.r.mp.Orphans.Load(); orphans != 0; orphans &= orphans - 1 {
+	orphans, err := c.r.mp.Orphaned()
+	if err != nil {
+		return nil, err
+	}
+	for ; orphans != 0; orphans &= orphans - 1 {
 		i := bits.TrailingZeros64(orphans)
 		lock, err := c.r.seg.Lock(i)
 		if errors.Is(err, shm.ErrLocked) {
@@ -208,10 +255,12 @@ func (c *Consumer) adopt() ([]byte, error) {
 		}
 		msg, err := c.mc.Adopt(i)
 		if errors.Is(err, ErrEmpty) {
-			// Nothing left to deliver; Adopt freed the entry.
+			// Nothing left to deliver; Adopt freed the entry, and the
+			// slot of a skip record.
 			if err := lock.Release(); err != nil {
 				return nil, err
 			}
+			c.wakeFreed()
 			continue
 		}
 		if err != nil && !c.mc.Holding() {
@@ -225,10 +274,18 @@ func (c *Consumer) adopt() ([]byte, error) {
 }
 
 // Release consumes the message returned by the last Peek or TryPeek and
-// hands its room back to the producers. Release without one panics.
-func (c *Consumer) Release() {
+// hands its room back to the producers. It returns ErrClosed, consuming
+// nothing, when Close (of the consumer or its ring) came first: the message
+// stays in the ring for another consumer. Release without a message panics.
+func (c *Consumer) Release() (err error) {
+	if !c.ep.begin() {
+		c.ep.endLease()
+		return ErrClosed
+	}
+	defer c.ep.end(&err)
 	c.releaseLocal()
 	c.publish()
+	return nil
 }
 
 // releaseLocal consumes the held message; an SPSC ring hands the room back
@@ -249,13 +306,22 @@ func (c *Consumer) releaseLocal() {
 		_ = c.adoptLock.Release()
 		c.adoptLock = nil
 	}
-	// Release's Store(seq) and this Load of the sleepers are steps
-	// (a)-(b) of wait.go.
+	c.wakeFreed()
+	if c.st.MsgsReceived%statsFlushEvery == 0 {
+		c.mc.FlushStats()
+	}
+}
+
+// wakeFreed is step (b) of wait.go after an MPMC slot was freed (the
+// Store(seq) of a release, or of a skip record passed over): producers may
+// have room, and once the stream is closed, the consumers waiting for its
+// end may see it (ring.MPMC.Drained counts held messages).
+func (c *Consumer) wakeFreed() {
 	if c.r.wakeIfWaiting(c.r.spaceWords()) {
 		c.st.Wakes++
 	}
-	if c.st.MsgsReceived%statsFlushEvery == 0 {
-		c.mc.FlushStats()
+	if c.r.mp.Closed.Load() != 0 && c.r.wakeIfWaiting(c.r.dataWords()) {
+		c.st.Wakes++
 	}
 }
 
@@ -264,9 +330,14 @@ func (c *Consumer) releaseLocal() {
 // without waiting for more, and releases them (on an SPSC ring with one
 // publication of the head). msg is valid only during the call of fn. It
 // returns how many messages it passed to fn, and io.EOF (with 0) at the end
-// of the stream.
-func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (int, error) {
-	msg, err := c.Peek(ctx)
+// of the stream. fn runs inside the call: it must not call Close on c or
+// on its ring, which wait for the call to end.
+func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (_ int, err error) {
+	if !c.ep.begin() {
+		return 0, ErrClosed
+	}
+	defer c.ep.end(&err)
+	msg, err := c.peek(ctx)
 	n := 0
 	for err == nil {
 		fn(msg)
@@ -286,7 +357,13 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 
 // Stats returns this consumer's counters (see Stats), and flushes them to
 // the segment.
+//
+// After Close it returns the counters as they were at Close.
 func (c *Consumer) Stats() Stats {
+	if !c.ep.begin() {
+		return Stats(*c.st)
+	}
+	defer c.ep.end(nil)
 	c.flushStats()
 	return Stats(*c.st)
 }
@@ -302,7 +379,7 @@ func (c *Consumer) flushStats() {
 
 // ready looks for a message (condition of wait).
 func (c *Consumer) ready() (bool, error) {
-	msg, err := c.peekOnce()
+	msg, err := c.peekOnce(false)
 	if err == ErrEmpty {
 		return false, nil
 	}
@@ -327,6 +404,9 @@ func (c *Consumer) publish() {
 	}
 }
 
+// leased reports whether a message was peeked and not released.
+func (c *Consumer) leased() bool { return c.held >= 0 }
+
 // detach stops the poller and hands back what was released. An MPMC
 // consumer that still holds a message keeps its entry as it is: once the
 // lock is gone, the reap of the entry makes the message an orphan that
@@ -341,8 +421,15 @@ func (c *Consumer) detach() error {
 		return nil
 	}
 	if c.adoptLock != nil {
-		// The adopted message stays the orphan's, for another adopter.
-		return c.adoptLock.Release()
+		// The adopted message goes back to its orphan entry, for another
+		// adopter, which is woken once the lock is free to take.
+		disowned := c.mc.Disown()
+		err := c.adoptLock.Release()
+		c.adoptLock = nil
+		if disowned {
+			c.r.wakeIfWaiting(c.r.dataWords())
+		}
+		return err
 	}
 	if c.mc.Holding() {
 		return nil
@@ -353,4 +440,4 @@ func (c *Consumer) detach() error {
 // Close detaches the consumer: a message peeked and not released stays for
 // another consumer. It ends a blocked call (which returns ErrClosed) and the
 // Ready poller, and is idempotent.
-func (c *Consumer) Close() error { return c.ep.close() }
+func (c *Consumer) Close() error { return c.ep.close(false) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -15,6 +16,12 @@ import (
 // an SPSC endpoint the only one of its role, or an MPMC endpoint the owner
 // of its participant entry; the gate that Close shuts; and the record of
 // its sleeping goroutines.
+//
+// Every exported method of Producer and Consumer that touches the segment
+// runs between begin and end, so that Close, from any goroutine, finds out
+// whether a call is inside and waits for it (gate, wait.go) before it
+// detaches the endpoint or unmaps the segment. After Close, begin fails and
+// the method returns ErrClosed without a single access to shared memory.
 type endpoint struct {
 	r        *Ring
 	gate     gate
@@ -24,16 +31,81 @@ type endpoint struct {
 	words    waitWords      // the condition this role waits on
 	sleepers sleepers
 	detach   func() error // role-specific last words before the lock goes
+	leased   func() bool  // whether a zero-copy lease is out; close calls it once no call is inside
+	faults   bool         // the segment can shrink: calls run with panic-on-fault (begin, end)
+	oldFault bool         // the owner goroutine's panic-on-fault setting, for end to restore
+	lease    *leasePin    // pins the mapping for a lease still out when Ring.Close ran
 
 	closeOnce sync.Once
 	closeErr  error
+	closeDone chan struct{} // closed when close has finished
+}
+
+// leasePin is the pin that keeps a closed ring's memory addressable for a
+// lease that was out when the ring closed (shm.Segment.Pin). It is released
+// by the Commit or Release that reports ErrClosed, or by a cleanup when its
+// Producer or Consumer is collected.
+type leasePin struct {
+	seg    *shm.Segment
+	pinned atomic.Bool
+}
+
+func (l *leasePin) release() {
+	if l.pinned.CompareAndSwap(true, false) {
+		_ = l.seg.Unpin()
+	}
+}
+
+// begin admits a call of the endpoint's owner goroutine (see gate); false
+// means the endpoint is closed. When the segment can shrink under the
+// mapping, it also turns a fault on the segment into a panic that end
+// recovers, for this goroutine until end.
+func (ep *endpoint) begin() bool {
+	if !ep.gate.begin() {
+		return false
+	}
+	if ep.faults {
+		ep.oldFault = debug.SetPanicOnFault(true)
+	}
+	return true
+}
+
+// end ends a call admitted by begin; it must be deferred, directly. A fault
+// on the segment inside the call becomes an error wrapping ErrCorrupt in
+// *errp (errp nil: dropped); any other panic goes on.
+func (ep *endpoint) end(errp *error) {
+	if !ep.faults {
+		ep.gate.end()
+		return
+	}
+	debug.SetPanicOnFault(ep.oldFault)
+	e := recover()
+	ep.gate.end()
+	if e != nil {
+		err := ep.r.faultError(e)
+		if errp != nil {
+			*errp = err
+		}
+	}
+}
+
+// endLease ends the lease of a call that begin refused: once Close has
+// finished, the pin it took for the lease, if any, is released.
+func (ep *endpoint) endLease() {
+	<-ep.closeDone
+	ep.lease.release()
 }
 
 // attachEndpoint takes the lock of an SPSC role (ErrBusy when another
 // endpoint holds it) or of a free MPMC participant entry (ErrBusy when the
 // table is full), and registers with the ring.
 func (r *Ring) attachEndpoint(role int, words waitWords) (*endpoint, error) {
-	ep := &endpoint{r: r, entry: -1, words: words}
+	ep := &endpoint{
+		r: r, entry: -1, words: words,
+		faults:    r.faults,
+		lease:     &leasePin{seg: r.seg},
+		closeDone: make(chan struct{}),
+	}
 	var err error
 	if r.mp != nil {
 		ep.lock, ep.entry, err = r.join(role)
@@ -54,10 +126,31 @@ func (r *Ring) attachEndpoint(role int, words waitWords) (*endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The set-up is the endpoint's first call: a Ring.Close from now on
+	// closes the endpoint, after waiting for setUp.
+	ep.gate.begin()
 	if err := r.register(ep); err != nil {
-		return nil, errors.Join(err, ep.lock.Release())
+		ep.gate.end()
+		return nil, errors.Join(err, ep.abandon())
 	}
 	return ep, nil
+}
+
+// setUp ends the set-up call that attachEndpoint began, once the role has
+// joined its state in the segment (with the result setUpErr): the endpoint
+// is its owner's from now on. When the set-up failed, it closes the
+// endpoint instead, which frees its MPMC entry and returns setUpErr.
+func (ep *endpoint) setUp(setUpErr error, detach func() error, leased func() bool) error {
+	if setUpErr != nil {
+		ep.detach = ep.leaveEntry
+	} else {
+		ep.detach, ep.leased = detach, leased
+	}
+	ep.gate.end()
+	if setUpErr != nil {
+		return errors.Join(setUpErr, ep.close(false))
+	}
+	return nil
 }
 
 // join finds a participant entry of the MPMC ring whose kernel lock is free,
@@ -69,9 +162,6 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 		state = ring.EntryConsumer
 	}
 	for i := range int(r.mp.Geometry().Participants) {
-		if r.mp.Entry(i).State.Load() == ring.EntryOrphan {
-			continue // holds a message until a consumer adopts it
-		}
 		lock, err := r.seg.Lock(i)
 		if errors.Is(err, shm.ErrLocked) {
 			continue
@@ -79,15 +169,24 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 		if err != nil {
 			return nil, -1, err
 		}
-		if r.mp.Entry(i).State.Load() != ring.EntryFree {
-			// The lock was free but the entry was not: its owner died.
+		if s := r.mp.Entry(i).State.Load(); s != ring.EntryFree {
+			// The lock was free but the entry was not: its owner died,
+			// or it is an orphan (kept while its message waits for a
+			// consumer, freed when it was released already).
 			res, err := r.reapLocked(i)
 			if err != nil || !res.Freed() {
-				if rerr := lock.Release(); err != nil || rerr != nil {
+				rerr := lock.Release()
+				// A consumer that found an orphan's lock taken while we
+				// held it went to sleep: the orphan is its to take now.
+				if !res.Busy || s == ring.EntryOrphan {
+					r.wakeMended()
+				}
+				if err != nil || rerr != nil {
 					return nil, -1, errors.Join(err, rerr)
 				}
 				continue
 			}
+			r.wakeMended()
 		}
 		if err := r.mp.Join(i, state, uint32(os.Getpid())); err != nil {
 			return nil, -1, errors.Join(err, lock.Release())
@@ -98,37 +197,57 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 		r.Name(), ErrBusy, r.mp.Geometry().Participants)
 }
 
-// abandon undoes attachEndpoint after a failure before the endpoint was
-// handed out.
-func (ep *endpoint) abandon() {
-	ep.r.unregister(ep)
-	if ep.entry >= 0 {
-		_ = ep.r.mp.Leave(ep.entry)
-	}
-	_ = ep.lock.Release()
+// abandon undoes attachEndpoint when the ring closed before the endpoint
+// was registered.
+func (ep *endpoint) abandon() error {
+	return errors.Join(ep.leaveEntry(), ep.lock.Release())
 }
 
-// close shuts the gate (ending and awaiting the blocked call), runs the
-// role's detach, clears the SPSC attached flag and drops the lock.
+// leaveEntry frees the endpoint's MPMC participant entry, if it has one.
+func (ep *endpoint) leaveEntry() error {
+	if ep.entry < 0 {
+		return nil
+	}
+	return ep.r.mp.Leave(ep.entry)
+}
+
+// close shuts the gate (ending and awaiting the calls inside), runs the
+// role's detach, clears the SPSC attached flag and drops the lock. With
+// pin (Ring.Close), a lease still out pins the mapping (leasePin).
 // Idempotent: every call returns after the first has finished, with its
 // result.
-func (ep *endpoint) close() error {
+func (ep *endpoint) close(pin bool) error {
 	ep.closeOnce.Do(func() {
-		ep.gate.close(func() { ep.r.wake(ep.words) })
+		defer close(ep.closeDone)
+		r := ep.r
+		ep.gate.close(func() {
+			_ = r.guarded(func() error { r.wake(ep.words); return nil })
+		})
+		// No call is inside: the owner's state is ours to read.
+		if pin && ep.leased != nil && ep.leased() && r.seg.Pin() {
+			ep.lease.pinned.Store(true)
+		}
 		var errs []error
-		if ep.detach != nil {
-			errs = append(errs, ep.detach())
-		}
-		if ep.attached != nil {
-			// Cleared before the lock goes, so that a peer that finds
-			// the lock free and the flag set knows this endpoint died.
-			ep.attached.Store(0)
-		}
+		errs = append(errs, r.guarded(ep.lastWords))
 		errs = append(errs, ep.lock.Release())
 		ep.r.unregister(ep)
 		ep.closeErr = errors.Join(errs...)
 	})
 	return ep.closeErr
+}
+
+// lastWords runs the role's detach and clears the SPSC attached flag.
+func (ep *endpoint) lastWords() error {
+	var err error
+	if ep.detach != nil {
+		err = ep.detach()
+	}
+	if ep.attached != nil {
+		// Cleared before the lock goes, so that a peer that finds the
+		// lock free and the flag set knows this endpoint died.
+		ep.attached.Store(0)
+	}
+	return err
 }
 
 // peerDead reports ErrPeerDead when the SPSC peer role's flag says attached

@@ -13,7 +13,8 @@ const NumEvents = ring.NumEvents
 // Event is a flag in the ring's segment that processes set, clear and wait
 // for: the cross-process counterpart of Python's multiprocessing.Event. Set
 // wakes every process waiting; events start cleared when the ring is
-// created. The methods are safe for concurrent use.
+// created. The methods are safe for concurrent use. After the ring's Close,
+// Set and Clear do nothing, IsSet reports false and Wait returns ErrClosed.
 type Event struct {
 	r     *Ring
 	words ring.EventWords
@@ -31,6 +32,11 @@ func (r *Ring) Event(i int) *Event {
 
 // Set sets the event and wakes every waiter, in every process.
 func (e *Event) Set() {
+	oldFault, ok := e.r.enter()
+	if !ok {
+		return
+	}
+	defer e.r.leave(oldFault, nil)
 	// The Swap is step (a) of the protocol in wait.go, the Load inside
 	// wakeIfWaiting step (b).
 	if e.words.State.Swap(1) == 0 {
@@ -39,15 +45,34 @@ func (e *Event) Set() {
 }
 
 // Clear clears the event.
-func (e *Event) Clear() { e.words.State.Store(0) }
+func (e *Event) Clear() {
+	oldFault, ok := e.r.enter()
+	if !ok {
+		return
+	}
+	defer e.r.leave(oldFault, nil)
+	e.words.State.Store(0)
+}
 
 // IsSet reports whether the event is set.
-func (e *Event) IsSet() bool { return e.words.State.Load() != 0 }
+func (e *Event) IsSet() (set bool) {
+	oldFault, ok := e.r.enter()
+	if !ok {
+		return false
+	}
+	defer e.r.leave(oldFault, nil)
+	return e.isSet()
+}
 
 // Wait waits until the event is set. It returns ctx.Err() when ctx ends
 // first and ErrClosed when the ring is closed.
-func (e *Event) Wait(ctx context.Context) error {
-	if e.IsSet() {
+func (e *Event) Wait(ctx context.Context) (err error) {
+	oldFault, ok := e.r.enter()
+	if !ok {
+		return ErrClosed
+	}
+	defer e.r.leave(oldFault, &err)
+	if e.isSet() {
 		return nil
 	}
 	return e.r.wait(ctx, nil, nil, e.r.eventWords(e.index), e)
@@ -65,8 +90,11 @@ func (e *Event) C(ctx context.Context) <-chan error {
 	return ch
 }
 
+// isSet loads the event's state; the caller is inside the ring's gate.
+func (e *Event) isSet() bool { return e.words.State.Load() != 0 }
+
 // ready reports the event set (condition of wait).
-func (e *Event) ready() (bool, error) { return e.IsSet(), nil }
+func (e *Event) ready() (bool, error) { return e.isSet(), nil }
 
 // peerDead is nil: an event has no peer; any process may set it.
 func (e *Event) peerDead() error { return nil }

@@ -76,14 +76,18 @@ func Example_zeroCopy() {
 		log.Fatal(err)
 	}
 	n := copy(buf, "written in place")
-	p.Commit(n) // sends the first n bytes
+	if err := p.Commit(n); err != nil { // sends the first n bytes
+		log.Fatal(err)
+	}
 
 	msg, err := c.Peek(ctx) // the message, still in the ring
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%s (%d bytes)\n", msg, len(msg))
-	c.Release() // hands the room back to the producer
+	if err := c.Release(); err != nil { // hands the room back to the producer
+		log.Fatal(err)
+	}
 	// Output:
 	// written in place (16 bytes)
 }

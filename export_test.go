@@ -16,3 +16,7 @@ func Control(r *Ring) *ring.Control { return r.ctl }
 // Region returns r's mapped region: the control area, then the data area at
 // offset ring.ControlSize.
 func Region(r *Ring) []byte { return r.seg.Region() }
+
+// MPMCView returns the typed view of r's MPMC region (nil for SPSC), through
+// which the tests leave what a dead or hostile peer would.
+func MPMCView(r *Ring) *ring.MPMC { return r.mp }

@@ -153,10 +153,10 @@ func TestOpenHostileFiles(t *testing.T) {
 		{"random bytes", writes(randomBytes(len(img))), shmring.ErrNotRing},
 		{"magic damaged", flips(0), shmring.ErrNotRing},
 		{"version changed", writes(edit(img, func(b []byte) {
-			binary.NativeEndian.PutUint32(b[hdrOffVersion:], 2)
+			binary.NativeEndian.PutUint32(b[hdrOffVersion:], 99)
 		})), shmring.ErrVersion},
 		{"version changed, checksum fixed", writes(edit(img, func(b []byte) {
-			binary.NativeEndian.PutUint32(b[hdrOffVersion:], 2)
+			binary.NativeEndian.PutUint32(b[hdrOffVersion:], 99)
 			reseal(b)
 		})), shmring.ErrVersion},
 		{"kind byte flipped", flips(hdrOffKind), shmring.ErrCorrupt},

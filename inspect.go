@@ -98,8 +98,8 @@ type MPMCInfo struct {
 type ParticipantInfo struct {
 	Entry int `json:"entry"` // index in the table
 	// Role is "producer", "consumer", "orphan" (the message of a dead
-	// consumer, waiting for adoption), or "state N" for a state this
-	// version does not know.
+	// consumer, waiting for adoption or being adopted: see State), or
+	// "state N" for a state this version does not know.
 	Role string `json:"role"`
 	// Pid is the process id the endpoint recorded when it attached, in its
 	// own pid namespace: informational, liveness is the lock's.
@@ -544,7 +544,8 @@ func entryRole(state uint32) string {
 		return "producer"
 	case ring.EntryConsumer:
 		return "consumer"
-	case ring.EntryOrphan:
+	case ring.EntryOrphan, ring.EntryAdopted:
+		// Adopted: State tells a live adopter from a dead one.
 		return "orphan"
 	}
 	return fmt.Sprintf("state %d", state)
@@ -566,7 +567,7 @@ func checkMPMC(seg *shm.Segment) ([]Problem, error) {
 	problems := s.problems
 	g := m.Geometry()
 	for i := range int(g.Participants) {
-		if state := m.Entry(i).State.Load(); state > ring.EntryOrphan {
+		if state := m.Entry(i).State.Load(); state > ring.EntryAdopted {
 			problems = append(problems, Problem{
 				Offset:  int64(shm.HeaderSize + g.EntryOffset(i)),
 				Message: fmt.Sprintf("%v: participant %d is in state %d", ErrCorrupt, i, state),

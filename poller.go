@@ -3,6 +3,7 @@ package shmring
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 )
 
@@ -30,8 +31,14 @@ type poller struct {
 // the stream has ended, or the wait failed (for example ErrPeerDead); drain
 // with TryRecv or TryPeek until they return an error. ErrEmpty re-arms the
 // channel; any other error (io.EOF, ErrPeerDead) reports what woke it. The
-// first call starts a goroutine that Close stops. The channel is never closed.
+// first call starts a goroutine that Close stops. Close also closes the
+// channel, so that a select waiting on it wakes and the caller's TryRecv
+// reports ErrClosed; after Close, Ready returns a closed channel.
 func (c *Consumer) Ready() <-chan struct{} {
+	if !c.ep.begin() {
+		return alwaysReady
+	}
+	defer c.ep.end(nil)
 	if c.poller == nil {
 		p := &poller{
 			c:      c,
@@ -47,16 +54,25 @@ func (c *Consumer) Ready() <-chan struct{} {
 	return c.poller.signal
 }
 
+// alwaysReady is what Ready returns after Close.
+var alwaysReady = func() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
 func (p *poller) run() {
 	defer close(p.done)
-	r := p.c.r
+	if p.c.r.faults {
+		debug.SetPanicOnFault(true)
+	}
 	for {
 		select {
 		case <-p.armed:
 		case <-p.quit:
 			return
 		}
-		err := r.wait(context.Background(), p.c.ep, nil, r.dataWords(), p)
+		err := p.waitReady()
 		if err == ErrClosed {
 			return
 		}
@@ -71,6 +87,22 @@ func (p *poller) run() {
 		// Let the receiver run before this goroutine competes with it.
 		runtime.Gosched()
 	}
+}
+
+// waitReady waits until the consumer can make progress. A fault on a
+// segment whose file was shrunk ends it with an error wrapping ErrCorrupt.
+// The goroutine is the poller's own, so run turns panic-on-fault on for
+// good; the recovery has no closure, so that a wait allocates nothing.
+func (p *poller) waitReady() (err error) {
+	r := p.c.r
+	if r.faults {
+		defer func() {
+			if e := recover(); e != nil {
+				err = r.faultError(e)
+			}
+		}()
+	}
+	return r.wait(context.Background(), p.c.ep, nil, r.dataWords(), p)
 }
 
 // ready reports committed records or an ended stream (condition of wait).
@@ -117,8 +149,10 @@ func (p *poller) takeErr() error {
 	return nil
 }
 
-// stop ends the goroutine and waits for it.
+// stop ends the goroutine, waits for it, then closes the channel: nobody
+// sends on it anymore.
 func (p *poller) stop() {
 	close(p.quit)
 	<-p.done
+	close(p.signal)
 }

@@ -46,19 +46,20 @@ const (
 
 // helperRoles are the roles a helper process can run (see TestMain).
 var helperRoles = map[string]func(context.Context) error{
-	"produce":       ringRole(roleProduce),
-	"consume":       ringRole(roleConsume),
-	"echo":          roleEcho,
-	"produce-hang":  ringRole(roleProduceHang),
-	"consume-hang":  ringRole(roleConsumeHang),
-	"lease-hang":    ringRole(roleLeaseHang),
-	"produce-twice": ringRole(roleProduceTwice),
-	"hold":          ringRole(roleHold),
-	"event-wait":    ringRole(roleEventWait),
-	"event-set":     ringRole(roleEventSet),
-	"inherit-twice": roleInheritTwice,
-	"mpmc-produce":  ringRole(roleMPMCProduce),
-	"mpmc-consume":  ringRole(roleMPMCConsume),
+	"produce":        ringRole(roleProduce),
+	"consume":        ringRole(roleConsume),
+	"echo":           roleEcho,
+	"produce-hang":   ringRole(roleProduceHang),
+	"consume-hang":   ringRole(roleConsumeHang),
+	"lease-hang":     ringRole(roleLeaseHang),
+	"produce-twice":  ringRole(roleProduceTwice),
+	"hold":           ringRole(roleHold),
+	"event-wait":     ringRole(roleEventWait),
+	"event-set":      ringRole(roleEventSet),
+	"inherit-twice":  roleInheritTwice,
+	"mpmc-produce":   ringRole(roleMPMCProduce),
+	"mpmc-consume":   ringRole(roleMPMCConsume),
+	"mpmc-half-reap": roleMPMCHalfReap,
 }
 
 var waitStrategies = []shmring.WaitStrategy{shmring.Adaptive, shmring.Block, shmring.Spin}

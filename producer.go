@@ -2,6 +2,8 @@ package shmring
 
 import (
 	"context"
+	"errors"
+	"runtime"
 
 	"github.com/shmring/shmring/ring"
 )
@@ -9,7 +11,9 @@ import (
 // Producer is a writing end of a ring. An SPSC ring admits one Producer at a
 // time across all processes; an MPMC ring any number, up to its
 // participants. A Producer is not safe for concurrent use, except that Close
-// may be called from any goroutine.
+// (and the Ring's Close) may be called from any goroutine at any time: a call
+// it races either completes as if Close came after it, or returns ErrClosed
+// having touched nothing shared.
 type Producer struct {
 	ep *endpoint
 	r  *Ring
@@ -31,35 +35,43 @@ const statsFlushEvery = 1024
 // reopens the stream if a previous producer closed it. On an MPMC ring it
 // fails with ErrBusy when every participant entry is taken.
 func (r *Ring) Producer() (_ *Producer, err error) {
+	oldFault, ok := r.enter()
+	if !ok {
+		return nil, ErrClosed
+	}
+	defer r.leave(oldFault, &err)
 	ep, err := r.attachEndpoint(lockProducer, r.spaceWords())
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			ep.abandon()
-		}
-	}()
 	p := &Producer{ep: ep, r: r}
+	if err := ep.setUp(p.setUp(), p.detach, p.leased); err != nil {
+		return nil, err
+	}
+	runtime.AddCleanup(p, (*leasePin).release, ep.lease)
+	return p, nil
+}
+
+// setUp joins the producer's state in the segment.
+func (p *Producer) setUp() (err error) {
+	r := p.r
 	if r.mp != nil {
-		if p.mp, err = r.mp.NewProducer(ep.entry); err != nil {
-			return nil, err
+		if p.mp, err = r.mp.NewProducer(p.ep.entry); err != nil {
+			return err
 		}
 		p.st = p.mp.Counters()
-	} else {
-		// The lock makes this the only producer: the waiter count of the
-		// space condition can only be a dead predecessor's, and is reset.
-		r.ctl.SpaceWaiters.Store(0)
-		r.ctl.ProducerAttached.Store(1)
-		r.ctl.Closed.Store(0)
-		if p.rp, err = r.ctl.NewProducer(); err != nil {
-			r.ctl.ProducerAttached.Store(0)
-			return nil, err
-		}
-		p.st = p.rp.Counters()
+		return nil
 	}
-	ep.detach = p.detach
-	return p, nil
+	// The lock makes this the only producer: the waiter count of the
+	// space condition can only be a dead predecessor's, and is reset.
+	r.ctl.SpaceWaiters.Store(0)
+	r.ctl.ProducerAttached.Store(1)
+	r.ctl.Closed.Store(0)
+	if p.rp, err = r.ctl.NewProducer(); err != nil {
+		return err
+	}
+	p.st = p.rp.Counters()
+	return nil
 }
 
 // Send copies msg into the ring as one message, waiting while the ring is
@@ -67,7 +79,11 @@ func (r *Ring) Producer() (_ *Producer, err error) {
 // when ctx ends first (nothing is sent), ErrClosed after Close or once the
 // stream of an MPMC ring is closed, and ErrPeerDead if the consumer of an
 // SPSC ring dies while Send waits.
-func (p *Producer) Send(ctx context.Context, msg []byte) error {
+func (p *Producer) Send(ctx context.Context, msg []byte) (err error) {
+	if !p.ep.begin() {
+		return ErrClosed
+	}
+	defer p.ep.end(&err)
 	buf, err := p.reserve(ctx, len(msg))
 	if err != nil {
 		return err
@@ -79,8 +95,12 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 }
 
 // TrySend is Send without waiting: ErrFull when the ring has no room now.
-func (p *Producer) TrySend(msg []byte) error {
-	buf, err := p.TryReserve(len(msg))
+func (p *Producer) TrySend(msg []byte) (err error) {
+	if !p.ep.begin() {
+		return ErrClosed
+	}
+	defer p.ep.end(&err)
+	buf, err := p.tryReserve(len(msg))
 	if err != nil {
 		return err
 	}
@@ -95,7 +115,11 @@ func (p *Producer) TrySend(msg []byte) error {
 // amortises the shared cursor's cache-line transfer over the batch; on an
 // MPMC ring each message is published in its own slot. It returns how many
 // messages were sent, and the error that stopped it.
-func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
+func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (_ int, err error) {
+	if !p.ep.begin() {
+		return 0, ErrClosed
+	}
+	defer p.ep.end(&err)
 	for i, msg := range msgs {
 		buf, err := p.reserve(ctx, len(msg))
 		if err != nil {
@@ -111,20 +135,35 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 
 // Reserve returns n bytes of the ring to write a message into in place,
 // waiting while the ring is full; Commit sends it. The bytes belong to the
-// caller until Commit; a second Reserve abandons the first reservation (on
-// an MPMC ring, its slot becomes a skip record that consumers pass over).
-func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
+// caller until Commit, a second Reserve (which abandons the reservation: on
+// an MPMC ring its slot becomes a skip record that consumers pass over), or
+// Close. After Producer.Close the bytes may be reused by another producer:
+// do not touch them. After Ring.Close, from any goroutine, they stay
+// addressable as a private copy of the ring's memory that no other process
+// sees, until the Commit that reports ErrClosed (or until the Producer is
+// garbage collected): writing them then is harmless and sends nothing.
+func (p *Producer) Reserve(ctx context.Context, n int) (_ []byte, err error) {
+	if !p.ep.begin() {
+		return nil, ErrClosed
+	}
+	defer p.ep.end(&err)
 	return p.reserve(ctx, n)
 }
 
 // TryReserve is Reserve without waiting: ErrFull when the ring has no room
 // now.
-func (p *Producer) TryReserve(n int) ([]byte, error) {
-	if p.ep.gate.closed.Load() {
+func (p *Producer) TryReserve(n int) (_ []byte, err error) {
+	if !p.ep.begin() {
 		return nil, ErrClosed
 	}
+	defer p.ep.end(&err)
+	return p.tryReserve(n)
+}
+
+// tryReserve is TryReserve inside a call.
+func (p *Producer) tryReserve(n int) ([]byte, error) {
 	if p.mp != nil {
-		return p.mp.TryReserve(n)
+		return p.tryReserveMPMC(n)
 	}
 	buf, err := p.rp.TryReserve(n)
 	if err == ErrFull {
@@ -135,17 +174,31 @@ func (p *Producer) TryReserve(n int) ([]byte, error) {
 	return buf, err
 }
 
-// Commit sends the first n bytes of the reserved buffer as one message.
-// Commit without a reservation, or with n larger than reserved, panics.
-func (p *Producer) Commit(n int) {
+// Commit sends the first n bytes of the reserved buffer as one message. It
+// returns ErrClosed, sending nothing, when Close (of the producer or its ring)
+// came first: the reservation ended with it. Commit without a reservation,
+// or with n larger than reserved, panics.
+func (p *Producer) Commit(n int) (err error) {
+	if !p.ep.begin() {
+		p.ep.endLease()
+		return ErrClosed
+	}
+	defer p.ep.end(&err)
 	p.stage(n)
 	p.publish()
+	return nil
 }
 
 // Stats returns this producer's counters: messages and bytes sent, waits
 // for room, sleeps, wake-ups issued, dead participants reaped. It also
 // flushes them to the segment, where the shmring command's stat reads them.
+//
+// After Close it returns the counters as they were at Close.
 func (p *Producer) Stats() Stats {
+	if !p.ep.begin() {
+		return Stats(*p.st)
+	}
+	defer p.ep.end(nil)
 	p.flushStats()
 	return Stats(*p.st)
 }
@@ -161,7 +214,7 @@ func (p *Producer) flushStats() {
 
 // reserve is TryReserve, then the wait for room.
 func (p *Producer) reserve(ctx context.Context, n int) ([]byte, error) {
-	buf, err := p.TryReserve(n)
+	buf, err := p.tryReserve(n)
 	if err != ErrFull {
 		return buf, err
 	}
@@ -180,7 +233,7 @@ func (p *Producer) ready() (bool, error) {
 	var buf []byte
 	var err error
 	if p.mp != nil {
-		buf, err = p.mp.TryReserve(p.want)
+		buf, err = p.tryReserveMPMC(p.want)
 	} else {
 		buf, err = p.rp.TryReserve(p.want)
 	}
@@ -206,16 +259,33 @@ func (p *Producer) peerDead() error {
 func (p *Producer) stage(n int) {
 	if p.mp != nil {
 		p.mp.Commit(n)
-		// Commit's Store(seq) and this Load of the sleepers are steps
-		// (a)-(b) of wait.go.
-		if p.r.wakeIfWaiting(p.r.dataWords()) {
-			p.st.Wakes++
-		}
+		p.wakeConsumers()
 	} else {
 		p.rp.Commit(n)
 	}
 	if p.st.MsgsSent%statsFlushEvery == 0 {
 		p.flushStats()
+	}
+}
+
+// tryReserveMPMC is the MPMC TryReserve. The skip records it may commit,
+// for the reservation it abandons or for a position it claims after the
+// stream was closed, let consumers pass on (or reach the end of the
+// stream): it wakes them as a commit does.
+func (p *Producer) tryReserveMPMC(n int) ([]byte, error) {
+	abandoned := p.mp.Holding()
+	buf, err := p.mp.TryReserve(n)
+	if abandoned || errors.Is(err, ErrClosed) {
+		p.wakeConsumers()
+	}
+	return buf, err
+}
+
+// wakeConsumers is step (b) of wait.go after an MPMC slot's Store(seq)
+// published a message or a skip record (step (a)).
+func (p *Producer) wakeConsumers() {
+	if p.r.wakeIfWaiting(p.r.dataWords()) {
+		p.st.Wakes++
 	}
 }
 
@@ -229,13 +299,24 @@ func (p *Producer) publish() {
 	}
 }
 
+// leased reports whether a reservation awaits Commit.
+func (p *Producer) leased() bool {
+	if p.mp != nil {
+		return p.mp.Holding()
+	}
+	return p.rp.Holding()
+}
+
 // detach ends an SPSC stream after publishing what was committed. An MPMC
 // producer gives up its reservation, if any, and its entry: the stream goes
 // on for the other producers (Ring.CloseStream ends it).
 func (p *Producer) detach() error {
 	p.flushStats()
 	if p.mp != nil {
-		p.mp.Cancel()
+		if p.mp.Holding() {
+			p.mp.Cancel()
+			p.wakeConsumers()
+		}
 		return p.r.mp.Leave(p.ep.entry)
 	}
 	p.publish()
@@ -247,4 +328,4 @@ func (p *Producer) detach() error {
 // Close detaches the producer. On an SPSC ring it ends the stream:
 // everything committed stays readable, then the consumer gets io.EOF. It
 // ends a blocked call (which returns ErrClosed) and is idempotent.
-func (p *Producer) Close() error { return p.ep.close() }
+func (p *Producer) Close() error { return p.ep.close(false) }

@@ -25,13 +25,23 @@ import (
 const reapLock = ring.MPMCMaxParticipants
 
 // reapDead reaps every entry of the MPMC ring whose owner died, counting
-// them in st (nil: do not count), and wakes both conditions when it mended something.
+// them in st (nil: do not count), and wakes both conditions when it mended
+// something. The dead are the entries in state producer, consumer or
+// adopted (an adopter's) whose lock is free, and an orphan without its
+// Orphans bit, which a reaper that died left behind (ring/mpmc_reap.go):
+// consumers would not see it. An orphan with its bit waits for a consumer
+// to adopt it.
 func (r *Ring) reapDead(st *ring.Stats) error {
 	mended := false
+	var failed error
 	for i := range int(r.mp.Geometry().Participants) {
 		switch r.mp.Entry(i).State.Load() {
-		case ring.EntryFree, ring.EntryOrphan:
+		case ring.EntryFree:
 			continue
+		case ring.EntryOrphan:
+			if r.mp.Orphans.Load()&(1<<i) != 0 {
+				continue
+			}
 		}
 		// The probe is one syscall; taking the lock opens a description.
 		if held, err := r.seg.Locked(i); err != nil || held {
@@ -48,22 +58,29 @@ func (r *Ring) reapDead(st *ring.Stats) error {
 			return err
 		}
 		res, err := r.reapLocked(i)
-		err = errors.Join(err, lock.Release())
-		if err != nil {
-			return err
+		mended = mended || !res.Busy
+		if err = errors.Join(err, lock.Release()); err != nil {
+			failed = err
+			break
 		}
-		if !res.Busy {
-			mended = true
-			if st != nil {
-				st.Reaped++
-			}
+		if !res.Busy && st != nil {
+			st.Reaped++
 		}
 	}
 	if mended {
-		r.wake(r.dataWords())
-		r.wake(r.spaceWords())
+		r.wakeMended()
 	}
-	return nil
+	return failed
+}
+
+// wakeMended is step (b) of wait.go after a reap that was not Busy: a skip
+// record or a freed slot for both sides, an orphan to adopt, an entry that
+// no longer holds the end of the stream back. The caller has released the
+// reaped entry's lock first, so that a woken consumer can take it to adopt
+// the orphan.
+func (r *Ring) wakeMended() {
+	r.wakeIfWaiting(r.dataWords())
+	r.wakeIfWaiting(r.spaceWords())
 }
 
 // reapLocked reaps entry i, whose lock the caller holds, under the reap

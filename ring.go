@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,12 @@ type Ring struct {
 	w    words         // the words both kinds share
 	fx   *futex.Set    // reference given up by Close: Release if anonymous, Detach if named
 	opts Options
+
+	// faults: another process can shrink the segment's file under the
+	// mapping (a named ring), so that an access faults. Calls then run
+	// with panic-on-fault and turn such a fault into ErrCorrupt
+	// (faultError).
+	faults bool
 
 	gate          gate     // counts every wait on the ring; closed by Close
 	eventSleepers sleepers // waiter record of event waits (counts only)
@@ -172,7 +179,7 @@ func attach(seg *shm.Segment, o Options,
 			err = errors.Join(classify(err), seg.Close())
 		}
 	}()
-	r := &Ring{seg: seg, opts: o, endpoints: make(map[*endpoint]struct{})}
+	r := &Ring{seg: seg, opts: o, endpoints: make(map[*endpoint]struct{}), faults: seg.CanShrink()}
 	switch seg.Kind() {
 	case ring.KindSPSC:
 		ctl, err := spscControl(seg)
@@ -297,12 +304,15 @@ func (r *Ring) Close() error {
 
 		var errs []error
 		for _, ep := range eps {
-			errs = append(errs, ep.close())
+			errs = append(errs, ep.close(true))
 		}
 		r.gate.close(func() {
-			for i := range r.ctl.Events {
-				r.wake(r.eventWords(i))
-			}
+			_ = r.guarded(func() error {
+				for i := range NumEvents {
+					r.wake(r.eventWords(i))
+				}
+				return nil
+			})
 		})
 		if r.seg.Anonymous() {
 			errs = append(errs, r.fx.Release())
@@ -313,6 +323,67 @@ func (r *Ring) Close() error {
 		r.closeErr = errors.Join(errs...)
 	})
 	return r.closeErr
+}
+
+// enter admits a call of any goroutine that touches the segment outside an
+// endpoint (events, attaching, CloseStream): Close waits for it before it
+// unmaps. false means the ring is closed. Like endpoint.begin, it turns a
+// fault on a shrinkable segment into a panic that leave recovers.
+func (r *Ring) enter() (oldFault, ok bool) {
+	if !r.gate.enter() {
+		return false, false
+	}
+	if r.faults {
+		oldFault = debug.SetPanicOnFault(true)
+	}
+	return oldFault, true
+}
+
+// leave ends a call admitted by enter; it must be deferred, directly. A
+// fault on the segment becomes an error wrapping ErrCorrupt in *errp (errp
+// nil: dropped); any other panic goes on.
+func (r *Ring) leave(oldFault bool, errp *error) {
+	if !r.faults {
+		r.gate.leave()
+		return
+	}
+	debug.SetPanicOnFault(oldFault)
+	e := recover()
+	r.gate.leave()
+	if e != nil {
+		err := r.faultError(e)
+		if errp != nil {
+			*errp = err
+		}
+	}
+}
+
+// guarded runs fn, a rare path that touches the segment outside enter and
+// leave (Close, the poller), turning a fault on a shrunk segment into an
+// error wrapping ErrCorrupt.
+func (r *Ring) guarded(fn func() error) (err error) {
+	if r.faults {
+		oldFault := debug.SetPanicOnFault(true)
+		defer func() {
+			debug.SetPanicOnFault(oldFault)
+			if e := recover(); e != nil {
+				err = r.faultError(e)
+			}
+		}()
+	}
+	return fn()
+}
+
+// faultError turns e, recovered from a call, into an error wrapping
+// ErrCorrupt when it is a memory fault inside the segment's mapping: the
+// file was shrunk under it. Any other panic is not the ring's to handle and
+// goes on.
+func (r *Ring) faultError(e any) error {
+	if f, ok := e.(interface{ Addr() uintptr }); ok && r.seg.Contains(f.Addr()) {
+		return fmt.Errorf("shmring: %s: %w: its file was shrunk under the mapping (fault at %#x)",
+			r.Name(), ErrCorrupt, f.Addr())
+	}
+	panic(e)
 }
 
 // register records an attached endpoint so that Close closes it.
@@ -341,6 +412,7 @@ const envPrefix = "SHMRING_FD_"
 // cmd.Env (starting from os.Environ when cmd.Env is nil). The child calls
 // Inherit(key). key must be letters, digits and underscores. Call Pass before
 // cmd.Start; r must stay open until then, and may be closed right after.
+// After Close it returns an error wrapping ErrClosed.
 //
 // With the shmring_nofutex build tag, Pass also takes a hold on the wake-up
 // state kept outside the segment, which keeps it alive until the child's
@@ -348,10 +420,15 @@ const envPrefix = "SHMRING_FD_"
 // ring by then. A child that never calls Inherit, or fails to start, leaves
 // an anonymous ring's state behind for good (a System V semaphore set: ipcs -s
 // lists it, ipcrm removes it); a named ring's Unlink removes it regardless.
-func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
+func (r *Ring) Pass(cmd *exec.Cmd, key string) (err error) {
 	if !validKey(key) {
 		return fmt.Errorf("shmring: pass: %w: key %q must be letters, digits and underscores", ErrName, key)
 	}
+	oldFault, ok := r.enter()
+	if !ok {
+		return fmt.Errorf("shmring: pass %q: %w", key, ErrClosed)
+	}
+	defer r.leave(oldFault, &err)
 	if err := r.fx.Hold(); err != nil {
 		return fmt.Errorf("shmring: pass %q: %w", key, err)
 	}

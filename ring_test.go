@@ -416,17 +416,27 @@ func TestReadyStopsOnClose(t *testing.T) {
 				case <-time.After(10 * time.Millisecond):
 				}
 			}
+			// A select blocked on the channel wakes when Close
+			// closes it.
+			woke := make(chan bool)
+			go func() {
+				_, ok := <-ready
+				woke <- ok
+			}()
 			require.NoError(t, c.Close())
+			select {
+			case ok := <-woke:
+				assert.False(t, ok, "Close closes the channel")
+			case <-time.After(10 * time.Second):
+				t.Fatal("a receive blocked on Ready did not wake on Close")
+			}
 			// Close waits until the poller has signalled its end; the
 			// goroutine itself may take a moment more to return from its
 			// deferred calls, but must not stay parked.
 			assert.Eventually(t, func() bool { return pollers() == 0 }, 2*time.Second, time.Millisecond,
 				"Close stopped the poller")
-			select {
-			case <-ready:
-				t.Fatal("ready after Close")
-			case <-time.After(10 * time.Millisecond):
-			}
+			_, err := c.TryRecv(make([]byte, 8))
+			assert.ErrorIs(t, err, shmring.ErrClosed)
 		})
 	}
 }

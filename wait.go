@@ -2,12 +2,15 @@ package shmring
 
 import (
 	"context"
+	"errors"
+	"io"
 	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/fence"
 	"github.com/shmring/shmring/internal/spin"
 	"github.com/shmring/shmring/ring"
 )
@@ -145,18 +148,57 @@ type condition interface {
 	peerDead() error
 }
 
-// gate counts the goroutines inside blocking calls of an object, so that
-// Close can end them and wait until they have left the shared memory. Enter
-// and leave are one atomic add each on a line private to this process.
+// gate admits the calls that touch an object's shared memory, so that Close
+// can end them and wait until none is inside before it unmaps or detaches.
+//
+// Two kinds of caller go through it. The owner goroutine of an endpoint (a
+// Producer or Consumer is not safe for concurrent use, so there is one) marks
+// each of its calls with begin and end: a fence.Flag, a plain store on this
+// process's memory, so that the per-message path pays no barrier; Close pays
+// for it with fence.Barrier (see package fence for the argument). Every other
+// goroutine (the Ready poller, the waits and methods of events, attaching)
+// uses enter and leave, one atomic add each.
+//
+// The owner's flag is written twice per call: it sits, with the closed flag
+// that every call reads, on a line of its own (128 bytes, as the segment's
+// lines), so that the two endpoints of one process do not contend for it.
 type gate struct {
-	closed atomic.Bool
-	inside atomic.Int32
+	_      [gateLine]byte
+	owner  fence.Flag  // 1 while the owner goroutine is between begin and end
+	closed atomic.Bool // set once, by close
+	_      [gateLine - 8]byte
+	inside atomic.Int32  // goroutines between enter and leave
 	left   chan struct{} // made by close before it sets closed
 }
 
-// enter admits a blocking call; it fails once the gate is closed. The add
-// comes before the load of closed: a close that stored closed before this
-// load waits for the leave below.
+// gateLine is the padding that keeps a gate's hot words off the lines of
+// whatever the allocator puts next to it.
+const gateLine = 128
+
+// begin admits a call of the owner goroutine; it fails once the gate is
+// closed. The Set comes before the load of closed: a close that stored
+// closed before this load waits for the end below (package fence).
+func (g *gate) begin() bool {
+	g.owner.Set(1)
+	if g.closed.Load() {
+		g.end()
+		return false
+	}
+	return true
+}
+
+// end ends a call admitted by begin (or refused by it), signalling a waiting
+// close.
+func (g *gate) end() {
+	g.owner.Set(0)
+	if g.closed.Load() {
+		g.signal()
+	}
+}
+
+// enter admits a call of any other goroutine; it fails once the gate is
+// closed. The add comes before the load of closed: a close that stored
+// closed before this load waits for the leave below.
 func (g *gate) enter() bool {
 	g.inside.Add(1)
 	if g.closed.Load() {
@@ -170,21 +212,30 @@ func (g *gate) enter() bool {
 // the last one inside.
 func (g *gate) leave() {
 	if g.inside.Add(-1) == 0 && g.closed.Load() {
-		select {
-		case g.left <- struct{}{}:
-		default:
-		}
+		g.signal()
+	}
+}
+
+func (g *gate) signal() {
+	select {
+	case g.left <- struct{}{}:
+	default:
 	}
 }
 
 // close closes the gate, calls wake to rouse the calls inside, and waits for
-// them to leave. Callers run it once (under a sync.Once).
+// them to leave: after it returns, no call is inside and every later one is
+// refused. Callers run it once (under a sync.Once), never from inside a call.
 func (g *gate) close(wake func()) {
-	// left is written before the Store(closed) that publishes it to leave.
+	// left is written before the Store(closed) that publishes it to end
+	// and leave.
 	g.left = make(chan struct{}, 1)
 	g.closed.Store(true)
 	wake()
-	for g.inside.Load() != 0 {
+	// After the barrier, an owner call that did not see closed has made
+	// its flag visible (package fence).
+	fence.Barrier()
+	for g.owner.Load() != 0 || g.inside.Load() != 0 {
 		<-g.left
 	}
 }
@@ -300,9 +351,10 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 		if w.seq.Load() == seq {
 			// Nobody woke us: the slice ran out (or the wake-up was
 			// spurious). Look at the peer, and count a lost wake-up if
-			// the condition turned true without a bump of seq.
+			// the condition turned true, or the stream ended, without a
+			// bump of seq.
 			ok, err := cond.ready()
-			if ok && !r.bumpFollows(w, seq) {
+			if (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrClosed)) && !r.bumpFollows(w, seq) {
 				r.lostWakeups.Add(1)
 			}
 			if ok || err != nil {

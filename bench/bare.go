@@ -24,13 +24,9 @@ package main
 // so a hostile value can never address outside the slots.
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
-	"os"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shmring/shmring/internal/spin"
 )
@@ -42,8 +38,28 @@ const (
 	bareSlotMin  = 64 // a slot is at least one cache line
 )
 
-// bareSpinCheck is how many PAUSEs pass between two looks at the context.
-const bareSpinCheck = 256
+// spinCheck is how many PAUSEs a spinning side of the bare ring or the
+// cache line lets pass between two looks at its stopper.
+const spinCheck = 256
+
+// stopper ends the spinning of a side whose run was abandoned: it holds the
+// run's context.
+type stopper struct {
+	done <-chan struct{}
+	err  func() error
+}
+
+func newStopper(s streamSpec) stopper { return stopper{done: s.ctx.Done(), err: s.ctx.Err} }
+
+// stopped reports the context's error once it is done.
+func (s stopper) stopped() error {
+	select {
+	case <-s.done:
+		return s.err()
+	default:
+		return nil
+	}
+}
 
 // bareGeometry returns the slot size and count for s: slots of a message
 // rounded up to a power of two of at least bareSlotMin, as many as fit in
@@ -65,84 +81,47 @@ func bareFileSize(s streamSpec) int {
 type bareTransport struct{}
 
 func (bareTransport) open(s streamSpec, p *peer, key string) (stream, error) {
-	fd, err := unix.MemfdCreate("shmring-bench-bare", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	mem, err := passMapping(tBare, bareFileSize(s), p, key)
 	if err != nil {
-		return nil, fmt.Errorf("bench: bare ring: memfd: %w", err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "bare-ring")
-	size := bareFileSize(s)
-	if err := f.Truncate(int64(size)); err != nil {
-		return nil, errors.Join(fmt.Errorf("bench: bare ring: %w", err), f.Close())
-	}
-	// Sealed against resizing, a peer cannot make the mapping fault.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-		return nil, errors.Join(fmt.Errorf("bench: bare ring: seal: %w", err), f.Close())
-	}
-	st, err := mapBare(f, s)
-	if err != nil {
-		return nil, errors.Join(err, f.Close())
-	}
-	if err := p.passFile(key, f); err != nil {
-		return nil, errors.Join(err, st.close(), f.Close())
-	}
-	return st, nil
+	return newBareStream(mem, s), nil
 }
 
 func (bareTransport) inherit(s streamSpec, key string) (stream, error) {
-	f, err := inheritFile(key)
+	mem, err := inheritMapping(tBare, key, bareFileSize(s))
 	if err != nil {
 		return nil, err
 	}
-	// The mapping outlives the descriptor.
-	st, err := mapBare(f, s)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = errors.Join(fmt.Errorf("bench: bare ring: %w", cerr), st.close())
-	}
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return newBareStream(mem, s), nil
 }
 
 func (bareTransport) inProcess() bool { return false }
 
-// mapBare maps f after checking that its size is what s asks for.
-func mapBare(f *os.File, s streamSpec) (*bareStream, error) {
-	want := bareFileSize(s)
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("bench: bare ring: %w", err)
-	}
-	if fi.Size() != int64(want) {
-		return nil, fmt.Errorf("bench: bare ring: file of %d bytes, want %d", fi.Size(), want)
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, want, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("bench: bare ring: mmap: %w", err)
-	}
+// newBareStream is the bare ring laid out over mem, a mapping of
+// bareFileSize(s) bytes.
+func newBareStream(mem []byte, s streamSpec) *bareStream {
 	slot, n := bareGeometry(s)
 	return &bareStream{
-		mem:   mem,
-		tail:  word64(mem, bareTailOff),
-		head:  word64(mem, bareHeadOff),
-		slots: mem[bareSlotsOff:],
-		slot:  slot,
-		n:     uint64(n),
-		size:  s.size,
-		done:  s.ctx.Done(),
-		err:   s.ctx.Err,
-	}, nil
+		mapping: mapping{mem},
+		tail:    word64(mem, bareTailOff),
+		head:    word64(mem, bareHeadOff),
+		slots:   mem[bareSlotsOff:],
+		slot:    slot,
+		n:       uint64(n),
+		size:    s.size,
+		stop:    newStopper(s),
+	}
 }
 
 type bareStream struct {
-	mem        []byte
+	mapping    // close unmaps it
 	tail, head *atomic.Uint64
 	slots      []byte
 	slot       int    // bytes per slot
 	n          uint64 // slots; a power of two
 	size       int    // bytes per message
-	done       <-chan struct{}
-	err        func() error
+	stop       stopper
 }
 
 // at returns the message bytes of the slot of index i.
@@ -151,31 +130,12 @@ func (b *bareStream) at(i uint64) []byte {
 	return b.slots[off : off+b.size]
 }
 
-// stopped reports the context's error once it is done.
-func (b *bareStream) stopped() error {
-	select {
-	case <-b.done:
-		return b.err()
-	default:
-		return nil
-	}
-}
-
 func (b *bareStream) sender() (sender, error) {
 	return &bareSender{b: b, head: b.head.Load(), tail: b.tail.Load()}, nil
 }
 
 func (b *bareStream) receiver() (receiver, error) {
 	return &bareReceiver{b: b, head: b.head.Load(), tail: b.tail.Load(), buf: make([]byte, b.size)}, nil
-}
-
-func (b *bareStream) close() error {
-	if b.mem == nil {
-		return nil
-	}
-	err := unix.Munmap(b.mem)
-	b.mem = nil
-	return err
 }
 
 type bareSender struct {
@@ -196,8 +156,8 @@ func (s *bareSender) send(msgs [][]byte) error {
 				break
 			}
 			spin.Pause()
-			if i%bareSpinCheck == 0 {
-				if err := b.stopped(); err != nil {
+			if i%spinCheck == 0 {
+				if err := b.stop.stopped(); err != nil {
 					return err
 				}
 			}
@@ -227,8 +187,8 @@ func (r *bareReceiver) read(fn func([]byte)) (int, error) {
 			break
 		}
 		spin.Pause()
-		if i%bareSpinCheck == 0 {
-			if err := b.stopped(); err != nil {
+		if i%spinCheck == 0 {
+			if err := b.stop.stopped(); err != nil {
 				return 0, err
 			}
 		}

@@ -8,8 +8,8 @@ import (
 )
 
 // This file is the only place in bench where bytes of shared memory become
-// typed atomics: the bare ring's two indexes. They are touched only through
-// sync/atomic.
+// typed atomics: the bare ring's two indexes and the cache line's sequence
+// word. They are touched only through sync/atomic.
 
 // word64 returns the 64-bit word at mem[off:off+8]. mem comes from mmap and
 // is page aligned; off must be a multiple of 8, and the slice expression

@@ -59,8 +59,10 @@ var jsonFields = []string{
 }
 
 // TestQuickEndToEnd runs a tiny -quick subset through the re-exec path: a
-// pipe and a shmring ring between two processes, a round trip and an idle
-// wait, and checks the JSON lines and the chart.
+// pipe and a shmring ring between two processes, round trips over the ring
+// and the cache line, and an idle wait, and checks the JSON lines, the
+// target lines and the chart. It checks no figure against another: the
+// machine may be loaded.
 func TestQuickEndToEnd(t *testing.T) {
 	// A child built with -race otherwise sleeps 1 s at exit.
 	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
@@ -68,7 +70,7 @@ func TestQuickEndToEnd(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run([]string{
 		"-quick", "-json", "-svg", svg, "-time", "5ms", "-n", "500", "-rtt", "500",
-		"-run", `^(throughput/(pipe//|shmring/adaptive/copy)/64|pingpong/shmring/adaptive/copy/64|idle/pipe///64)$`,
+		"-run", `^(throughput/(pipe//|shmring/adaptive/copy)/64|pingpong/(shmring/adaptive/copy|cacheline//)/64|idle/pipe///64)$`,
 	}, &stdout, &stderr)
 	t.Logf("stderr:\n%s", stderr.String())
 	require.Equal(t, exitOK, code)
@@ -76,6 +78,7 @@ func TestQuickEndToEnd(t *testing.T) {
 	want := []string{
 		"throughput/pipe///64",
 		"throughput/shmring/adaptive/copy/64",
+		"pingpong/cacheline///64",
 		"pingpong/shmring/adaptive/copy/64",
 		"idle/pipe///64",
 	}
@@ -119,11 +122,28 @@ func TestQuickEndToEnd(t *testing.T) {
 	assert.Equal(t, want, got)
 	assert.Contains(t, stderr.String(), "Targets, from the rows of this run", "-json puts the targets on stderr")
 	assert.Contains(t, stderr.String(), "not measured")
+	// Both rows of these targets ran: each has a value, met or not.
+	for _, what := range []string{"round trip, adaptive: p50 ÷ cache line p50", "SPSC 64 B copy, adaptive: msgs/s ÷ pipe"} {
+		line := targetLine(t, stderr.String(), what)
+		assert.Regexp(t, `^  (met|NOT met) +[0-9.e+-]+ +\(want `, line)
+	}
 
 	chart, err := os.ReadFile(svg)
 	require.NoError(t, err)
 	assert.NoError(t, wellFormed(chart))
 	assert.Contains(t, string(chart), "shmring adaptive copy")
+}
+
+// targetLine returns the line of out that reports the target what.
+func targetLine(t *testing.T, out, what string) string {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if strings.HasSuffix(strings.TrimSuffix(line, "\n"), "  "+what) {
+			return line
+		}
+	}
+	t.Fatalf("no target line %q in\n%s", what, out)
+	return ""
 }
 
 // TestMPMCEndToEnd runs a tiny 2P2C MPMC row through the re-exec path:
@@ -323,10 +343,8 @@ func TestPlan(t *testing.T) {
 		assert.True(t, names[name], "quick row %s is not planned", name)
 	}
 	for _, tg := range targets {
-		for _, name := range []string{tg.num, tg.den} {
-			if name != "" {
-				assert.True(t, quick[name], "target %q reads %s, which -quick does not run", tg.what, name)
-			}
+		for _, name := range tg.rows() {
+			assert.True(t, quick[name], "target %q reads %s, which -quick does not run", tg.what, name)
 		}
 	}
 }
@@ -371,32 +389,90 @@ func TestConsumeChecks(t *testing.T) {
 	}
 }
 
-func TestTargetsEvaluate(t *testing.T) {
-	rows := []row{
+// targetRows are rows of a run as evaluate sees them: some measured, a
+// failed one, and the 8P8C row on a machine with 2 CPUs.
+func targetRows() []row {
+	rtt := func(transport, strategy, api string, p50 int64) row {
+		return row{Scenario: sPingpong, Transport: transport, Strategy: strategy, API: api, Size: 64, P50: p50, measured: true}
+	}
+	mpmc8 := mpmcRow(8).row()
+	mpmc8.err = cpuShortage{have: 2, need: 16}
+	return []row{
 		{Scenario: sThroughput, Transport: tShmring, Strategy: "adaptive", API: apiCopy, Size: 64, MsgsPerS: 30, measured: true},
 		{Scenario: sThroughput, Transport: tBare, Size: 64, MsgsPerS: 20, measured: true},
-		{Scenario: sThroughput, Transport: tPipe, Size: 64, MsgsPerS: 10, note: "FAILED"},
+		{Scenario: sThroughput, Transport: tPipe, Size: 64, err: errors.New("peer died")},
+		mpmc8,
+		rtt(tLine, "", "", 100),
+		rtt(tChan, "", "", 600),
+		rtt(tShmring, "adaptive", apiCopy, 400),
+		rtt(tShmring, "adaptive", apiChannel, 1200),
 		{Scenario: sIdle, Transport: tShmring, Strategy: "block", API: apiCopy, Size: 64, CPUPct: 2, measured: true},
 	}
-	byWhat := make(map[string]result)
-	for _, r := range evaluate(rows) {
-		byWhat[r.num+" "+r.den] = r
+}
+
+func TestTargetsEvaluate(t *testing.T) {
+	byRows := make(map[string]result)
+	for _, r := range evaluate(targetRows()) {
+		byRows[strings.Join(r.rows(), " ")] = r
 	}
-	bare := byWhat[rowCopy64+" "+rowBare64]
-	assert.True(t, bare.measured)
-	assert.InDelta(t, 1.5, bare.value, 1e-9)
-	assert.True(t, bare.met())
-	assert.False(t, byWhat[rowCopy64+" "+rowPipe64].measured, "a failed row measures nothing")
-	idle := byWhat[rowIdleBlock+" "]
-	assert.True(t, idle.measured)
-	assert.False(t, idle.met(), "2%% is not below 1%%")
+	for _, tc := range []struct {
+		name     string
+		rows     []string
+		measured bool
+		value    float64
+		met      bool
+		why      string
+	}{
+		{"one row over another", []string{rowCopy64, rowBare64}, true, 1.5, true, ""},
+		{"a failed row measures nothing", []string{rowCopy64, rowPipe64}, false, 0, false, ""},
+		{"an absolute bound", []string{rowIdleBlock}, true, 2, false, ""},
+		{"over the cache line", []string{rowRTTAdaptive, rowRTTLine}, true, 4, false, ""},
+		{"one row over the sum of two", []string{rowRTTChannel, rowRTTAdaptive, rowRTTChan}, true, 1.2, false, ""},
+		{"too few CPUs", []string{rowMPMC8, rowMPMC1}, false, 0, false, "2 CPUs, needs 16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, ok := byRows[strings.Join(tc.rows, " ")]
+			require.True(t, ok, "no target reads %v", tc.rows)
+			assert.Equal(t, tc.measured, r.measured)
+			assert.InDelta(t, tc.value, r.value, 1e-9)
+			assert.Equal(t, tc.met, r.met())
+			assert.Equal(t, tc.why, r.why)
+		})
+	}
 
 	var out bytes.Buffer
-	require.NoError(t, writeTargets(&out, evaluate(rows)))
+	require.NoError(t, writeTargets(&out, evaluate(targetRows())))
 	assert.Contains(t, out.String(), "met")
 	assert.Contains(t, out.String(), "NOT met")
-	assert.Contains(t, out.String(), "not measured")
+	assert.Contains(t, out.String(), "MPMC 64 B, adaptive: 8P8C msgs/s ÷ 1P1C (not measured: 2 CPUs, needs 16)")
 	assert.Equal(t, len(targets)+2, strings.Count(out.String(), "\n"))
+}
+
+// TestTableNotes checks the table's notes: a failed row's reason in its
+// row, and a line under the table for a row the machine has too few CPUs
+// for.
+func TestTableNotes(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, writeTable(&out, targetRows()))
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	assert.Contains(t, out.String(), "FAILED: peer died")
+	assert.Equal(t, "note: shmring-mpmc adaptive copy 8P8C not measured: 2 CPUs, needs 16, one for each of its processes", lines[len(lines)-1])
+}
+
+// TestCPUShortage checks that a row that needs more CPUs than the machine
+// has is not applicable, without starting a process, and fails nothing.
+func TestCPUShortage(t *testing.T) {
+	h := &harness{exe: "/nonexistent", cpus: 2}
+	var progress bytes.Buffer
+	rows, failed := h.measureAll([]bench{mpmcRow(8)}, &progress)
+	assert.Zero(t, failed)
+	require.Len(t, rows, 1)
+	assert.False(t, rows[0].measured)
+	assert.ErrorIs(t, rows[0].err, errNotApplicable)
+	assert.Equal(t, "2 CPUs, needs 16", rows[0].note())
+	assert.Contains(t, progress.String(), "8p8c not applicable: 2 CPUs, needs 16")
+	assert.Equal(t, 16, mpmcRow(8).minCPUs())
+	assert.Zero(t, mpmcRow(4).minCPUs(), "the smaller crews run everywhere")
 }
 
 // TestPeerFailure checks that a failing or hanging child fails the session

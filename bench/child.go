@@ -46,6 +46,7 @@ const (
 const (
 	roleProduce = "produce" // send Count messages on stream 0
 	roleEcho    = "echo"    // send back each of Count messages of stream 0 on stream 1
+	roleBounce  = "bounce"  // answer Count round trips on the cache line of stream 0
 	roleIdle    = "idle"    // wait for one message on stream 0 and report the CPU it took
 	// MPMC peers, one process each: send Count messages as producer ID
 	// once standard input ends, or take messages until the stream ends
@@ -79,7 +80,7 @@ func (j job) ends(harness bool) []role {
 		ends = []role{receiving}
 	case roleEcho:
 		ends = []role{sending, receiving}
-	case roleIdle, roleMPMCConsume:
+	case roleIdle, roleMPMCConsume, roleBounce:
 		ends = []role{sending}
 	}
 	if !harness {
@@ -333,6 +334,8 @@ func runRole(j job, streams []stream, in io.Reader, out io.Writer) error {
 		return produce(streams[0], j)
 	case roleEcho:
 		return echo(streams[0], streams[1], j)
+	case roleBounce:
+		return bounce(streams[0], j)
 	case roleIdle:
 		return idleWait(streams[0], out)
 	case roleMPMCProduce:

@@ -35,8 +35,8 @@ type row struct {
 	Max       int64   `json:"max_ns"`
 	CPUPct    float64 `json:"cpu_pct"`
 
-	measured bool   // the figures are valid
-	note     string // why a row has no figures
+	measured bool  // the figures are valid
+	err      error // why a row has no figures: errNotApplicable, or its failure
 }
 
 func (r row) name() string {
@@ -80,15 +80,30 @@ func (c comparison) holds(v, bound float64) bool {
 	return v < bound
 }
 
-// target is a goal: field of row num, divided by field of row den unless den
-// is empty, compared with bound.
-type target struct {
-	what     string
-	num, den string
-	field    func(row) float64
-	cmp      comparison
-	bound    float64
+// note is the table's note on a row without figures.
+func (r row) note() string {
+	switch {
+	case r.err == nil:
+		return ""
+	case errors.Is(r.err, errNotApplicable):
+		return r.err.Error()
+	}
+	return "FAILED: " + r.err.Error()
 }
+
+// target is a goal: field of row num, divided by the sum of field over the
+// rows of den unless den is empty, compared with bound.
+type target struct {
+	what  string
+	num   string
+	den   []string
+	field func(row) float64
+	cmp   comparison
+	bound float64
+}
+
+// rows are the rows t reads.
+func (t target) rows() []string { return append([]string{t.num}, t.den...) }
 
 func msgsPerS(r row) float64 { return r.MsgsPerS }
 func mbPerS(r row) float64   { return r.MBPerS }
@@ -100,7 +115,8 @@ func cpuPct(r row) float64   { return r.CPUPct }
 type result struct {
 	target
 	value    float64
-	measured bool // both rows ran
+	measured bool   // every row it reads ran
+	why      string // why it was not measured, when a row it reads does not apply here
 }
 
 func (r result) met() bool { return r.measured && r.cmp.holds(r.value, r.bound) }
@@ -109,25 +125,42 @@ func (r result) met() bool { return r.measured && r.cmp.holds(r.value, r.bound) 
 func evaluate(rows []row) []result {
 	byName := make(map[string]row, len(rows))
 	for _, r := range rows {
-		if r.measured {
-			byName[r.name()] = r
-		}
+		byName[r.name()] = r
 	}
 	results := make([]result, 0, len(targets))
 	for _, t := range targets {
 		res := result{target: t}
-		num, ok := byName[t.num]
-		den, okDen := byName[t.den]
-		switch {
-		case !ok:
-		case t.den == "":
-			res.value, res.measured = t.field(num), true
-		case okDen && t.field(den) > 0:
-			res.value, res.measured = t.field(num)/t.field(den), true
+		ran := true
+		for _, name := range t.rows() {
+			r := byName[name] // the zero row, unmeasured, when it was not run
+			ran = ran && r.measured
+			if res.why == "" && errors.Is(r.err, errNotApplicable) {
+				res.why = r.err.Error()
+			}
+		}
+		if ran {
+			res.value, res.measured = t.value(byName)
 		}
 		results = append(results, res)
 	}
 	return results
+}
+
+// value is t read from byName, which holds every row t reads, measured; ok
+// is false when the denominator is not positive.
+func (t target) value(byName map[string]row) (v float64, ok bool) {
+	v = t.field(byName[t.num])
+	if len(t.den) == 0 {
+		return v, true
+	}
+	sum := 0.0
+	for _, name := range t.den {
+		sum += t.field(byName[name])
+	}
+	if sum <= 0 {
+		return 0, false
+	}
+	return v / sum, true
 }
 
 // writeTable writes rows as an aligned table. The ÷bare column divides a
@@ -163,10 +196,21 @@ func writeTable(w io.Writer, rows []row) error {
 				figures[6] = fmt.Sprintf("%.2f", r.CPUPct)
 			}
 		}
-		cells = append(append(cells, figures[:7]...), vsBare, r.note)
+		cells = append(append(cells, figures[:7]...), vsBare, r.note())
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		var few cpuShortage
+		if errors.As(r.err, &few) {
+			if _, err := fmt.Fprintf(w, "note: %s not measured: %v, one for each of its processes\n", r.label(), few); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // writeTargets writes each target's ratio and whether it was met.
@@ -176,14 +220,17 @@ func writeTargets(w io.Writer, results []result) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, r := range results {
-		status, value := "NOT met", fmt.Sprintf("%.3g", r.value)
+		status, value, what := "NOT met", fmt.Sprintf("%.3g", r.value), r.what
 		switch {
 		case !r.measured:
 			status, value = "not measured", "-"
+			if r.why != "" {
+				what += " (not measured: " + r.why + ")"
+			}
 		case r.met():
 			status = "met"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t(want %s %g)\t%s\n", status, value, r.cmp, r.bound, r.what)
+		fmt.Fprintf(tw, "  %s\t%s\t(want %s %g)\t%s\n", status, value, r.cmp, r.bound, what)
 	}
 	return tw.Flush()
 }

@@ -56,6 +56,7 @@ type harness struct {
 	minMsgs int           // least messages of a throughput run
 	rtts    int           // round trips recorded per pingpong row
 	timeout time.Duration // longest a peer may run
+	cpus    int           // CPUs this process may run on (runtime.NumCPU)
 }
 
 // bench is one row to measure.
@@ -93,6 +94,24 @@ func (b bench) row() row {
 	return r
 }
 
+// minCPUs is the least CPUs b runs on: one for each process of an MPMC row
+// of mpmcScaling producers or more; none for the others.
+func (b bench) minCPUs() int {
+	if b.kind.Transport == tMPMC && b.producers >= mpmcScaling {
+		return b.producers + b.consumers
+	}
+	return 0
+}
+
+// cpuShortage is why a row does not run on this machine: it has have CPUs,
+// the row needs need.
+type cpuShortage struct{ have, need int }
+
+func (e cpuShortage) Error() string { return fmt.Sprintf("%d CPUs, needs %d", e.have, e.need) }
+
+// Is makes a shortage a case of errNotApplicable.
+func (cpuShortage) Is(target error) bool { return target == errNotApplicable }
+
 // senders is how many producers share a throughput row's messages.
 func (b bench) senders() int { return max(b.producers, 1) }
 
@@ -109,8 +128,11 @@ func (b bench) job(role string, count int) job {
 // 1 MiB, or room for 8 messages when that is more.
 func ringCapacity(size int) int { return max(1<<20, 8*size) }
 
-// measure measures b.
+// measure measures b, unless the machine has too few CPUs for it.
 func (h *harness) measure(b bench) (row, error) {
+	if need := b.minCPUs(); h.cpus < need {
+		return row{}, cpuShortage{have: h.cpus, need: need}
+	}
 	switch {
 	case b.kind.Transport == tMemcpy:
 		return h.memcpy(b), nil
@@ -255,7 +277,10 @@ func consume(rcv receiver, size, n int) (time.Duration, error) {
 	return end.Sub(start), bad
 }
 
-// touched keeps touch's loads from being optimised away.
+// touched keeps touch's loads from being optimised away: it is written and
+// never read, on purpose.
+//
+//lint:ignore U1000 a sink for touch's loads
 var touched byte
 
 // touch reads one byte of every cache line of msg, so that a message read in
@@ -293,11 +318,14 @@ func produce(s stream, j job) error {
 }
 
 // pingpong measures round trips: a warm-up of a tenth, then h.rtts recorded.
+// The cache line's round trips are turns on one line (cacheline.go), the
+// others messages echoed by the peer.
 func (h *harness) pingpong(b bench) (row, error) {
-	warm := max(h.rtts/10, 100)
-	total := warm + h.rtts
-	hist := hdrhistogram.New(histMin, histMax, histDigits)
-	err := h.session(b, b.job(roleEcho, total), func(_ *peer, streams []stream) error {
+	if b.kind.Transport == tLine {
+		return h.lineRoundTrips(b)
+	}
+	var hist *hdrhistogram.Histogram
+	err := h.session(b, b.job(roleEcho, h.roundTrips()), func(_ *peer, streams []stream) error {
 		snd, err := streams[0].sender()
 		if err != nil {
 			return err
@@ -315,37 +343,87 @@ func (h *harness) pingpong(b bench) (row, error) {
 				echoed = index(m)
 			}
 		}
-		for i := range total {
+		hist, err = h.timeRoundTrips(func(i int) error {
 			stamp(msg, i)
-			t0 := time.Now()
 			if err := snd.send(one); err != nil {
-				return fmt.Errorf("bench: round trip %d: %w", i, err)
+				return err
 			}
 			n, err := rcv.read(check)
-			rtt := time.Since(t0)
 			if err != nil {
-				return fmt.Errorf("bench: round trip %d: %w", i, err)
+				return err
 			}
 			if n != 1 || echoed != i {
-				return fmt.Errorf("bench: round trip %d: %d messages back, index %d", i, n, echoed)
+				return fmt.Errorf("%d messages back, index %d", n, echoed)
 			}
-			if i >= warm {
-				if err := hist.RecordValue(rtt.Nanoseconds()); err != nil {
-					return fmt.Errorf("bench: round trip %d of %v: %w", i, rtt, err)
-				}
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		return snd.close()
 	})
 	if err != nil {
 		return row{}, err
 	}
+	return rttRow(b, hist), nil
+}
+
+// lineRoundTrips measures the cache line's round trips: the harness hits
+// the line, the peer answers.
+func (h *harness) lineRoundTrips(b bench) (row, error) {
+	var hist *hdrhistogram.Histogram
+	err := h.session(b, b.job(roleBounce, h.roundTrips()), func(_ *peer, streams []stream) error {
+		l, ok := streams[0].(*lineStream)
+		if !ok {
+			return fmt.Errorf("bench: %s: the %s stream is no cache line", b.name(), b.kind.Transport)
+		}
+		var err error
+		hist, err = h.timeRoundTrips(func(i int) error { return l.hit(uint64(i)) })
+		return err
+	})
+	if err != nil {
+		return row{}, err
+	}
+	return rttRow(b, hist), nil
+}
+
+// warmRoundTrips is how many round trips a pingpong row makes before it
+// records h.rtts.
+func (h *harness) warmRoundTrips() int { return max(h.rtts/10, 100) }
+
+// roundTrips is how many round trips a pingpong row makes in all.
+func (h *harness) roundTrips() int { return h.warmRoundTrips() + h.rtts }
+
+// timeRoundTrips makes h.roundTrips() round trips, trip(i) making the i-th,
+// times each and returns a histogram of those after the warm-up, in
+// nanoseconds.
+func (h *harness) timeRoundTrips(trip func(i int) error) (*hdrhistogram.Histogram, error) {
+	warm := h.warmRoundTrips()
+	hist := hdrhistogram.New(histMin, histMax, histDigits)
+	for i := range h.roundTrips() {
+		t0 := time.Now()
+		err := trip(i)
+		rtt := time.Since(t0)
+		if err != nil {
+			return nil, fmt.Errorf("bench: round trip %d: %w", i, err)
+		}
+		if i >= warm {
+			if err := hist.RecordValue(rtt.Nanoseconds()); err != nil {
+				return nil, fmt.Errorf("bench: round trip %d of %v: %w", i, rtt, err)
+			}
+		}
+	}
+	return hist, nil
+}
+
+// rttRow returns b's row with the percentiles of hist.
+func rttRow(b bench, hist *hdrhistogram.Histogram) row {
 	r := b.row()
 	r.P50 = hist.ValueAtQuantile(50)
 	r.P99 = hist.ValueAtQuantile(99)
 	r.P999 = hist.ValueAtQuantile(99.9)
 	r.Max = hist.Max()
-	return r, nil
+	return r
 }
 
 // echo sends back each of j.Count messages (the peer's side of pingpong).
@@ -375,6 +453,21 @@ func echo(in, out stream, j job) error {
 		}
 	}
 	return snd.close()
+}
+
+// bounce answers j.Count round trips on the cache line (the peer's side of
+// its pingpong).
+func bounce(s stream, j job) error {
+	l, ok := s.(*lineStream)
+	if !ok {
+		return fmt.Errorf("bench: bounce: the %s stream is no cache line", j.Kind.Transport)
+	}
+	for i := range j.Count {
+		if err := l.answer(uint64(i)); err != nil {
+			return fmt.Errorf("bench: bounce %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // idleResult is what an idle peer reports.

@@ -39,6 +39,7 @@ const (
 	tSeqpacket = "seqpacket"
 	tChan      = "chan"
 	tBare      = "bare-ring"
+	tLine      = "cacheline"
 	tMemcpy    = "memcpy"
 )
 
@@ -174,6 +175,8 @@ func newTransport(k kind) (transport, error) {
 		return chanTransport{}, nil
 	case tBare:
 		return bareTransport{}, nil
+	case tLine:
+		return lineTransport{}, nil
 	}
 	return nil, fmt.Errorf("bench: %q is not a transport", k.Transport)
 }
@@ -298,7 +301,9 @@ func (s zerocopySender) send(msgs [][]byte) error {
 		if err != nil {
 			return err
 		}
-		s.p.Commit(copy(buf, m))
+		if err := s.p.Commit(copy(buf, m)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -367,7 +372,9 @@ func (r zerocopyReceiver) read(fn func([]byte)) (int, error) {
 		return 0, err
 	}
 	fn(msg)
-	r.c.Release()
+	if err := r.c.Release(); err != nil {
+		return 0, err
+	}
 	return 1, nil
 }
 

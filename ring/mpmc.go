@@ -3,6 +3,7 @@ package ring
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 )
 
@@ -46,15 +47,34 @@ import (
 //
 // End of stream. Any process may Store(closed, 1). A producer loads closed
 // after every successful claim; when set, it commits the slot as a skip
-// record and reports ErrClosed. Drained (closed, then deq == enq) is then
-// exact: sync/atomic operations are sequentially consistent, so a producer
-// that loaded closed == 0 did so before the Store(closed) in their single
-// total order, and its CAS on enq, earlier in its program, did too. A
-// consumer that loads closed == 1, then deq, then enq therefore sees an enq
-// past every position claimed by such a producer; deq == enq then means that
-// every one of those positions was claimed by a consumer, which delivers it.
-// A producer claiming after the close commits a skip only: nothing is lost
-// after Drained reported true.
+// record and reports ErrClosed. Closed, then deq == enq, says that no
+// position is left to claim: sync/atomic operations are sequentially
+// consistent, so a producer that loaded closed == 0 did so before the
+// Store(closed) in their single total order, and its CAS on enq, earlier in
+// its program, did too. A consumer that loads closed == 1, then deq, then
+// enq therefore sees an enq past every position claimed by such a producer;
+// deq == enq then means that every one of those positions was claimed by a
+// consumer. A producer claiming after the close commits a skip only.
+//
+// Claimed is not delivered: the consumer that claimed a message may still
+// die before its caller has it (with the zero-copy API, at any time before
+// Release), and then the message is adopted by another consumer. So the
+// stream has ended (Drained) only when, besides, no position before deq is
+// still held: no entry's intent names a position p in the last lap whose
+// slot still has seq p+1 (committed, claimed, not released). Every holder
+// names its position until after its release (Intents above): a live or
+// dead consumer its own, an orphan and its adopter the orphan's, and a reap
+// frees a dead consumer's entry only once the slot is released or an
+// orphan names it. That hand-over, from a dead entry to an orphan, is the
+// only way a naming moves between entries, and it could pass behind the
+// scan (the orphan scanned before it named the position, the dead entry
+// after it was freed); but the orphan's bit is set before its state and
+// before the dead entry is freed, so the scan looks again at every entry in
+// the Orphans word, loaded after it. A message held at the load of deq is
+// therefore seen held, or was released (delivered) before the scan saw its
+// slot. Each message still held makes io.EOF wait; its release or its
+// adoption's release wakes the consumers (the caller's wake rule), and a
+// dead holder is reaped.
 
 // maxClaimAttempts bounds a claim loop. Each turn of the loop either
 // returns or found that another endpoint claimed a position since the last
@@ -82,24 +102,59 @@ func (streamClosedError) Is(target error) bool { return target == ErrClosed }
 // mix two flushes. It panics unless 0 <= i < Participants.
 func (m *MPMC) Stats(i int) Stats { return LoadStats(&m.Entry(i).Stats) }
 
-// Drained reports whether the stream is closed and every claimed position
-// was claimed by a consumer: no message will arrive anymore. The loads are
-// in the order the end-of-stream argument above needs.
+// Drained reports whether the stream has ended: it is closed, every claimed
+// position was claimed by a consumer, and no consumer (live, dead, or
+// adopting an orphan) holds a message it may still not deliver. No message
+// will arrive anymore. The loads are in the order the end-of-stream
+// argument above needs. An intent that a hostile peer wrote to name a
+// committed slot keeps the stream from ending, nothing worse.
 func (m *MPMC) Drained() bool {
 	if m.Closed.Load() == 0 {
 		return false
 	}
 	deq := m.Deq.Load()
-	return deq == m.Enq.Load()
+	if deq != m.Enq.Load() {
+		return false
+	}
+	for i := range m.entries {
+		if m.holds(i, deq) {
+			return false
+		}
+	}
+	for b := m.Orphans.Load() & m.inTable; b != 0; b &= b - 1 {
+		if m.holds(bits.TrailingZeros64(b), deq) {
+			return false
+		}
+	}
+	return true
+}
+
+// holds reports whether entry i names a position of the lap before deq
+// whose slot is committed and not released: a claimed message not yet
+// delivered.
+func (m *MPMC) holds(i int, deq uint64) bool {
+	intent := m.entries[i].Intent.Load()
+	p := intent - 1
+	if intent == 0 || p >= deq || deq-p > m.geo.Slots {
+		return false
+	}
+	return m.seqWord(p).Load() == p+1
 }
 
 // Readable reports, without claiming anything, whether a consumer's TryPeek
 // (or its adoption of an orphan, or its end-of-stream check) has something
-// to find now: the slot at deq is committed, an orphan waits, or the stream
-// is drained. For a poller that must not claim on the consumer's behalf.
+// to find now: the slot at deq is committed, an orphan waits that nobody is
+// adopting, the stream has ended, or the Orphans word is corrupt (which
+// Orphaned reports). For a poller that must not claim on the consumer's
+// behalf; it makes no system call, and an orphan that another consumer
+// adopts is not something this consumer can make progress on.
 func (m *MPMC) Readable() bool {
 	p := m.Deq.Load()
-	return m.seqWord(p).Load() == p+1 || m.Orphans.Load() != 0 || m.Drained()
+	if m.seqWord(p).Load() == p+1 || m.Drained() {
+		return true
+	}
+	orphans, err := m.orphansLoad()
+	return orphans != 0 || err != nil
 }
 
 // MPMCProducer is one producer of an MPMC ring, attached through its
@@ -207,6 +262,10 @@ func (p *MPMCProducer) claim() (uint64, error) {
 	return 0, ErrFull
 }
 
+// Holding reports whether the producer holds a reservation, which Commit,
+// Cancel or the next TryReserve ends.
+func (p *MPMCProducer) Holding() bool { return p.held }
+
 // unannounce clears the intent stored by a claim that failed.
 func (p *MPMCProducer) unannounce(announced bool) {
 	if announced {
@@ -264,6 +323,7 @@ type MPMCConsumer struct {
 	msg     []byte // its payload, when valid
 	heldErr error  // why its slot is not a valid message
 	adopted int    // the orphan entry whose slot is held, or -1
+	passed  bool   // a claim freed a skip record since PassedSkip
 	stats   counters
 }
 
@@ -322,6 +382,7 @@ func (c *MPMCConsumer) claim() (pos, n uint64, flags uint32, err error) {
 			// Frees the skipped slot for the next lap, as Release does;
 			// pairs with the producer's Load(seq) in claim.
 			m.seqWord(pos).Store(pos + m.geo.Slots)
+			c.passed = true
 			pos = m.Deq.Load()
 		case d > 0:
 			next := m.Deq.Load()
@@ -371,6 +432,16 @@ func (c *MPMCConsumer) hold(pos, n uint64, flags uint32, orphan int) {
 // a message from TryPeek or Adopt, or one they reported corrupt.
 func (c *MPMCConsumer) Holding() bool { return c.held }
 
+// PassedSkip reports whether TryPeek passed over a skip record, freeing its
+// slot for the producers' next lap, since the last call. The caller then
+// wakes what a release wakes: the slot's Store(seq) was step (a) of the wake
+// rule.
+func (c *MPMCConsumer) PassedSkip() bool {
+	passed := c.passed
+	c.passed = false
+	return passed
+}
+
 // Release frees the held slot for the producers' next lap; a slot that was
 // reported corrupt is discarded. Release without a held slot panics.
 func (c *MPMCConsumer) Release() {
@@ -382,7 +453,7 @@ func (c *MPMCConsumer) Release() {
 	// claim. The intent (ours, or the orphan's) goes after it (see Intents).
 	m.seqWord(c.pos).Store(c.pos + m.geo.Slots)
 	if c.adopted >= 0 {
-		m.freeOrphan(c.adopted)
+		m.freeEntry(c.adopted)
 	} else {
 		c.e.Intent.Store(0)
 	}

@@ -3,6 +3,7 @@ package ring
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,9 +19,10 @@ const mpFuzzDead = 3
 
 // mpFuzzWords returns the offsets in the region of the 8-byte words that
 // FuzzMPMC's state input fills, in order: the positions and flags of the
-// control area, the dead entry's state and intent, then each slot's seq,
-// header and first payload word. The rest of the region stays as Init left
-// it.
+// control area (the sleeper and orphan bitmaps among them), the dead
+// entry's state and intent, then each slot's seq, header and first payload
+// word, then the dead entry's generation. The rest of the region stays as
+// Init left it.
 func mpFuzzWords(g MPMCGeometry) []int {
 	dead := offMEntries + mpFuzzDead*entryStride
 	offs := []int{offMEnq, offMDeq, offMClosed, offMDataSleepers, offMSpaceSleepers, offMOrphans,
@@ -28,6 +30,19 @@ func mpFuzzWords(g MPMCGeometry) []int {
 	for i := range int(g.Slots) {
 		slot := int(g.slotsOffset()) + i*int(g.stride())
 		offs = append(offs, slot+offSlotSeq, slot+offSlotHeader, slot+slotHeader)
+	}
+	return append(offs, dead+offEntGen)
+}
+
+// mpFuzzPokes returns the offsets of the 8-byte words that a peer rewrites
+// in FuzzMPMC (mpOpPoke): those of mpFuzzWords, and the words of the live
+// entries that only their owners should write (state and pid, generation),
+// but for their intents, which the fuzz checks against the endpoints.
+func mpFuzzPokes(g MPMCGeometry) []int {
+	offs := mpFuzzWords(g)
+	for i := range mpFuzzDead {
+		e := offMEntries + i*entryStride
+		offs = append(offs, e+offEntState, e+offEntGen)
 	}
 	return offs
 }
@@ -64,15 +79,17 @@ func mpFuzzState(region []byte) []byte {
 // FuzzMPMC operations, one per 3 bytes of input: an opcode and two argument
 // bytes a and b.
 const (
-	mpOpReserve = iota // TryReserve(a - 4): some negative, some too large
-	mpOpCommit         // Commit(b % (reserved+1)) when a reservation is held
-	mpOpCancel         // Cancel
-	mpOpPeek           // TryPeek on consumer a%2
-	mpOpRelease        // Release on consumer a%2 when it holds a slot
-	mpOpReap           // Reap(mpFuzzDead), entry i alive when bit i of a is set
-	mpOpAdopt          // Adopt(mpFuzzDead) on consumer a%2 when it holds nothing
-	mpOpPoke           // a peer writes word b of mpFuzzWords: its value plus int8(a)
-	mpOpDrained        // Drained
+	mpOpReserve  = iota // TryReserve(a - 4): some negative, some too large
+	mpOpCommit          // Commit(b % (reserved+1)) when a reservation is held
+	mpOpCancel          // Cancel
+	mpOpPeek            // TryPeek on consumer a%2
+	mpOpRelease         // Release on consumer a%2 when it holds a slot
+	mpOpReap            // Reap(mpFuzzDead), entry i alive when bit i of a is set
+	mpOpAdopt           // Adopt(mpFuzzDead) on consumer a%2 when it holds nothing
+	mpOpPoke            // a peer writes word b of mpFuzzPokes: its value plus int8(a)
+	mpOpDrained         // Drained
+	mpOpOrphaned        // Orphaned, then Adopt of each orphan on consumer a%2 when it holds nothing
+	mpOpReadable        // Readable
 	mpNumOps
 )
 
@@ -141,7 +158,7 @@ func FuzzMPMC(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, state, ops []byte) {
 		m, region := mpFuzzRegion(t, state)
-		words := mpFuzzWords(mpFuzzGeo)
+		words := mpFuzzPokes(mpFuzzGeo)
 		p := mpProducer(t, m, 0)
 		cs := []*MPMCConsumer{mpConsumer(t, m, 1), mpConsumer(t, m, 2)}
 
@@ -225,6 +242,28 @@ func FuzzMPMC(f *testing.F) {
 				word64(region, off).Store(v + uint64(int64(int8(a))))
 			case mpOpDrained:
 				m.Drained()
+			case mpOpOrphaned:
+				orphans, err := m.Orphaned()
+				if err != nil {
+					require.ErrorIs(t, err, ErrCorrupt)
+				}
+				require.Zero(t, orphans>>mpFuzzGeo.Participants, "an orphan outside the table")
+				require.Zero(t, m.Orphans.Load()>>mpFuzzGeo.Participants, "bits outside the table stay")
+				for ; orphans != 0; orphans &= orphans - 1 {
+					i := bits.TrailingZeros64(orphans)
+					c := cs[a%2]
+					if c.held || i == int(a%2)+1 {
+						continue // the fuzz's own consumers are alive
+					}
+					msg, err := c.Adopt(i)
+					if err != nil {
+						require.True(t, errors.Is(err, ErrEmpty) || errors.Is(err, ErrCorrupt), "%v", err)
+					} else {
+						inSlot(msg, c.pos)
+					}
+				}
+			case mpOpReadable:
+				m.Readable()
 			}
 			want := uint64(0)
 			if p.held {

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"os"
 	"sync/atomic"
@@ -22,11 +23,13 @@ import (
 //	   512     4  spaceSeq           wakers                           producers sleep on it (futex word 1)
 //	   520     8  spaceSleepers      producers (Or, And), reapers     consumers: bit i = entry i sleeps for room
 //	   640     4  futexCookie        futex.Open                       futex.Open
-//	   768     8  orphans            reapers (Or), adopters (And)     consumers: bit i = entry i is an orphan
+//	   768     8  orphans            reapers (Or); adopters, Join     consumers: bit i = entry i may be an orphan
+//	                                 and Orphaned (And)
 //	   776     4  ready              Init (last)                      NewProducer, NewConsumer
 //	  1024 8*128  events[i]: state, seq (futex word 2+i), waiters, as in the SPSC layout
 //	  4096 P*256  participants[P], one entry per attached endpoint:
-//	                +0    state       EntryFree, EntryProducer, EntryConsumer, EntryOrphan
+//	                +0    state       EntryFree, EntryProducer, EntryConsumer, EntryOrphan,
+//	                                  EntryAdopted
 //	                +4    pid         informational only: liveness is the caller's business
 //	                +8    generation  bumped by every Join
 //	               +16    intent      position+1 the owner claims or holds; 0 for none
@@ -51,10 +54,14 @@ import (
 //
 // Two details differ from the first design. Orphans is a bitmap, not a
 // count: a consumer that dies while it frees an adopted orphan would leave a
-// count wrong for ever, while setting or clearing a bit is idempotent and is
-// repaired by the next Reap or Adopt of that entry (only the holder of an
-// entry's lock writes its bit); and a consumer learns which entries to
-// adopt without scanning the table.
+// count wrong for ever, while setting or clearing a bit is idempotent (only
+// the holder of an entry's lock writes its bit); and a consumer learns which
+// entries to adopt without scanning the table. The bitmap is a hint: an
+// entry's state alone says whether it is an orphan, and the bit is set
+// before the state becomes EntryOrphan and cleared after it stops being one
+// (mpmc_reap.go), so every orphan has its bit, and a stray bit costs a look
+// at one state word. Bits at or above the participant count belong to no
+// entry: they are ErrCorrupt where they are used.
 //
 // The ready word is new as well. A fresh region is all zeros, and zero is a
 // valid seq for slot 0 only; for a ring of two slots the zeros of slot 1
@@ -119,6 +126,11 @@ const (
 	// EntryOrphan is the entry of a dead consumer that held a message: its
 	// intent names the message's position until a consumer adopts it.
 	EntryOrphan = 3
+	// EntryAdopted is an orphan whose message a consumer adopted: the
+	// adopter holds the entry's lock until it has released the message and
+	// freed the entry. Other consumers leave it alone; when its lock is
+	// free, the adopter died, and reaping makes it an orphan again.
+	EntryAdopted = 4
 )
 
 // Segment kinds recorded in the shm header, continued.
@@ -215,6 +227,7 @@ type MPMC struct {
 
 	ready    *atomic.Uint32
 	entries  []Participant
+	inTable  uint64 // the bits of the entries in a bitmap: Participants of them
 	geo      MPMCGeometry
 	slots    []byte // the slot area
 	stride   uint64
@@ -250,6 +263,7 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		Orphans:       word64(region, offMOrphans),
 		ready:         word32(region, offMReady),
 		entries:       make([]Participant, g.Participants),
+		inTable:       math.MaxUint64 >> (MPMCMaxParticipants - g.Participants),
 		geo:           g,
 		slots:         region[g.slotsOffset():],
 		stride:        g.stride(),

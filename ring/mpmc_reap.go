@@ -3,6 +3,7 @@ package ring
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Participants: join, leave, reap, adopt.
@@ -45,14 +46,63 @@ import (
 // intents of the live consumers and of the orphans loaded between deq and
 // seq, shows the holder is dead when none of them names p (an adopter
 // releases the slot before it clears the orphan's intent); the entry then
-// becomes an orphan (state EntryOrphan, intent kept, its bit set in
-// Orphans), and some consumer adopts the message. An orphan that already
-// names p covers the claim: the dead entry is then freed, so a message is
-// adopted once. A skip record held by the dead consumer is freed at once, as
-// the consumer would have.
+// becomes an orphan (its bit set in Orphans, then state EntryOrphan, intent
+// kept), and some consumer adopts the message. An orphan that already names
+// p covers the claim: the dead entry is then freed, so a message is adopted
+// once. A skip record held by the dead consumer is freed at once, as the
+// consumer would have.
 //
 // Whatever else, reaping clears the dead entry's bits in both sleeper
 // bitmaps: nobody needs to wake a process that is gone.
+//
+// States of an entry, and every death. One word decides an entry's state:
+// its state word, with its intent and the slot it names. The Orphans bit is
+// a hint derived from it (set before the state becomes EntryOrphan, cleared
+// after the entry is free), so whatever prefix of a multi-store step a dead
+// process leaves, the state word still says what the entry is, and the next
+// holder of the entry's lock (a reaper, a joiner or an adopter) completes it
+// from there. "Lock free" below means that nobody holds the entry's kernel
+// lock: its owner is dead.
+//
+//	state     moved by (holding the lock)  steps, in order          a death after step k leaves     finished by
+//	Producer  Reap (owner dead)            1 clear sleeper bits     Producer, lock free             next Reap: same steps
+//	          dead producer's slot p       2 header = skip          Producer, slot seq p            next Reap: redoes 2, 3
+//	                                       3 Store(seq, p+1)        Producer, slot committed        next Reap: frees (4-6)
+//	                                       4 Store(intent, 0)       Producer, intent 0              next Reap: frees (5, 6)
+//	                                       5 Store(state, Free)     Free, maybe a stray bit         Join clears the bit
+//	                                       6 And(Orphans, ^bit)     -                               -
+//	Consumer  Reap (owner dead)            1 clear sleeper bits     Consumer, lock free             next Reap: same steps
+//	          message held at p            2 Or(Orphans, bit)       Consumer, bit set               next Reap: same steps;
+//	                                                                                                consumers ignore the bit
+//	                                       3 Store(state, Orphan)   -                               consumers adopt
+//	Consumer  Reap, nothing held           4-6 as for a producer    as for a producer               as for a producer
+//	Orphan    Adopt (a consumer)           1 Store(state, Adopted)  Adopted, lock free              Reap (reapers, joiners):
+//	                                                                                                Orphan again (bit, state)
+//	Adopted   Release (the adopter)        2 Store(seq, p+N)        Adopted, slot released          Reap: frees (3-5)
+//	                                       3 Store(intent, 0)       Adopted, intent 0               Reap: frees (4, 5)
+//	                                       4 Store(state, Free)     Free, bit set                   Join clears the bit
+//	                                       5 And(Orphans, ^bit)     -                               -
+//	Adopted   Disown (the adopter leaves)  1 Store(state, Orphan)   -                               consumers adopt
+//	Orphan    Reap, Adopt: slot released,  1 Store(intent, 0)       Orphan, intent 0                Reap or Adopt: frees
+//	Adopted   a skip (freed first), or     2 Store(state, Free)     Free, bit set                   Join clears the bit
+//	          corrupt                      3 And(Orphans, ^bit)     -                               -
+//	Free      Join                         1 clear the entry's bits Free                            Join again
+//	                                       2 intent, pid, stats,    Free                            Join again
+//	                                         generation
+//	                                       3 Store(state, role)     -                               -
+//
+// A free entry's stray bit is harmless meanwhile: consumers and Readable
+// look at the state before they act on a bit, and the end of the stream
+// looks at the intent (0).
+//
+// Who looks at which entries: reapers (a wait's look at dead peers) take the
+// lock of every entry in state Producer, Consumer or Adopted whose lock is
+// free, and of every orphan whose bit is missing; a joiner takes any entry
+// whose lock is free and reaps it unless it is free already, so a stale
+// orphan (its message released) is freed and taken; a consumer adopts the
+// entries that Orphaned reports (bit set and state EntryOrphan). The end of
+// the stream (Drained in mpmc.go) reads the intents, so a message stays
+// counted whichever of these states its entry is in.
 
 // ErrEntryInUse reports a participant entry that is not free: the owner of
 // its lock died without leaving, and the entry must be reaped first, or the
@@ -74,6 +124,10 @@ func (m *MPMC) Join(i int, role uint32, pid uint32) error {
 	if s := e.State.Load(); s != EntryFree {
 		return fmt.Errorf("ring: join participant %d in state %d: %w", i, s, ErrEntryInUse)
 	}
+	// Bits a previous owner or adopter left behind when it died (see the
+	// table above); nobody else writes them while we hold the lock.
+	m.clearSleeper(i)
+	m.Orphans.And(^(uint64(1) << i))
 	e.Intent.Store(0)
 	e.Pid.Store(pid)
 	for _, w := range e.Stats {
@@ -112,7 +166,8 @@ type Reaped struct {
 	// skip record.
 	Skipped bool
 	// Orphan: the entry holds the unreleased message of a dead consumer at
-	// Position, and keeps it until a consumer calls Adopt on it.
+	// Position, and keeps it until a consumer calls Adopt on it. With State
+	// EntryOrphan, it was an orphan already and nothing changed.
 	Orphan bool
 	// Busy: a live participant names Position and may own it. The entry
 	// was left as it was; reap it again later.
@@ -128,9 +183,12 @@ func (r Reaped) Freed() bool { return !r.Orphan && !r.Busy }
 // entry's position, never for dead itself. The caller holds entry dead's lock
 // and the reapers' common lock.
 //
-// An orphan entry stays an orphan (Orphan reports it again). An entry in an
-// unknown state is freed and reported with an error wrapping ErrCorrupt.
-// Reap panics unless 0 <= dead < Participants.
+// An orphan, or an adopted orphan whose adopter died, stays or becomes an
+// orphan again while its message is still in its slot (Orphan); one whose
+// slot was released, or holds a skip record, is freed. An entry in an
+// unknown state, or an orphan that names a slot no consumer claimed or one
+// that was never committed, is freed and reported with an error wrapping
+// ErrCorrupt. Reap panics unless 0 <= dead < Participants.
 func (m *MPMC) Reap(dead int, alive func(i int) bool) (Reaped, error) {
 	e := m.Entry(dead)
 	m.clearSleeper(dead)
@@ -139,13 +197,14 @@ func (m *MPMC) Reap(dead int, alive func(i int) bool) (Reaped, error) {
 	if intent != 0 {
 		r.Position = intent - 1
 	}
+	var err error
 	switch {
-	case state == EntryOrphan:
-		// Sets the bit again, in case the reaper that made the orphan
-		// died before it did.
-		m.Orphans.Or(uint64(1) << dead)
-		r.Orphan = true
-		return r, nil
+	case state == EntryOrphan || state == EntryAdopted:
+		if _, err = m.orphanSlot(dead, intent); err == nil {
+			r.Orphan = true
+		} else if !errors.Is(err, ErrCorrupt) {
+			err = nil
+		}
 	case intent == 0:
 	case state == EntryProducer:
 		r.Skipped, r.Busy = m.reapProducer(dead, intent-1, alive)
@@ -154,16 +213,17 @@ func (m *MPMC) Reap(dead int, alive func(i int) bool) (Reaped, error) {
 	}
 	switch {
 	case r.Orphan:
-		e.State.Store(EntryOrphan)
+		// The bit first: a state EntryOrphan always has its bit (see
+		// the table above).
 		m.Orphans.Or(uint64(1) << dead)
+		e.State.Store(EntryOrphan)
 	case !r.Busy:
-		e.Intent.Store(0)
-		e.State.Store(EntryFree)
+		m.freeEntry(dead)
 	}
-	if state > EntryOrphan {
+	if state > EntryAdopted {
 		return r, fmt.Errorf("%w: participant %d in state %d", ErrCorrupt, dead, state)
 	}
-	return r, nil
+	return r, err
 }
 
 // reapProducer mends position p named by the dead producer of entry dead
@@ -210,7 +270,7 @@ func (m *MPMC) reapConsumer(dead int, p uint64, alive func(int) bool) (orphan, b
 }
 
 // named reports whether an entry other than dead names position p: a live
-// one in state role, or (for consumers) an orphan.
+// one in state role, or (for consumers) an orphan, adopted or not.
 func (m *MPMC) named(dead int, p uint64, role uint32, alive func(int) bool) (live, orphan bool) {
 	for i := range m.entries {
 		e := &m.entries[i]
@@ -218,7 +278,7 @@ func (m *MPMC) named(dead int, p uint64, role uint32, alive func(int) bool) (liv
 			continue
 		}
 		switch s := e.State.Load(); {
-		case s == EntryOrphan && role == EntryConsumer:
+		case (s == EntryOrphan || s == EntryAdopted) && role == EntryConsumer:
 			orphan = true
 		case s == role && alive(i):
 			return true, orphan
@@ -234,73 +294,139 @@ func (m *MPMC) clearSleeper(i int) {
 	m.SpaceSleepers.And(bit)
 }
 
-// freeOrphan frees orphan entry i once its slot is released. An adopter
-// that dies in the middle leaves an orphan whose intent is 0 or names a
-// released slot, or a free entry whose bit is still set: Adopt repairs each.
-func (m *MPMC) freeOrphan(i int) {
+// freeEntry frees entry i, an orphan once its slot is released or a dead
+// entry that holds nothing, and clears its Orphans bit. An adopter
+// that dies in the middle leaves an adopted orphan whose intent is 0 or
+// names a released slot, which Reap frees, or a free entry whose bit is
+// still set, which Join clears (see the table above).
+func (m *MPMC) freeEntry(i int) {
 	e := m.Entry(i)
 	e.Intent.Store(0)
 	e.State.Store(EntryFree)
 	m.Orphans.And(^(uint64(1) << i))
 }
 
+// Orphaned returns the entries a consumer may adopt from: bit i is set when
+// entry i is an orphan (state EntryOrphan) and its Orphans bit is set. An
+// orphan being adopted (EntryAdopted) is not among them. Bits of the Orphans
+// word at or above the participant count belong to no entry: they are
+// cleared (nobody else may own them) and reported with an error wrapping
+// ErrCorrupt, with the orphans found.
+func (m *MPMC) Orphaned() (uint64, error) {
+	orphans, err := m.orphansLoad()
+	if err != nil {
+		m.Orphans.And(m.inTable)
+	}
+	return orphans, err
+}
+
+// orphansLoad is Orphaned without the repair: it only loads.
+func (m *MPMC) orphansLoad() (uint64, error) {
+	bitmap := m.Orphans.Load()
+	var err error
+	if bitmap&^m.inTable != 0 {
+		err = fmt.Errorf("%w: orphan bitmap %#x names entries outside the table of %d",
+			ErrCorrupt, bitmap, len(m.entries))
+	}
+	var orphans uint64
+	for b := bitmap & m.inTable; b != 0; b &= b - 1 {
+		i := bits.TrailingZeros64(b)
+		if m.entries[i].State.Load() == EntryOrphan {
+			orphans |= 1 << i
+		}
+	}
+	return orphans, err
+}
+
+// orphanSlot checks the slot that the orphan entry i, whose intent is
+// intent, names, and returns its position when it still holds the orphan's
+// message: claimed by a consumer (deq > p) and committed, not released (seq
+// == p+1), not a skip record. A released slot, or none named, is ErrEmpty;
+// a skip record is freed for the next lap, as its dead holder would have,
+// and is ErrEmpty too; a position no consumer claimed or a slot never
+// committed is ErrCorrupt.
+func (m *MPMC) orphanSlot(i int, intent uint64) (uint64, error) {
+	if intent == 0 {
+		return 0, fmt.Errorf("ring: orphan participant %d names no position: %w", i, ErrEmpty)
+	}
+	p := intent - 1
+	if m.Deq.Load() <= p {
+		return 0, fmt.Errorf("%w: orphan participant %d names position %d, which no consumer claimed",
+			ErrCorrupt, i, p)
+	}
+	seq := m.seqWord(p)
+	// Pairs with the producer's Store(seq) in publish, as in claim.
+	switch s := seq.Load(); {
+	case int64(s-(p+1)) > 0:
+		return 0, fmt.Errorf("ring: orphan participant %d names position %d, released already: %w",
+			i, p, ErrEmpty)
+	case s != p+1:
+		return 0, fmt.Errorf("%w: orphan participant %d names position %d, whose slot has seq %d",
+			ErrCorrupt, i, p, s)
+	}
+	if _, flags := getHeader(m.header(p)); flags == flagSkip {
+		// Frees the skip as its dead holder would have; pairs with the
+		// producer's Load(seq) in claim.
+		seq.Store(p + m.geo.Slots)
+		return 0, fmt.Errorf("ring: orphan participant %d held a skip record: %w", i, ErrEmpty)
+	}
+	return p, nil
+}
+
 // Adopt takes over the message of orphan entry orphan, whose lock the caller
 // holds until Release, and returns its payload in place, as TryPeek does;
-// Release frees its slot and the orphan entry. The consumer's own intent is
-// not used: the orphan entry names the slot until it is freed, which is what
-// keeps reapers off it. Adopting a message delivers it a second time from
-// the ring's point of view; its first consumer died before its caller got
-// it, or (with the zero-copy API) while the caller held it.
+// Release frees its slot and the orphan entry. The entry becomes
+// EntryAdopted first, so that other consumers leave it alone (Orphaned) and
+// a reaper makes it an orphan again should this consumer die. The
+// consumer's own intent is not used: the orphan entry names the slot until
+// it is freed, which is what keeps reapers off it and counts it at the end
+// of the stream. Adopting a message delivers it a second time from the
+// ring's point of view; its first consumer died before its caller got it,
+// or (with the zero-copy API) while the caller held it.
 //
-// When there is nothing to adopt, Adopt returns ErrEmpty and leaves the
-// entry free, its Orphans bit clear: the entry is not an orphan (adopted
-// already), or a previous adopter died after releasing the slot, or the slot
-// was a skip record (freed now). An orphan that names a position no consumer
-// claimed, or a slot that was never committed, is ErrCorrupt, and the entry
-// is freed as well. A message whose header is corrupt is held and reported
-// as TryPeek does. Adopt panics while the consumer holds a slot, or unless
-// 0 <= orphan < Participants.
+// An entry in state EntryAdopted is adopted as well: holding its lock, the
+// caller knows that its previous adopter died. When there is nothing to
+// adopt, Adopt returns ErrEmpty and leaves the entry free: the entry is not
+// an orphan (adopted already), or a previous adopter died after releasing
+// the slot, or the slot was a skip record (freed now). An orphan that names
+// a position no consumer claimed, or a slot that was never committed, is
+// ErrCorrupt, and the entry is freed as well. A message whose header is
+// corrupt is held and reported as TryPeek does. Adopt panics while the
+// consumer holds a slot, or unless 0 <= orphan < Participants.
 func (c *MPMCConsumer) Adopt(orphan int) ([]byte, error) {
 	if c.held {
 		panic("ring: Adopt while holding a slot")
 	}
 	m := c.m
 	e := m.Entry(orphan)
-	if s := e.State.Load(); s != EntryOrphan {
-		m.Orphans.And(^(uint64(1) << orphan))
+	if s := e.State.Load(); s != EntryOrphan && s != EntryAdopted {
+		if s == EntryFree {
+			m.Orphans.And(^(uint64(1) << orphan))
+		}
 		return nil, fmt.Errorf("ring: participant %d is in state %d, not an orphan: %w", orphan, s, ErrEmpty)
 	}
-	intent := e.Intent.Load()
-	if intent == 0 {
-		m.freeOrphan(orphan)
-		return nil, fmt.Errorf("ring: orphan participant %d names no position: %w", orphan, ErrEmpty)
+	p, err := m.orphanSlot(orphan, e.Intent.Load())
+	if err != nil {
+		m.freeEntry(orphan)
+		return nil, err
 	}
-	p := intent - 1
-	if m.Deq.Load() <= p {
-		m.freeOrphan(orphan)
-		return nil, fmt.Errorf("%w: orphan participant %d names position %d, which no consumer claimed",
-			ErrCorrupt, orphan, p)
-	}
-	seq := m.seqWord(p)
-	// Pairs with the producer's Store(seq) in publish, as in claim.
-	switch s := seq.Load(); {
-	case int64(s-(p+1)) > 0:
-		m.freeOrphan(orphan)
-		return nil, fmt.Errorf("ring: orphan participant %d names position %d, released already: %w",
-			orphan, p, ErrEmpty)
-	case s != p+1:
-		m.freeOrphan(orphan)
-		return nil, fmt.Errorf("%w: orphan participant %d names position %d, whose slot has seq %d",
-			ErrCorrupt, orphan, p, s)
-	}
+	e.State.Store(EntryAdopted)
 	n, flags := getHeader(m.header(p))
-	if flags == flagSkip {
-		// Frees the skip as its dead holder would have; pairs with the
-		// producer's Load(seq) in claim.
-		seq.Store(p + m.geo.Slots)
-		m.freeOrphan(orphan)
-		return nil, fmt.Errorf("ring: orphan participant %d held a skip record: %w", orphan, ErrEmpty)
-	}
 	c.hold(p, n, flags, orphan)
 	return c.msg, c.heldErr
+}
+
+// Disown gives the adopted message the consumer holds back to its orphan
+// entry, for another consumer to adopt, and forgets it: the caller is about
+// to drop the entry's lock without releasing the message. It reports
+// whether there was such a message; the caller then wakes the consumers
+// (an orphan is there to adopt). Without an adopted message it does nothing.
+func (c *MPMCConsumer) Disown() bool {
+	if !c.held || c.adopted < 0 {
+		return false
+	}
+	// The bit is set (Adopt found an orphan); the state alone changes.
+	c.m.Entry(c.adopted).State.Store(EntryOrphan)
+	c.held, c.msg, c.heldErr, c.adopted = false, nil, nil, -1
+	return true
 }

@@ -131,6 +131,9 @@ func fullOr(err error) error {
 	return ErrFull
 }
 
+// Holding reports whether a reservation awaits Commit.
+func (p *Producer) Holding() bool { return p.reserved != 0 }
+
 // Commit finishes the reserved record with an n-byte payload (n at most the
 // size reserved) and moves the private tail past it. It does not publish.
 // Commit without a reservation, or with a larger n, panics.

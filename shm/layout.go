@@ -68,7 +68,9 @@ const (
 	offCRC          = 80
 	offReserved     = 84
 
-	formatVersion = 1
+	// formatVersion 2: MPMC participant entries may be in state
+	// EntryAdopted (4), which version 1 reads as corrupt.
+	formatVersion = 2
 	pageSize      = 4096
 )
 

@@ -212,9 +212,11 @@ type Segment struct {
 
 	closed atomic.Bool
 
-	mu    sync.Mutex         // guards probe and locks
-	probe *os.File           // lazily opened description for Locked; never locks
-	locks map[*Lock]struct{} // live locks, released by Close
+	mu         sync.Mutex         // guards probe, locks, pins and privatized
+	probe      *os.File           // lazily opened description for Locked; never locks
+	locks      map[*Lock]struct{} // live locks, released by Close
+	pins       int                // holders of slices that must stay addressable past Close
+	privatized bool               // Close left a private copy for the pins
 }
 
 // newSegment wraps a validated header and its mapping. mm holds exactly
@@ -345,8 +347,9 @@ func (s *Segment) Unlink() error {
 }
 
 // Close releases the locks still held, closes the probe, unmaps the segment
-// and closes its file. Only the first call does anything; it reports every
-// failure (errors.Join).
+// and closes its file. While pins are held, it replaces the shared mapping
+// with a private copy-on-write one instead of unmapping (see Pin). Only the
+// first call does anything; it reports every failure (errors.Join).
 func (s *Segment) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
@@ -354,6 +357,13 @@ func (s *Segment) Close() error {
 	s.mu.Lock()
 	probe, locks := s.probe, s.locks
 	s.probe, s.locks = nil, nil
+	var unmap error
+	if s.pins > 0 {
+		unmap = s.privatize()
+		s.privatized = unmap == nil
+	} else {
+		unmap = s.mm.Unmap()
+	}
 	s.mu.Unlock()
 
 	var errs []error
@@ -363,12 +373,51 @@ func (s *Segment) Close() error {
 	if probe != nil {
 		errs = append(errs, probe.Close())
 	}
-	errs = append(errs, s.mm.Unmap(), s.f.Close())
+	errs = append(errs, unmap, s.f.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shm: close %q: %w", s.name, err)
 	}
 	return nil
 }
+
+// Pin keeps the segment's memory addressable past Close, for a caller that
+// handed out slices of it (a zero-copy lease) and cannot take them back:
+// Close then maps a private copy-on-write view of the file over the same
+// addresses instead of unmapping, so the slices can still be read and
+// written without a fault, but what is written no longer reaches any other
+// process. The last Unpin after Close unmaps it. Pin after Close does
+// nothing and returns false.
+func (s *Segment) Pin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
+	s.pins++
+	return true
+}
+
+// Unpin gives up a pin that Pin returned true for, unmapping the private copy
+// when it is the last one after Close.
+func (s *Segment) Unpin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pins--
+	if s.pins > 0 || !s.privatized {
+		return nil
+	}
+	s.privatized = false
+	if err := s.mm.Unmap(); err != nil {
+		return fmt.Errorf("shm: unmap %q: %w", s.name, err)
+	}
+	return nil
+}
+
+// CanShrink reports whether another process may shrink the segment's file
+// under the mapping, so that an access past the new end faults (SIGBUS): a
+// named segment's file can be truncated by any process allowed to write it;
+// an anonymous segment is sealed against it.
+func (s *Segment) CanShrink() bool { return !s.anon }
 
 // Lock is a held lock byte (see Segment.Lock).
 type Lock struct {

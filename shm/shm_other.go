@@ -22,3 +22,8 @@ func unlinkPath(string) error { return ErrNotSupported }
 func (s *Segment) lockByte(int) (*os.File, error) { return nil, ErrNotSupported }
 
 func (s *Segment) probeByte(int) (bool, error) { return false, ErrNotSupported }
+
+func (s *Segment) privatize() error { return ErrNotSupported }
+
+// Contains reports false: no Segment exists on this system.
+func (s *Segment) Contains(uintptr) bool { return false }

@@ -434,7 +434,7 @@ func TestOpenHostileFiles(t *testing.T) {
 		{"truncated mid-region after create", truncatedAfterCreate(HeaderSize + pageSize), ErrCorrupt},
 		{"grown after create", truncatedAfterCreate(HeaderSize + 4*pageSize), ErrCorrupt},
 		{"file longer than the segment", writeImage(func(img []byte) []byte { return append(img, make([]byte, pageSize)...) }), ErrCorrupt},
-		{"wrong version", resealed(func(img []byte) { ne.PutUint32(img[offVersion:], 2) }), ErrVersion},
+		{"wrong version", resealed(func(img []byte) { ne.PutUint32(img[offVersion:], formatVersion+1) }), ErrVersion},
 		{"version 0", resealed(func(img []byte) { ne.PutUint32(img[offVersion:], 0) }), ErrVersion},
 		{"flipped magic", flip(offMagic + 3), ErrNotRing},
 		{"flipped version", flip(offVersion), ErrVersion},

@@ -88,7 +88,9 @@ func recv(ctx context.Context, name string, n int64, records bool, out io.Writer
 			bw.Write(msg)
 			bw.WriteByte('\n')
 		}
-		c.Release()
+		if err := c.Release(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
