@@ -10,8 +10,9 @@ import (
 // (the call returned nil); consumers each message they consumed, in the
 // order they received them. A message is "maybe" consumed when a consumer
 // may have consumed it without saying so: it was on the pending list, or in
-// the receive buffer, of a consumer that was killed, or its release raced a
-// Close. At the end of the round, with the stream drained:
+// the receive buffer, of a consumer that was killed, or its release failed
+// with an error other than ErrClosed. At the end of the round, with the
+// stream drained:
 //
 //   - loss: a committed message that nobody reported and that is not maybe
 //     consumed;
@@ -34,7 +35,6 @@ type producerState struct {
 	received  []uint8 // by sequence number: consumers that reported it (saturating)
 	firstBy   []int32 // by sequence number: the consumer that reported it first
 	maybe     map[uint64]bool
-	ambiguous map[uint64]bool
 	next      uint64 // one past the highest sequence number reported
 	finished  bool   // exited cleanly: every commit was reported
 }
@@ -68,7 +68,7 @@ func newRoundCheck(mpmc bool) *roundCheck {
 func (rc *roundCheck) producer(id uint32) *producerState {
 	p := rc.producers[id]
 	if p == nil {
-		p = &producerState{maybe: map[uint64]bool{}, ambiguous: map[uint64]bool{}}
+		p = &producerState{maybe: map[uint64]bool{}}
 		rc.producers[id] = p
 	}
 	return p
@@ -106,13 +106,6 @@ func (rc *roundCheck) commit(id uint32, seq uint64) {
 // progress counts the reports of commits and receipts: it moves while
 // messages do.
 func (rc *roundCheck) progress() uint64 { return rc.commits + rc.received }
-
-// ambiguousCommit records that producer id may have committed message seq.
-func (rc *roundCheck) ambiguousCommit(id uint32, seq uint64) {
-	p := rc.producer(id)
-	p.ambiguous[seq] = true
-	p.next = max(p.next, seq+1)
-}
 
 // receive records that consumer c received m; firm is false when c may not
 // have consumed it (recMaybe).
@@ -179,7 +172,7 @@ func (rc *roundCheck) judge() []string {
 				if nLost++; nLost <= maxDetails {
 					lost = append(lost, fmt.Sprintf("loss: %v was committed and never received%s", m, p.around(seq)))
 				}
-			case !p.committed[seq] && !p.ambiguous[seq] && p.received[seq] > 0 && rc.neverSent(p, seq):
+			case !p.committed[seq] && p.received[seq] > 0 && rc.neverSent(p, seq):
 				if nPhantom++; nPhantom <= maxDetails {
 					phantom = append(phantom, fmt.Sprintf("phantom: %v received by consumer %d, never committed (%d reported)",
 						m, p.firstBy[seq], p.next))

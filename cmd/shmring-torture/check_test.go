@@ -57,11 +57,6 @@ func TestCheck(t *testing.T) {
 			rc.receive(1, m(1, 0), true)
 			rc.receive(1, m(1, 1), true)
 		}, nil},
-		{"ambiguous commit", false, func(rc *roundCheck) {
-			rc.ambiguousCommit(1, 0)
-			rc.receive(1, m(1, 0), true)
-			rc.producer(1).finished = true
-		}, nil},
 		{"spsc order", false, func(rc *roundCheck) {
 			rc.commit(1, 0)
 			rc.commit(1, 1)

@@ -90,11 +90,8 @@ func (cs *consumer) receive(ctx context.Context) error {
 		if err := cs.drain(); err != nil {
 			return err
 		}
-		// Close stops the poller without a signal: a program that closes
-		// a consumer from another goroutine tells its select itself.
 		select {
-		case <-cs.c.Ready():
-		case <-cs.closed:
+		case <-cs.c.Ready(): // closed by Close
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -106,17 +103,34 @@ func (cs *consumer) receive(ctx context.Context) error {
 		}
 		cs.inPlace(msg)
 		cs.hold()
-		return cs.settle(release(cs.c))
+		switch err := cs.c.Release(); {
+		case err == nil:
+			cs.settle(recRecv)
+		case errors.Is(err, shmring.ErrClosed):
+			// Nothing consumed: the message stays for another
+			// consumer.
+			cs.settle(0)
+			return err
+		default:
+			cs.settle(recMaybe)
+			return err
+		}
+		return nil
 	}
 	_, err := cs.c.ReadBatch(ctx, 1+cs.rng.IntN(maxBatch), func(msg []byte) {
 		if cs.MPMC {
 			// Each message of an MPMC batch is released before fn
 			// sees the next.
-			cs.settle(nil)
+			cs.settle(recRecv)
 		}
 		cs.inPlace(msg)
 	})
-	cs.settle(err)
+	// Every message fn saw was released, unless the call failed.
+	if err == nil {
+		cs.settle(recRecv)
+	} else {
+		cs.settle(recMaybe)
+	}
 	return err
 }
 
@@ -139,12 +153,6 @@ func (cs *consumer) tryRecv() error {
 		return err
 	}
 	cs.consumed(cs.buf[:n])
-	return nil
-}
-
-// release is Consumer.Release with an error, as every call site wants it.
-func release(c *shmring.Consumer) error {
-	c.Release()
 	return nil
 }
 
@@ -177,22 +185,14 @@ func (cs *consumer) inPlace(msg []byte) {
 	}
 }
 
-// settle reports the pending messages after the call that released them,
-// which returned err: consumed, unless a close race may have kept the
-// release from happening. It returns err, or nil for the ErrClosed of the
-// close race.
-func (cs *consumer) settle(err error) error {
-	kind := uint32(recRecv)
-	if err != nil || cs.closing.Load() {
-		kind = recMaybe
-	}
-	for _, m := range cs.pending {
-		cs.rep.add(kind, m.id, m.seq)
+// settle reports the pending messages as kind (recRecv or recMaybe; 0:
+// not at all) and empties the list.
+func (cs *consumer) settle(kind uint32) {
+	if kind != 0 {
+		for _, m := range cs.pending {
+			cs.rep.add(kind, m.id, m.seq)
+		}
 	}
 	cs.pending = cs.pending[:0]
 	cs.rep.setPending(nil)
-	if errors.Is(err, shmring.ErrClosed) && cs.closing.Load() {
-		return nil
-	}
-	return err
 }

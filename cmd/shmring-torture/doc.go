@@ -36,9 +36,10 @@
 //
 //   - every message reported committed was received, unless a consumer that
 //     died may have consumed it (its pending list or receive buffer);
-//   - no message was reported received twice (a consumer that died, or whose
-//     Release raced a Close, holding a lease may hand it to another: that
-//     copy is not counted, which is the at-least-once of the zero-copy API);
+//   - no message was reported received twice (a consumer that died holding
+//     a lease hands it to another: the dead one's copy is not counted, which
+//     is the at-least-once of the zero-copy API; a Release that returned
+//     ErrClosed consumed nothing);
 //   - no message was received that its producer never sent;
 //   - no message was torn: length, round and checksum hold;
 //   - each consumer received each producer's messages in order, except, on

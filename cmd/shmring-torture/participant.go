@@ -111,8 +111,7 @@ type participant struct {
 	rep     *report
 	rng     *rand.Rand
 	fault   string
-	closing atomic.Bool   // a close race has fired
-	closed  chan struct{} // closed once the close race has closed
+	closing atomic.Bool // a close race has fired
 	stats   func() shmring.Stats
 }
 
@@ -134,7 +133,7 @@ func participate(ctx context.Context, s spec) (err error) {
 	}
 	rep.state.Store(stateReady)
 	pt := &participant{spec: s, r: r, rep: rep, rng: rand.New(rand.NewPCG(s.Seed, 0)),
-		fault: os.Getenv(faultEnv), closed: make(chan struct{})}
+		fault: os.Getenv(faultEnv)}
 	defer func() {
 		rep.lost.Store(r.LostWakeups())
 		err = errors.Join(err, r.Close())
@@ -161,7 +160,6 @@ func (pt *participant) race(closeEndpoint func() error) (wait func()) {
 	done := make(chan struct{})
 	t := time.AfterFunc(pt.CloseAfter, func() {
 		defer close(done)
-		defer close(pt.closed)
 		pt.closing.Store(true)
 		if pt.CloseRace == raceRing {
 			_ = pt.r.Close()
@@ -183,11 +181,10 @@ func (pt *participant) race(closeEndpoint func() error) (wait func()) {
 	}
 }
 
-// refresh copies the endpoint's counters to the report; never after a close
-// race, since the ring may be gone.
+// refresh copies the endpoint's counters to the report.
 func (pt *participant) refresh() {
 	pt.rep.lost.Store(pt.r.LostWakeups())
-	if pt.stats != nil && !pt.closing.Load() {
+	if pt.stats != nil {
 		pt.rep.reaped.Store(pt.stats().Reaped)
 	}
 }

@@ -13,11 +13,10 @@ import (
 const maxBatch = 32
 
 // produce sends messages until ctx ends (the parent's word, or the
-// participant's lifetime), then closes the producer. After each send that
-// returned nil it reports the messages committed; a message whose commit a
-// Close race may have cut short is reported ambiguous and its sequence
-// number is not used again. A failed send left nothing behind, so the
-// message is sent again under the same sequence number.
+// participant's lifetime) or a close race closed it, then closes the
+// producer. After each send it reports the messages the call says it
+// committed. A failed send left nothing behind, so the message is sent again
+// under the same sequence number.
 func (pt *participant) produce(ctx context.Context) (err error) {
 	p, err := attach(ctx, func() bool { return false }, pt.r.Producer)
 	if err != nil || p == nil {
@@ -40,10 +39,10 @@ func (pt *participant) produce(ctx context.Context) (err error) {
 		if n%256 == 0 {
 			pt.refresh()
 		}
-		var sent, tried int
+		var sent int
 		err, stop := pt.call(ctx, func(ctx context.Context) error {
 			var err error
-			sent, tried, err = pt.send(ctx, p, seq, bufs)
+			sent, err = pt.send(ctx, p, seq, bufs)
 			return err
 		})
 		for i := range sent {
@@ -53,14 +52,6 @@ func (pt *participant) produce(ctx context.Context) (err error) {
 			err = pt.duplicate(ctx, p, seq, sent)
 		}
 		seq += uint64(sent)
-		if pt.closing.Load() {
-			// What the call did not report committed may have been
-			// cut short by the close, or not: never reuse it.
-			for ; tried > sent; tried-- {
-				pt.rep.add(recAmbiguous, pt.ID, seq)
-				seq++
-			}
-		}
 		switch {
 		case stop:
 			return nil
@@ -92,9 +83,8 @@ func (pt *participant) damage(msg []byte, seq uint64) []byte {
 }
 
 // send sends the messages from seq on with the participant's API: one, or
-// a batch. It returns how many it tried to send and how many of them it
-// knows it committed: a commit that a Close raced is not known.
-func (pt *participant) send(ctx context.Context, p *shmring.Producer, seq uint64, bufs [][]byte) (sent, tried int, err error) {
+// a batch. It returns how many it committed.
+func (pt *participant) send(ctx context.Context, p *shmring.Producer, seq uint64, bufs [][]byte) (int, error) {
 	switch pt.Mode {
 	case modeSend, modeTrySend:
 		msg := pt.message(bufs[0], seq)
@@ -106,16 +96,15 @@ func (pt *participant) send(ctx context.Context, p *shmring.Producer, seq uint64
 			err = retry(ctx, shmring.ErrFull, func() error { return p.TrySend(msg) })
 		}
 		if err != nil {
-			return 0, 1, err
+			return 0, err
 		}
-		return 1, 1, nil
+		return 1, nil
 	case modeBatch:
 		k := 1 + pt.rng.IntN(maxBatch)
 		for i := range k {
 			bufs[i] = pt.message(bufs[i], seq+uint64(i))
 		}
-		n, err := p.SendBatch(ctx, bufs[:k])
-		return n, k, err
+		return p.SendBatch(ctx, bufs[:k])
 	}
 	// Reserve: sometimes write the message, abandon the reservation with
 	// a second Reserve (the first must never be delivered: it has the same
@@ -123,28 +112,22 @@ func (pt *participant) send(ctx context.Context, p *shmring.Producer, seq uint64
 	n := pt.size()
 	buf, err := p.Reserve(ctx, n)
 	if err != nil {
-		return 0, 1, err
+		return 0, err
 	}
 	if pt.rng.IntN(20) == 0 {
 		fillMessage(buf, pt.Round, msgID{pt.ID, seq}, n)
 		n = pt.size()
 		if buf, err = p.Reserve(ctx, n); err != nil {
-			return 0, 1, err
+			return 0, err
 		}
 	}
 	fillMessage(buf, pt.Round, msgID{pt.ID, seq}, n)
 	pt.damage(buf[:n], seq)
 	pt.hold()
-	if err := commit(p, n); err != nil || pt.closing.Load() {
-		return 0, 1, err
+	if err := p.Commit(n); err != nil {
+		return 0, err
 	}
-	return 1, 1, nil
-}
-
-// commit is Producer.Commit with an error, as every call site wants it.
-func commit(p *shmring.Producer, n int) error {
-	p.Commit(n)
-	return nil
+	return 1, nil
 }
 
 // duplicate sends message faultSeq a second time, when the fault says so and

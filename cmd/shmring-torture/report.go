@@ -55,9 +55,8 @@ const (
 // Record kinds.
 const (
 	recCommit    = iota + 1 // a=id b=seq: the send returned nil
-	recAmbiguous            // a=id b=seq: a Close raced the commit, which may or may not have happened
 	recRecv                 // a=id b=seq: received and released
-	recMaybe                // a=id b=seq: received; a Close raced the release, so another consumer may get it too
+	recMaybe                // a=id b=seq: received; its release failed, so another consumer may get it too
 	recTorn                 // a=id b=seq: received damaged (the participant's stderr says how)
 	recWait                 // a=milliseconds b=end (Unix ns): a call that waited long
 	recCancel               // a context cancellation ended a call

@@ -345,8 +345,6 @@ func (rr *roundRun) take(m *member) {
 		switch rec.kind {
 		case recCommit:
 			rr.check.commit(rec.a, rec.b)
-		case recAmbiguous:
-			rr.check.ambiguousCommit(rec.a, rec.b)
 		case recRecv, recMaybe:
 			rr.check.receive(int(m.spec.ID), id, rec.kind == recRecv)
 			t.msgs++
