@@ -15,10 +15,12 @@
 // given the ring with Ring.Pass and a hidden environment variable that says
 // what to do. Each participant uses one API at random (Send, TrySend,
 // SendBatch or Reserve/Commit; Recv, Peek/Release, ReadBatch or the Ready
-// channel, and TryRecv with -poll), a random wait strategy, random message
-// sizes up to the ring's largest message, and sometimes a short context
-// deadline. Some leave after a random time, some (with -close-races) have a
-// goroutine close their endpoint or their Ring under a call, and the parent
+// channel, and TryRecv alone with -poll: off by default, since a consumer
+// that only polls never reaps dead MPMC participants), a random wait
+// strategy, random message sizes up to the ring's largest message, and
+// sometimes a short context deadline. Some leave after a random time, some
+// (unless -close-races=false) have a goroutine close their endpoint or their
+// Ring under a call, and the parent
 // kills participants with SIGKILL, stops and continues them with SIGSTOP and
 // SIGCONT, and starts new ones, which join while the others run (on an SPSC
 // ring a newcomer waits for the role to be free).
