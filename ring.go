@@ -320,6 +320,12 @@ func (r *Ring) MaxMessage() int {
 	return r.ctl.MaxPayload()
 }
 
+// LostWakeups returns how many sleeps on r, in this process, ended with
+// their condition true although nobody woke them: a diagnostic for stress
+// and torture runs. The wait protocol says it stays zero; each one stalled a
+// waiter for a whole sleep slice (about 50 ms).
+func (r *Ring) LostWakeups() uint64 { return r.lostWakeups.Load() }
+
 // Flush writes a file-backed ring's contents to its file (msync).
 func (r *Ring) Flush() error { return r.seg.Flush() }
 
