@@ -180,6 +180,17 @@ func (c *Consumer) TryPeek() (_ []byte, err error) {
 // tryPeek is TryPeek inside a call.
 func (c *Consumer) tryPeek() ([]byte, error) {
 	msg, err := c.peekOnce(true)
+	if err == ErrEmpty && c.mc != nil {
+		// A consumer that only polls must not stall behind a dead
+		// participant's slot: look for one as a wait would.
+		looked, rerr := c.ep.reapIfDue(c.st)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if looked {
+			msg, err = c.peekOnce(true)
+		}
+	}
 	if err != ErrEmpty || c.poller == nil {
 		return msg, err
 	}

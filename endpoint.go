@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
@@ -35,6 +36,7 @@ type endpoint struct {
 	faults   bool         // the segment can shrink: calls run with panic-on-fault (begin, end)
 	oldFault bool         // the owner goroutine's panic-on-fault setting, for end to restore
 	lease    *leasePin    // pins the mapping for a lease still out when Ring.Close ran
+	lastReap time.Time    // the owner's last look for dead MPMC participants (reapIfDue)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -87,6 +89,20 @@ func (ep *endpoint) end(errp *error) {
 			*errp = err
 		}
 	}
+}
+
+// reapIfDue looks for dead participants of the MPMC ring, counting what it
+// reaps in st, when the owner's try calls have not looked for
+// peerCheckInterval: a wait looks that often, and a caller that only polls
+// (TrySend, TryRecv) must not stall forever behind a dead process's slot
+// either. It reports whether it looked.
+func (ep *endpoint) reapIfDue(st *ring.Stats) (bool, error) {
+	now := time.Now()
+	if now.Sub(ep.lastReap) < peerCheckInterval {
+		return false, nil
+	}
+	ep.lastReap = now
+	return true, ep.r.reapDead(st)
 }
 
 // endLease ends the lease of a call that begin refused: once Close has

@@ -129,7 +129,7 @@ func TestMPMCReaperDiesAtEveryStep(t *testing.T) {
 			assert.NotEqual(t, uint32(ring.EntryOrphan), m.Entry(dead).State.Load())
 			assert.NotEqual(t, uint32(ring.EntryAdopted), m.Entry(dead).State.Load())
 			assert.Zero(t, m.Orphans.Load())
-			assert.Zero(t, shmring.LostWakeups(r))
+			assert.Zero(t, r.LostWakeups())
 		})
 	}
 }
@@ -183,7 +183,7 @@ func TestMPMCEndWhileReaperHoldsTheLock(t *testing.T) {
 	assert.Equal(t, "held", recvOne(t, ctx, c))
 	_, err = c.Recv(ctx, make([]byte, 64))
 	assert.ErrorIs(t, err, io.EOF)
-	assert.Zero(t, shmring.LostWakeups(r))
+	assert.Zero(t, r.LostWakeups())
 }
 
 // TestMPMCEndWhileConsumerHolds closes the stream while a consumer process
@@ -240,7 +240,7 @@ func TestMPMCEndWhileConsumerHolds(t *testing.T) {
 				assert.Equal(t, []msgID{{0, 0}}, readRecords(t, out))
 			}
 			assert.ErrorIs(t, <-got, io.EOF, "the message once, then the end")
-			assert.Zero(t, shmring.LostWakeups(r))
+			assert.Zero(t, r.LostWakeups())
 		})
 	}
 }
@@ -273,7 +273,7 @@ func TestMPMCReaperKilled(t *testing.T) {
 			_, err = c.Recv(ctx, make([]byte, 64))
 			assert.ErrorIs(t, err, io.EOF)
 			assert.Zero(t, m.Orphans.Load())
-			assert.Zero(t, shmring.LostWakeups(r))
+			assert.Zero(t, r.LostWakeups())
 		})
 	}
 }

@@ -1510,3 +1510,34 @@ func consumeBuffered(ctx context.Context, c *shmring.Consumer, mode string, chk 
 	}
 	return bad
 }
+
+// TestMPMCPollingReaps: endpoints that only poll (TryRecv, TrySend), never
+// waiting, still get past a dead producer's half-written slot: their try
+// calls look for dead participants as often as a wait does.
+func TestMPMCPollingReaps(t *testing.T) {
+	ctx := watchdog(t)
+	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64, Size: 64 * 64})
+	p, c := pair(t, r)
+	h := startMPMC(t, "mpmc-produce", name, map[string]string{envID: "1", envCount: "0", envMode: "hold"}, true)
+	h.await(t, "the reservation", func() bool { return h.hasLine("reserved") })
+	h.kill()
+	requireKilled(t, h.wait())
+
+	require.NoError(t, p.TrySend([]byte("after the dead producer's slot")))
+	buf := make([]byte, r.MaxMessage())
+	for {
+		n, err := c.TryRecv(buf)
+		if errors.Is(err, shmring.ErrEmpty) {
+			select {
+			case <-ctx.Done():
+				t.Fatal("TryRecv stayed empty behind the dead producer's slot")
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, "after the dead producer's slot", string(buf[:n]))
+		break
+	}
+	assert.Equal(t, uint64(1), c.Stats().Reaped)
+}

@@ -323,8 +323,8 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 			require.ErrorIs(t, err, io.EOF, "the helper closes its side after ours")
 			require.NoError(t, h.wait())
 
-			assert.Zero(t, shmring.LostWakeups(req), "lost wake-ups on the request ring in the test process")
-			assert.Zero(t, shmring.LostWakeups(resp), "lost wake-ups on the response ring in the test process")
+			assert.Zero(t, req.LostWakeups(), "lost wake-ups on the request ring in the test process")
+			assert.Zero(t, resp.LostWakeups(), "lost wake-ups on the response ring in the test process")
 			assert.Contains(t, h.lines(), "lost-wakeups 0 0", "the helper's count on the request and response rings")
 		})
 	}
@@ -818,7 +818,7 @@ func roleEcho(ctx context.Context) (err error) {
 	if err := p.Close(); err != nil {
 		return err
 	}
-	fmt.Printf("lost-wakeups %d %d\n", shmring.LostWakeups(req), shmring.LostWakeups(resp))
+	fmt.Printf("lost-wakeups %d %d\n", req.LostWakeups(), resp.LostWakeups())
 	return nil
 }
 

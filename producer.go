@@ -163,6 +163,19 @@ func (p *Producer) TryReserve(n int) (_ []byte, err error) {
 // tryReserve is TryReserve inside a call.
 func (p *Producer) tryReserve(n int) ([]byte, error) {
 	if p.mp != nil {
+		buf, err := p.tryReserveMPMC(n)
+		if err != ErrFull {
+			return buf, err
+		}
+		// A producer that only polls must not stall behind a dead
+		// participant's slot: look for one as a wait would.
+		looked, err := p.ep.reapIfDue(p.st)
+		if err != nil {
+			return nil, err
+		}
+		if !looked {
+			return nil, ErrFull
+		}
 		return p.tryReserveMPMC(n)
 	}
 	buf, err := p.rp.TryReserve(n)
