@@ -6,7 +6,7 @@
 // Usage:
 //
 //	shmring-torture [-duration D] [-seed N] [-round N] [-kind spsc|mpmc|both]
-//	                [-maxsize SIZE] [-bound D] [-close-races=BOOL] [-poll] [-tally D] [-v]
+//	                [-maxsize SIZE] [-bound D] [-close-races=BOOL] [-poll=BOOL] [-tally D] [-v]
 //
 // The run is a series of rounds. Each round makes one anonymous ring (a
 // memfd: nothing appears in /dev/shm) of a random kind and a random size
@@ -15,8 +15,7 @@
 // given the ring with Ring.Pass and a hidden environment variable that says
 // what to do. Each participant uses one API at random (Send, TrySend,
 // SendBatch or Reserve/Commit; Recv, Peek/Release, ReadBatch or the Ready
-// channel, and TryRecv alone with -poll: off by default, since a consumer
-// that only polls never reaps dead MPMC participants), a random wait
+// channel, or, unless -poll=false, TryRecv alone, never waiting), a random wait
 // strategy, random message sizes up to the ring's largest message, and
 // sometimes a short context deadline. Some leave after a random time, some
 // (unless -close-races=false) have a goroutine close their endpoint or their

@@ -56,7 +56,7 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(maxSize, "maxsize", "largest ring `size` (K, M, G suffixes; at least 4K)")
 	fs.DurationVar(&cfg.bound, "bound", 5*time.Second, "the longest any call or round phase may wait")
 	fs.BoolVar(&cfg.closeRaces, "close-races", true, "let participants close their endpoint or ring under a call")
-	fs.BoolVar(&cfg.poll, "poll", false, "let consumers poll with TryRecv alone, never waiting")
+	fs.BoolVar(&cfg.poll, "poll", true, "let some consumers poll with TryRecv alone, never waiting")
 	fs.DurationVar(&cfg.tally, "tally", 5*time.Second, "`interval` between two tally lines")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's parameters and outcome, and how each participant ended")
 	if code, ok := cli.Parse(fs, args); !ok {

@@ -491,6 +491,17 @@ func (rr *roundRun) finish(ctx context.Context) error {
 	return rr.drain(ctx)
 }
 
+// endAgain ends the stream again while the round finishes: a consumer that
+// attaches to an empty SPSC ring after another read its end waits for the
+// next stream (README, SPSC end of stream), and the parent, knowing that
+// every producer is gone, says there is none.
+func (rr *roundRun) endAgain() error {
+	if rr.mpmc {
+		return nil
+	}
+	return rr.r.CloseStream()
+}
+
 // await waits, processing reports, until every participant of role has
 // exited, for at most the bound; with progressive, draining a large ring
 // takes a while, and the bound is on the time without progress (no message
@@ -528,6 +539,11 @@ func (rr *roundRun) await(ctx context.Context, role, what string, progressive bo
 			}
 			quit, deadline = true, time.Now().Add(quitGrace)
 		}
+		if role == roleConsumer {
+			if err := rr.endAgain(); err != nil {
+				return err
+			}
+		}
 		if err := rr.tick(ctx); err != nil {
 			return err
 		}
@@ -539,6 +555,9 @@ const quitGrace = 2 * time.Second
 
 // drain receives what is left in the ring, as consumer 0.
 func (rr *roundRun) drain(ctx context.Context) (err error) {
+	if err := rr.endAgain(); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
 	c, err := rr.r.Consumer()
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
