@@ -514,3 +514,38 @@ func TestShrunkSegment(t *testing.T) {
 	assert.ErrorIs(t, r.CloseStream(), shmring.ErrCorrupt)
 	assert.ErrorIs(t, r.Close(), shmring.ErrCorrupt, "Close reports what its last words could not write")
 }
+
+// TestPanickingCallsEnd: a call that panics (a broken precondition, or the
+// callback of ReadBatch) still ends, so that Close does not wait for it for
+// ever; on a named ring too, whose calls recover faults.
+func TestPanickingCallsEnd(t *testing.T) {
+	for _, named := range []bool{false, true} {
+		t.Run(map[bool]string{false: "anonymous", true: "named"}[named], func(t *testing.T) {
+			ctx := watchdog(t)
+			var r *shmring.Ring
+			if named {
+				r, _ = createNamed(t, nil)
+			} else {
+				r = createAnon(t, nil)
+			}
+			p, c := pair(t, r)
+			assert.Panics(t, func() { _ = p.Commit(1) }, "Commit without Reserve")
+			assert.Panics(t, func() { _ = c.Release() }, "Release without Peek")
+			require.NoError(t, p.Send(ctx, []byte("m")))
+			assert.PanicsWithValue(t, "callback", func() {
+				_, _ = c.ReadBatch(ctx, 0, func([]byte) { panic("callback") })
+			})
+			closed := make(chan error)
+			go func() { closed <- r.Close() }()
+			select {
+			case err := <-closed:
+				assert.NoError(t, err)
+			case <-ctx.Done():
+				t.Fatal("Close waits for a call that panicked")
+			}
+			// The callback's message is still out: its lease ends here,
+			// unmapping the private copy Close left for it.
+			assert.ErrorIs(t, c.Release(), shmring.ErrClosed)
+		})
+	}
+}

@@ -98,30 +98,38 @@ func (c *Consumer) setUp() (err error) {
 // ring) when buf is smaller than the message, ctx.Err() when ctx ends first,
 // ErrClosed after Close, and ErrPeerDead when the producer of an SPSC ring
 // died.
-func (c *Consumer) Recv(ctx context.Context, buf []byte) (_ int, err error) {
+func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, err error) {
 	if !c.ep.begin() {
 		return 0, ErrClosed
 	}
-	defer c.ep.end(&err)
-	msg, err := c.peek(ctx)
-	if err != nil {
-		return 0, err
+	if c.ep.faults {
+		c.ep.panicOnFault()
+		defer c.ep.recoverFault(&err)
 	}
-	return c.copyOut(buf, msg)
+	var msg []byte
+	if msg, err = c.peek(ctx); err == nil {
+		n, err = c.copyOut(buf, msg)
+	}
+	c.ep.end()
+	return n, err
 }
 
 // TryRecv is Recv without waiting: ErrEmpty when no message is committed
 // now. An ErrEmpty also re-arms the channel returned by Ready.
-func (c *Consumer) TryRecv(buf []byte) (_ int, err error) {
+func (c *Consumer) TryRecv(buf []byte) (n int, err error) {
 	if !c.ep.begin() {
 		return 0, ErrClosed
 	}
-	defer c.ep.end(&err)
-	msg, err := c.tryPeek()
-	if err != nil {
-		return 0, err
+	if c.ep.faults {
+		c.ep.panicOnFault()
+		defer c.ep.recoverFault(&err)
 	}
-	return c.copyOut(buf, msg)
+	var msg []byte
+	if msg, err = c.tryPeek(); err == nil {
+		n, err = c.copyOut(buf, msg)
+	}
+	c.ep.end()
+	return n, err
 }
 
 func (c *Consumer) copyOut(buf, msg []byte) (int, error) {
@@ -144,12 +152,17 @@ func (c *Consumer) copyOut(buf, msg []byte) (int, error) {
 // private copy of the ring's memory until the Release that reports
 // ErrClosed (or until the Consumer is garbage collected). Errors are those
 // of Recv.
-func (c *Consumer) Peek(ctx context.Context) (_ []byte, err error) {
+func (c *Consumer) Peek(ctx context.Context) (msg []byte, err error) {
 	if !c.ep.begin() {
 		return nil, ErrClosed
 	}
-	defer c.ep.end(&err)
-	return c.peek(ctx)
+	if c.ep.faults {
+		c.ep.panicOnFault()
+		defer c.ep.recoverFault(&err)
+	}
+	msg, err = c.peek(ctx)
+	c.ep.end()
+	return msg, err
 }
 
 // peek is Peek inside a call.
@@ -169,12 +182,17 @@ func (c *Consumer) peek(ctx context.Context) ([]byte, error) {
 
 // TryPeek is Peek without waiting: ErrEmpty when no message is committed
 // now. An ErrEmpty also re-arms the channel returned by Ready.
-func (c *Consumer) TryPeek() (_ []byte, err error) {
+func (c *Consumer) TryPeek() (msg []byte, err error) {
 	if !c.ep.begin() {
 		return nil, ErrClosed
 	}
-	defer c.ep.end(&err)
-	return c.tryPeek()
+	if c.ep.faults {
+		c.ep.panicOnFault()
+		defer c.ep.recoverFault(&err)
+	}
+	msg, err = c.tryPeek()
+	c.ep.end()
+	return msg, err
 }
 
 // tryPeek is TryPeek inside a call.
@@ -330,9 +348,17 @@ func (c *Consumer) Release() (err error) {
 		c.ep.endLease()
 		return ErrClosed
 	}
-	defer c.ep.end(&err)
+	if c.ep.faults {
+		c.ep.panicOnFault()
+		defer c.ep.recoverFault(&err)
+	}
+	if !c.holding() {
+		c.ep.end()
+		panic("shmring: Release without a message from Peek or TryPeek")
+	}
 	c.releaseLocal()
 	c.publish()
+	c.ep.end()
 	return nil
 }
 
@@ -380,11 +406,22 @@ func (c *Consumer) wakeFreed() {
 // returns how many messages it passed to fn, and io.EOF (with 0) at the end
 // of the stream. fn runs inside the call: it must not call Close on c or
 // on its ring, which wait for the call to end.
-func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (_ int, err error) {
+func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) (n int, err error) {
 	if !c.ep.begin() {
 		return 0, ErrClosed
 	}
-	defer c.ep.end(&err)
+	if c.ep.faults {
+		c.ep.panicOnFault()
+	}
+	// fn may panic: the call ends all the same.
+	defer c.ep.recoverFault(&err)
+	n, err = c.readBatch(ctx, max, fn)
+	c.ep.end()
+	return n, err
+}
+
+// readBatch is ReadBatch inside a call.
+func (c *Consumer) readBatch(ctx context.Context, max int, fn func(msg []byte)) (int, error) {
 	msg, err := c.peek(ctx)
 	n := 0
 	for err == nil {
@@ -411,8 +448,12 @@ func (c *Consumer) Stats() Stats {
 	if !c.ep.begin() {
 		return Stats(*c.st)
 	}
-	defer c.ep.end(nil)
+	if c.ep.faults {
+		c.ep.panicOnFault()
+		defer c.ep.recoverFault(nil)
+	}
 	c.flushStats()
+	c.ep.end()
 	return Stats(*c.st)
 }
 
@@ -454,6 +495,15 @@ func (c *Consumer) publish() {
 
 // leased reports whether a message was peeked and not released.
 func (c *Consumer) leased() bool { return c.held >= 0 }
+
+// holding reports whether Release has something to release: a message
+// peeked, or (MPMC) a slot reported corrupt, which Release discards.
+func (c *Consumer) holding() bool {
+	if c.mc != nil {
+		return c.mc.Holding()
+	}
+	return c.held >= 0
+}
 
 // detach stops the poller and hands back what was released. An MPMC
 // consumer that still holds a message keeps its entry as it is: once the

@@ -59,35 +59,44 @@ func (l *leasePin) release() {
 }
 
 // begin admits a call of the endpoint's owner goroutine (see gate); false
-// means the endpoint is closed. When the segment can shrink under the
-// mapping, it also turns a fault on the segment into a panic that end
-// recovers, for this goroutine until end.
-func (ep *endpoint) begin() bool {
-	if !ep.gate.begin() {
-		return false
-	}
-	if ep.faults {
-		ep.oldFault = debug.SetPanicOnFault(true)
-	}
-	return true
-}
+// means the endpoint is closed. It inlines: a method pays two plain stores
+// and two loads for its gate, and no call.
+//
+// Where the segment can shrink under the mapping (faults), the method then
+// calls panicOnFault and defers recoverFault, which turn a fault on the
+// segment into ErrCorrupt.
+func (ep *endpoint) begin() bool { return ep.gate.begin() }
 
-// end ends a call admitted by begin; it must be deferred, directly. A fault
-// on the segment inside the call becomes an error wrapping ErrCorrupt in
-// *errp (errp nil: dropped); any other panic goes on.
-func (ep *endpoint) end(errp *error) {
-	if !ep.faults {
-		ep.gate.end()
+// panicOnFault turns panic-on-fault on for the calling goroutine, keeping
+// its setting for recoverFault to restore.
+func (ep *endpoint) panicOnFault() { ep.oldFault = debug.SetPanicOnFault(true) }
+
+// end ends a call admitted by begin, on its way out.
+//
+// No defer on the fast path: a call must not panic between begin and end,
+// or the endpoint's Close would wait for it for ever. The methods check the
+// preconditions whose breach panics (Commit, Release) before they touch
+// anything, and end first. Where a panic can come from elsewhere, a fault on
+// a segment that can shrink (faults) or the callback of ReadBatch, the
+// method defers recoverFault, which ends the call on that path.
+func (ep *endpoint) end() { ep.gate.end() }
+
+// recoverFault, deferred directly after begin (and panicOnFault), restores
+// the goroutine's panic-on-fault setting and ends a call that panics: a
+// fault on the segment becomes an error wrapping ErrCorrupt in *errp (errp
+// nil: dropped); any other panic goes on once the call has ended.
+func (ep *endpoint) recoverFault(errp *error) {
+	if ep.faults {
+		debug.SetPanicOnFault(ep.oldFault)
+	}
+	e := recover()
+	if e == nil {
 		return
 	}
-	debug.SetPanicOnFault(ep.oldFault)
-	e := recover()
-	ep.gate.end()
-	if e != nil {
-		err := ep.r.faultError(e)
-		if errp != nil {
-			*errp = err
-		}
+	ep.end()
+	err := ep.r.faultError(e)
+	if errp != nil {
+		*errp = err
 	}
 }
 

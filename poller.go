@@ -38,7 +38,6 @@ func (c *Consumer) Ready() <-chan struct{} {
 	if !c.ep.begin() {
 		return alwaysReady
 	}
-	defer c.ep.end(nil)
 	if c.poller == nil {
 		p := &poller{
 			c:      c,
@@ -51,6 +50,7 @@ func (c *Consumer) Ready() <-chan struct{} {
 		c.poller = p
 		go p.run()
 	}
+	c.ep.end()
 	return c.poller.signal
 }
 

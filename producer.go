@@ -83,15 +83,18 @@ func (p *Producer) Send(ctx context.Context, msg []byte) (err error) {
 	if !p.ep.begin() {
 		return ErrClosed
 	}
-	defer p.ep.end(&err)
-	buf, err := p.reserve(ctx, len(msg))
-	if err != nil {
-		return err
+	if p.ep.faults {
+		p.ep.panicOnFault()
+		defer p.ep.recoverFault(&err)
 	}
-	copy(buf, msg)
-	p.stage(len(msg))
-	p.publish()
-	return nil
+	var buf []byte
+	if buf, err = p.reserve(ctx, len(msg)); err == nil {
+		copy(buf, msg)
+		p.stage(len(msg))
+		p.publish()
+	}
+	p.ep.end()
+	return err
 }
 
 // TrySend is Send without waiting: ErrFull when the ring has no room now.
@@ -99,15 +102,18 @@ func (p *Producer) TrySend(msg []byte) (err error) {
 	if !p.ep.begin() {
 		return ErrClosed
 	}
-	defer p.ep.end(&err)
-	buf, err := p.tryReserve(len(msg))
-	if err != nil {
-		return err
+	if p.ep.faults {
+		p.ep.panicOnFault()
+		defer p.ep.recoverFault(&err)
 	}
-	copy(buf, msg)
-	p.stage(len(msg))
-	p.publish()
-	return nil
+	var buf []byte
+	if buf, err = p.tryReserve(len(msg)); err == nil {
+		copy(buf, msg)
+		p.stage(len(msg))
+		p.publish()
+	}
+	p.ep.end()
+	return err
 }
 
 // SendBatch sends msgs in order. On an SPSC ring it makes them visible with
@@ -115,11 +121,21 @@ func (p *Producer) TrySend(msg []byte) (err error) {
 // amortises the shared cursor's cache-line transfer over the batch; on an
 // MPMC ring each message is published in its own slot. It returns how many
 // messages were sent, and the error that stopped it.
-func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (_ int, err error) {
+func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if !p.ep.begin() {
 		return 0, ErrClosed
 	}
-	defer p.ep.end(&err)
+	if p.ep.faults {
+		p.ep.panicOnFault()
+		defer p.ep.recoverFault(&err)
+	}
+	n, err = p.sendBatch(ctx, msgs)
+	p.ep.end()
+	return n, err
+}
+
+// sendBatch is SendBatch inside a call.
+func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	for i, msg := range msgs {
 		buf, err := p.reserve(ctx, len(msg))
 		if err != nil {
@@ -142,22 +158,32 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (_ int, err err
 // addressable as a private copy of the ring's memory that no other process
 // sees, until the Commit that reports ErrClosed (or until the Producer is
 // garbage collected): writing them then is harmless and sends nothing.
-func (p *Producer) Reserve(ctx context.Context, n int) (_ []byte, err error) {
+func (p *Producer) Reserve(ctx context.Context, n int) (buf []byte, err error) {
 	if !p.ep.begin() {
 		return nil, ErrClosed
 	}
-	defer p.ep.end(&err)
-	return p.reserve(ctx, n)
+	if p.ep.faults {
+		p.ep.panicOnFault()
+		defer p.ep.recoverFault(&err)
+	}
+	buf, err = p.reserve(ctx, n)
+	p.ep.end()
+	return buf, err
 }
 
 // TryReserve is Reserve without waiting: ErrFull when the ring has no room
 // now.
-func (p *Producer) TryReserve(n int) (_ []byte, err error) {
+func (p *Producer) TryReserve(n int) (buf []byte, err error) {
 	if !p.ep.begin() {
 		return nil, ErrClosed
 	}
-	defer p.ep.end(&err)
-	return p.tryReserve(n)
+	if p.ep.faults {
+		p.ep.panicOnFault()
+		defer p.ep.recoverFault(&err)
+	}
+	buf, err = p.tryReserve(n)
+	p.ep.end()
+	return buf, err
 }
 
 // tryReserve is TryReserve inside a call.
@@ -196,9 +222,17 @@ func (p *Producer) Commit(n int) (err error) {
 		p.ep.endLease()
 		return ErrClosed
 	}
-	defer p.ep.end(&err)
+	if p.ep.faults {
+		p.ep.panicOnFault()
+		defer p.ep.recoverFault(&err)
+	}
+	if n < 0 || n > p.reserved() {
+		p.ep.end()
+		panic("shmring: Commit without a matching Reserve")
+	}
 	p.stage(n)
 	p.publish()
+	p.ep.end()
 	return nil
 }
 
@@ -211,8 +245,12 @@ func (p *Producer) Stats() Stats {
 	if !p.ep.begin() {
 		return Stats(*p.st)
 	}
-	defer p.ep.end(nil)
+	if p.ep.faults {
+		p.ep.panicOnFault()
+		defer p.ep.recoverFault(nil)
+	}
 	p.flushStats()
+	p.ep.end()
 	return Stats(*p.st)
 }
 
@@ -313,11 +351,14 @@ func (p *Producer) publish() {
 }
 
 // leased reports whether a reservation awaits Commit.
-func (p *Producer) leased() bool {
+func (p *Producer) leased() bool { return p.reserved() >= 0 }
+
+// reserved returns the size of the reservation that awaits Commit, or -1.
+func (p *Producer) reserved() int {
 	if p.mp != nil {
-		return p.mp.Holding()
+		return p.mp.Reserved()
 	}
-	return p.rp.Holding()
+	return p.rp.Reserved()
 }
 
 // detach ends an SPSC stream after publishing what was committed. An MPMC

@@ -179,18 +179,19 @@ const gateLine = 128
 
 // begin admits a call of the owner goroutine; it fails once the gate is
 // closed. The Set comes before the load of closed: a close that stored
-// closed before this load waits for the end below (package fence).
+// closed before this load waits for the end below, or for the Set(0) of the
+// refusal (package fence). begin and end are small enough to inline.
 func (g *gate) begin() bool {
 	g.owner.Set(1)
 	if g.closed.Load() {
-		g.end()
+		g.owner.Set(0)
+		g.signal()
 		return false
 	}
 	return true
 }
 
-// end ends a call admitted by begin (or refused by it), signalling a waiting
-// close.
+// end ends a call started by begin, signalling a waiting close.
 func (g *gate) end() {
 	g.owner.Set(0)
 	if g.closed.Load() {

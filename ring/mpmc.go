@@ -266,6 +266,15 @@ func (p *MPMCProducer) claim() (uint64, error) {
 // Cancel or the next TryReserve ends.
 func (p *MPMCProducer) Holding() bool { return p.held }
 
+// Reserved returns the payload size of the reservation that awaits Commit,
+// or -1 when there is none.
+func (p *MPMCProducer) Reserved() int {
+	if !p.held {
+		return -1
+	}
+	return int(p.limit)
+}
+
 // unannounce clears the intent stored by a claim that failed.
 func (p *MPMCProducer) unannounce(announced bool) {
 	if announced {

@@ -131,8 +131,14 @@ func fullOr(err error) error {
 	return ErrFull
 }
 
-// Holding reports whether a reservation awaits Commit.
-func (p *Producer) Holding() bool { return p.reserved != 0 }
+// Reserved returns the payload size of the reservation that awaits Commit,
+// or -1 when there is none.
+func (p *Producer) Reserved() int {
+	if p.reserved == 0 {
+		return -1
+	}
+	return p.reservedLen
+}
 
 // Commit finishes the reserved record with an n-byte payload (n at most the
 // size reserved) and moves the private tail past it. It does not publish.

@@ -2,5 +2,5 @@
 
 package fence
 
-// asymmetricSupported: Set has a plain-store stub in this build.
+// asymmetricSupported: Set can be a plain store in this build.
 const asymmetricSupported = true

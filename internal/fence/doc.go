@@ -24,7 +24,8 @@
 //
 // The owner's Set(0) is a release store (a plain MOV on amd64, whose stores
 // are never reordered with earlier loads or stores), so the closer that loads
-// 0 sees every access of the call done.
+// 0 sees every access of the call done. Set is inlined: two of them and two
+// loads are all a call pays.
 //
 // Where the kernel refuses membarrier (an old kernel, a sandbox's seccomp
 // filter), or on architectures without a stub, or under the race detector
