@@ -219,6 +219,8 @@ func (g *gate) leave() {
 	}
 }
 
+// signal tells a close waiting in close that a call left; a close that is
+// not waiting yet finds the token, or looks at the flags before it waits.
 func (g *gate) signal() {
 	select {
 	case g.left <- struct{}{}:
