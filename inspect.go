@@ -566,6 +566,13 @@ func checkMPMC(seg *shm.Segment) ([]Problem, error) {
 	}
 	problems := s.problems
 	g := m.Geometry()
+	for _, b := range m.StrayBits() {
+		problems = append(problems, Problem{
+			Offset: int64(shm.HeaderSize + b.Offset),
+			Message: fmt.Sprintf("%v: %s bitmap %#x has bits %#x for no participant of %d",
+				ErrCorrupt, b.Name, b.Value, b.Stray, g.Participants),
+		})
+	}
 	for i := range int(g.Participants) {
 		if state := m.Entry(i).State.Load(); state > ring.EntryAdopted {
 			problems = append(problems, Problem{

@@ -1206,6 +1206,12 @@ func TestCheckMPMC(t *testing.T) {
 		{"enq a lap ahead of deq", func(t *testing.T, _ *shmring.Ring, name string) {
 			writeAt(t, name, shm.HeaderSize, binary.NativeEndian.AppendUint64(nil, 100))
 		}, shm.HeaderSize, "enq 100 is 99 positions past deq 1, more than the 64 slots", true},
+		{"orphan bit outside the table", func(t *testing.T, _ *shmring.Ring, name string) {
+			writeAt(t, name, shm.HeaderSize+768, binary.NativeEndian.AppendUint64(nil, 1<<63))
+		}, shm.HeaderSize + 768, "orphans bitmap 0x8000000000000000 has bits 0x8000000000000000 for no participant of 4", false},
+		{"sleeper bit outside the table", func(t *testing.T, _ *shmring.Ring, name string) {
+			writeAt(t, name, shm.HeaderSize+520, binary.NativeEndian.AppendUint64(nil, 1<<4|1))
+		}, shm.HeaderSize + 520, "space sleepers bitmap 0x11 has bits 0x10 for no participant of 4", false},
 		{"participant state", func(t *testing.T, _ *shmring.Ring, name string) {
 			writeAt(t, name, shm.HeaderSize+ring.ControlSize+3*256, []byte{9})
 		}, shm.HeaderSize + ring.ControlSize + 3*256, "participant 3 is in state 9", false},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync/atomic"
 )
 
 // Participants: join, leave, reap, adopt.
@@ -318,6 +319,36 @@ func (m *MPMC) Orphaned() (uint64, error) {
 		m.Orphans.And(m.inTable)
 	}
 	return orphans, err
+}
+
+// StrayBits describes a participant bitmap of the region with bits set for
+// entries the table does not have (StrayBits).
+type StrayBits struct {
+	Name   string // "orphans", "data sleepers" or "space sleepers"
+	Offset uint64 // region offset of the bitmap word
+	Value  uint64 // the word as loaded
+	Stray  uint64 // its bits at or above the participant count
+}
+
+// StrayBits loads the three participant bitmaps once each and returns those
+// with bits that name no entry: what endpoints report as ErrCorrupt and
+// clear where they use the word, for tools that only read.
+func (m *MPMC) StrayBits() []StrayBits {
+	var out []StrayBits
+	for _, w := range []struct {
+		name string
+		off  uint64
+		word *atomic.Uint64
+	}{
+		{"orphans", offMOrphans, m.Orphans},
+		{"data sleepers", offMDataSleepers, m.DataSleepers},
+		{"space sleepers", offMSpaceSleepers, m.SpaceSleepers},
+	} {
+		if v := w.word.Load(); v&^m.inTable != 0 {
+			out = append(out, StrayBits{Name: w.name, Offset: w.off, Value: v, Stray: v &^ m.inTable})
+		}
+	}
+	return out
 }
 
 // orphansLoad is Orphaned without the repair: it only loads.
