@@ -4,6 +4,9 @@ package fence
 
 import "unsafe"
 
+// asymmetricSupported: Set can be a plain store in this build.
+const asymmetricSupported = true
+
 // Set stores v in the flag: a plain release store when Asymmetric, else a
 // sequentially consistent one.
 //
