@@ -28,7 +28,7 @@
 // loads are all a call pays.
 //
 // Where the kernel refuses membarrier (an old kernel, a sandbox's seccomp
-// filter), or on architectures without a stub, or under the race detector
+// filter), on architectures other than amd64, or under the race detector
 // (which must see the hand-off), Set is a sequentially consistent store and
 // Barrier does nothing: the textbook Dekker, at the price of a full barrier
 // per Set. Asymmetric reports which one is in force.
