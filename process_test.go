@@ -281,13 +281,34 @@ func TestInheritTwice(t *testing.T) {
 	require.NoError(t, h.wait())
 }
 
+// envRounds, when set in the test's own environment, replaces
+// pingPongRounds: .ci/run asks for millions of round trips.
+const envRounds = "SHMRING_TEST_PINGPONG_ROUNDS"
+
+// TestPingPongNoLostWakeups ping-pongs between two processes with sleeping
+// on both sides and counts lost wake-ups on both (a sleep slice that ended
+// with the condition true and no wake-up). The jittered runs delay each send
+// by a pseudo-random 0-8 µs, past the spin budget, so that publications land
+// at every point of the peer's announce, barrier and re-check; the plain
+// runs are the tight hand-off.
 func TestPingPongNoLostWakeups(t *testing.T) {
+	rounds := pingPongRounds
+	if s := os.Getenv(envRounds); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, envRounds)
+		rounds = n
+	}
+	block := shmring.Options{Size: 4096, Wait: shmring.Block}
+	adaptive := shmring.Options{Size: 4096, Wait: shmring.Adaptive, SpinBudget: time.Microsecond}
 	tests := []struct {
-		name string
-		opts shmring.Options
+		name   string
+		opts   shmring.Options
+		jitter bool
 	}{
-		{"block", shmring.Options{Size: 4096, Wait: shmring.Block}},
-		{"adaptive with a 1µs spin budget", shmring.Options{Size: 4096, Wait: shmring.Adaptive, SpinBudget: time.Microsecond}},
+		{"block", block, false},
+		{"block, jittered", block, true},
+		{"adaptive with a 1µs spin budget", adaptive, false},
+		{"adaptive with a 1µs spin budget, jittered", adaptive, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,17 +318,24 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 			require.NoError(t, err)
 			c, err := resp.Consumer()
 			require.NoError(t, err)
+			env := map[string]string{
+				envWait: tt.opts.Wait.String(),
+				envSpin: tt.opts.SpinBudget.String(),
+			}
+			if tt.jitter {
+				env[envMode] = "jitter"
+			}
 			h := startHelper(t, "echo", helperConfig{
-				env: map[string]string{
-					envWait: tt.opts.Wait.String(),
-					envSpin: tt.opts.SpinBudget.String(),
-				},
+				env:   env,
 				rings: map[string]*shmring.Ring{reqKey: req, respKey: resp},
 			})
 
 			var msg [8]byte
 			buf := make([]byte, 64)
-			for i := range pingPongRounds {
+			for i := range rounds {
+				if tt.jitter {
+					jitter(uint64(i))
+				}
 				binary.LittleEndian.PutUint64(msg[:], uint64(i))
 				if err := p.Send(ctx, msg[:]); err != nil {
 					require.NoError(t, err, "round trip %d", i)
@@ -318,6 +346,9 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 					require.Equal(t, msg[:], buf[:n], "round trip %d", i)
 				}
 			}
+			sleeps := c.Stats().Sleeps
+			t.Logf("%d round trips, %d sleeps of the test's consumer", rounds, sleeps)
+			assert.NotZero(t, sleeps, "the consumer slept: the wake-up protocol was exercised")
 			require.NoError(t, p.Close())
 			_, err = c.Recv(ctx, buf)
 			require.ErrorIs(t, err, io.EOF, "the helper closes its side after ours")
@@ -327,6 +358,13 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 			assert.Zero(t, resp.LostWakeups(), "lost wake-ups on the response ring in the test process")
 			assert.Contains(t, h.lines(), "lost-wakeups 0 0", "the helper's count on the request and response rings")
 		})
+	}
+}
+
+// jitter spins for a pseudo-random 0 to 8 µs that i decides.
+func jitter(i uint64) {
+	d := time.Duration((i * 0x9e3779b97f4a7c15) >> 51)
+	for start := time.Now(); time.Since(start) < d; {
 	}
 }
 
@@ -782,7 +820,8 @@ func roleConsume(ctx context.Context, r *shmring.Ring) error {
 
 // roleEcho sends every message of the ring reqKey back on the ring respKey
 // until the request stream ends, closes the response stream, and prints its
-// lost wake-ups on both rings: "lost-wakeups <req> <resp>".
+// lost wake-ups on both rings: "lost-wakeups <req> <resp>". In envMode
+// "jitter" it delays each send as the test does (jitter).
 func roleEcho(ctx context.Context) (err error) {
 	req, err := helperRing(reqKey)
 	if err != nil {
@@ -802,14 +841,18 @@ func roleEcho(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	jittered := os.Getenv(envMode) == "jitter"
 	buf := make([]byte, 64)
-	for {
+	for i := uint64(0); ; i++ {
 		n, err := c.Recv(ctx, buf)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return fmt.Errorf("receive: %w", err)
+		}
+		if jittered {
+			jitter(^i)
 		}
 		if err := p.Send(ctx, buf[:n]); err != nil {
 			return fmt.Errorf("send: %w", err)

@@ -50,7 +50,7 @@ import (
 //
 // Sleeps are cut into slices of peerCheckInterval: after a slice that ended
 // without a wake-up, the waiter checks that its peer is alive. A slice that
-// ends with seq unchanged and the condition true would be a lost wake-up,
+// runs out with seq unchanged and the condition true would be a lost wake-up,
 // which the argument above excludes; it is counted (lostWakeups) so that the
 // stress tests can assert that it never happens.
 
@@ -348,18 +348,24 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 		if st != nil {
 			st.Sleeps++
 		}
+		slept := time.Now()
 		err = r.fx.Wait(w.index, w.seq, seq, peerCheckInterval)
 		sl.retract(w)
 		if err != nil {
 			return err
 		}
 		if w.seq.Load() == seq {
-			// Nobody woke us: the slice ran out (or the wake-up was
-			// spurious). Look at the peer, and count a lost wake-up if
-			// the condition turned true, or the stream ended, without a
-			// bump of seq.
+			// Nobody woke us: the slice ran out, or the wake-up was
+			// spurious (a waker's late FUTEX_WAKE, meant for an earlier
+			// sleep on the word). Look at the peer, and count a lost
+			// wake-up if the slice ran out with the condition true, or
+			// the stream ended, and no bump of seq follows. A spurious
+			// return proves nothing: this sleeper retracted before the
+			// waker looked at the waiters, so the waker rightly skipped
+			// the bump.
 			ok, err := cond.ready()
-			if (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrClosed)) && !r.bumpFollows(w, seq) {
+			if (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrClosed)) &&
+				time.Since(slept) >= peerCheckInterval && !r.bumpFollows(w, seq) {
 				r.lostWakeups.Add(1)
 			}
 			if ok || err != nil {
