@@ -80,6 +80,7 @@ func (c *Consumer) setUp() (err error) {
 	// data condition can only be a dead predecessor's, and is reset.
 	r.ctl.DataWaiters.Store(0)
 	r.ctl.ConsumerAttached.Store(1)
+	r.noBarrier(r.ctl.ConsumerNoBarrier)
 	if c.rc, err = r.ctl.NewConsumer(); err != nil {
 		return err
 	}

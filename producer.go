@@ -66,6 +66,7 @@ func (p *Producer) setUp() (err error) {
 	// space condition can only be a dead predecessor's, and is reset.
 	r.ctl.SpaceWaiters.Store(0)
 	r.ctl.ProducerAttached.Store(1)
+	r.noBarrier(r.ctl.ProducerNoBarrier)
 	r.ctl.Closed.Store(0)
 	if p.rp, err = r.ctl.NewProducer(); err != nil {
 		return err

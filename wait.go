@@ -34,7 +34,8 @@ import (
 //	a. Store(cursor or flag)     make it true
 //	b. if Load(waiters) != 0 { Add(seq, 1); futex wake }
 //
-// No wake-up is lost. sync/atomic operations are sequentially consistent, so
+// No wake-up is lost. Take first the case where every step is a
+// sync/atomic operation, which are sequentially consistent, so
 // in their single total order either (b)'s Load comes after (1) — then the
 // seq bump follows, and the waiter either read seq before the bump (the
 // futex wait returns at once, EAGAIN, or is woken) or after it, and then its
@@ -43,6 +44,14 @@ import (
 // StoreLoad barrier between (a) and (b) and between (1) and (3) is what the
 // sequential consistency of sync/atomic gives here; it is also why the fast
 // path of a side that finds no waiter is one plain load and no system call.
+//
+// SPSC cursors are stored without that barrier (ring/spsc.go): step (a) is
+// a plain release store. The sleeper then calls fence.GlobalBarrier between
+// (2) and (3), which orders the waker's (a) and (b) as if (a) were
+// sequentially consistent (package fence, "Publication across processes").
+// A Block sleeper, or one whose kernel lacks the barrier, skips it and has
+// its side's noBarrier word set instead, so that the waker's (a) ends with a
+// full barrier (Ring.noBarrier).
 //
 // Local events that must end a wait (Close, context cancellation) use the
 // same path: set their flag, then Add(seq, 1) and wake; a waiter checks the
@@ -69,24 +78,51 @@ const yieldRounds = 8
 // waitWords names the futex word of a condition and its waiter record: a
 // count (SPSC rings and events) or a bitmap with one bit per MPMC
 // participant, so that reaping a dead sleeper can clear its bit.
+// barrier says that a sleeper calls fence.GlobalBarrier after it announces
+// itself: the waker may have made the condition true with a plain store.
 type waitWords struct {
 	seq      *atomic.Uint32
 	waiters  *atomic.Uint32
 	sleepers *atomic.Uint64
 	index    int
+	barrier  bool
 }
 
 func (r *Ring) dataWords() waitWords {
-	return waitWords{r.w.dataSeq, r.w.dataWaiters, r.w.dataSleepers, ring.WordData}
+	return waitWords{r.w.dataSeq, r.w.dataWaiters, r.w.dataSleepers, ring.WordData, r.sleepBarrier()}
 }
 
 func (r *Ring) spaceWords() waitWords {
-	return waitWords{r.w.spaceSeq, r.w.spaceWaiters, r.w.spaceSleepers, ring.WordSpace}
+	return waitWords{r.w.spaceSeq, r.w.spaceWaiters, r.w.spaceSleepers, ring.WordSpace, r.sleepBarrier()}
 }
 
 func (r *Ring) eventWords(i int) waitWords {
 	ev := r.w.events[i]
-	return waitWords{ev.Seq, ev.Waiters, nil, ring.WordEvent0 + i}
+	return waitWords{ev.Seq, ev.Waiters, nil, ring.WordEvent0 + i, false}
+}
+
+// sleepBarrier reports whether this ring's sleeps for data or room pay the
+// StoreLoad barrier of the wake-up protocol with fence.GlobalBarrier, which
+// lets the peer publish its cursor with a plain store (ring/spsc.go). Only
+// SPSC cursors are published so; a Block sleeper does not pay (its sleeps
+// are its hand-offs), nor one whose kernel lacks the command. Those set
+// their side's noBarrier word at attach instead (noBarrier).
+func (r *Ring) sleepBarrier() bool {
+	return r.ctl != nil && r.opts.Wait != Block && fence.CanGlobalBarrier
+}
+
+// noBarrier stores the noBarrier word of an SPSC endpoint's side at attach:
+// 1 when its sleeps call no fence.GlobalBarrier, so that the peer publishes
+// with a full barrier. Setting it is followed by one GlobalBarrier: a peer
+// publication that loaded the word before the store is then visible before
+// the first sleep (package fence, "Publication across processes").
+func (r *Ring) noBarrier(w *atomic.Uint32) {
+	if r.sleepBarrier() {
+		w.Store(0)
+		return
+	}
+	w.Store(1)
+	fence.GlobalBarrier()
 }
 
 // wake bumps the sequence and wakes every sleeper on it. A failed wake is
@@ -336,6 +372,9 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 	for {
 		sl.announce(w)
 		seq := w.seq.Load()
+		if w.barrier {
+			fence.GlobalBarrier()
+		}
 		ok, err := cond.ready()
 		if ok || err != nil {
 			sl.retract(w)

@@ -21,6 +21,8 @@ import (
 //	   388     4  spaceWaiters      producer (Add)           consumer (Load)
 //	   512     4  producerAttached  attaching producer       consumer (dead-peer check)
 //	   516     4  consumerAttached  attaching consumer       producer (dead-peer check)
+//	   520     4  producerNoBarrier attaching producer       consumer, after each Store(head)
+//	   524     4  consumerNoBarrier attaching consumer       producer, after each Store(tail)
 //	   640     4  futexCookie       futex.Open               futex.Open
 //	  1024  8*128 events[i]: state, seq (futex word 2+i), waiters
 //	  2048  9*8   producer stats (Stats, in order)  producer  tools
@@ -32,6 +34,12 @@ import (
 // the other side's line along): the producer's tail never shares a line with
 // the consumer's head, nor either with the waiter counts.
 //
+// The attached and noBarrier words change only when an endpoint attaches or
+// detaches: their line is read on every publication but stays in every
+// reader's cache. A side's noBarrier word is 1 while its sleeps do not call
+// fence.GlobalBarrier, so that the other side must publish its cursor with
+// a full barrier (package fence, "Publication across processes").
+//
 // A record is an 8-byte header followed by its payload, padded to 8 bytes:
 //
 //	header bits 0-31   payload length in bytes
@@ -42,20 +50,22 @@ import (
 // Positions (head, tail) are byte counts since creation and never wrap in
 // practice (2^64 bytes); the index of a position is position & (cap-1).
 const (
-	offTail             = 0
-	offClosed           = 8
-	offHead             = 128
-	offDataSeq          = 256
-	offDataWaiters      = 260
-	offSpaceSeq         = 384
-	offSpaceWaiters     = 388
-	offProducerAttached = 512
-	offConsumerAttached = 516
-	offFutexCookie      = 640
-	offEvents           = 1024
-	eventStride         = 128
-	offProducerStats    = 2048
-	offConsumerStats    = 2304
+	offTail              = 0
+	offClosed            = 8
+	offHead              = 128
+	offDataSeq           = 256
+	offDataWaiters       = 260
+	offSpaceSeq          = 384
+	offSpaceWaiters      = 388
+	offProducerAttached  = 512
+	offConsumerAttached  = 516
+	offProducerNoBarrier = 520
+	offConsumerNoBarrier = 524
+	offFutexCookie       = 640
+	offEvents            = 1024
+	eventStride          = 128
+	offProducerStats     = 2048
+	offConsumerStats     = 2304
 
 	// ControlSize is the size of the control area at the start of the region.
 	ControlSize = 4096
@@ -108,10 +118,14 @@ type Control struct {
 	SpaceWaiters     *atomic.Uint32
 	ProducerAttached *atomic.Uint32
 	ConsumerAttached *atomic.Uint32
-	FutexCookie      *atomic.Uint32
-	Events           [NumEvents]EventWords
-	ProducerStats    [NumStats]*atomic.Uint64
-	ConsumerStats    [NumStats]*atomic.Uint64
+	// ProducerNoBarrier and ConsumerNoBarrier are each side's noBarrier word:
+	// 1 while that side's sleeps call no fence.GlobalBarrier.
+	ProducerNoBarrier *atomic.Uint32
+	ConsumerNoBarrier *atomic.Uint32
+	FutexCookie       *atomic.Uint32
+	Events            [NumEvents]EventWords
+	ProducerStats     [NumStats]*atomic.Uint64
+	ConsumerStats     [NumStats]*atomic.Uint64
 
 	data     []byte
 	capacity uint64
@@ -134,18 +148,20 @@ func NewControl(region []byte) (*Control, error) {
 		return nil, fmt.Errorf("%w: region is not 8-byte aligned", ErrCorrupt)
 	}
 	c := &Control{
-		Tail:             word64(region, offTail),
-		Closed:           word32(region, offClosed),
-		Head:             word64(region, offHead),
-		DataSeq:          word32(region, offDataSeq),
-		DataWaiters:      word32(region, offDataWaiters),
-		SpaceSeq:         word32(region, offSpaceSeq),
-		SpaceWaiters:     word32(region, offSpaceWaiters),
-		ProducerAttached: word32(region, offProducerAttached),
-		ConsumerAttached: word32(region, offConsumerAttached),
-		FutexCookie:      word32(region, offFutexCookie),
-		data:             region[ControlSize:],
-		capacity:         capacity,
+		Tail:              word64(region, offTail),
+		Closed:            word32(region, offClosed),
+		Head:              word64(region, offHead),
+		DataSeq:           word32(region, offDataSeq),
+		DataWaiters:       word32(region, offDataWaiters),
+		SpaceSeq:          word32(region, offSpaceSeq),
+		SpaceWaiters:      word32(region, offSpaceWaiters),
+		ProducerAttached:  word32(region, offProducerAttached),
+		ConsumerAttached:  word32(region, offConsumerAttached),
+		ProducerNoBarrier: word32(region, offProducerNoBarrier),
+		ConsumerNoBarrier: word32(region, offConsumerNoBarrier),
+		FutexCookie:       word32(region, offFutexCookie),
+		data:              region[ControlSize:],
+		capacity:          capacity,
 	}
 	for k := range NumStats {
 		c.ProducerStats[k] = word64(region, offProducerStats+8*k)

@@ -3,6 +3,9 @@ package ring
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
+
+	"github.com/shmring/shmring/internal/fence"
 )
 
 // The SPSC algorithm.
@@ -14,14 +17,23 @@ import (
 // re-read only when the copy says full (producer) or empty (consumer).
 //
 // Publication. The producer writes a record's payload and header with plain
-// stores, then Store(tail) past it (Producer.Publish). The consumer's
-// Load(tail) pairs with that Store: every byte below the loaded tail was
+// stores, then stores tail past it (Producer.Publish). The consumer's
+// Load(tail) pairs with that store: every byte below the loaded tail was
 // written before it and is visible after it. The same holds the other way:
-// the consumer reads records with plain loads, then Store(head) past them
+// the consumer reads records with plain loads, then stores head past them
 // (Consumer.Publish); the producer's Load(head) pairs with it, so the producer
 // overwrites a record only after the consumer has finished reading it.
-// sync/atomic gives these pairs at least acquire/release ordering on every
-// architecture, and the race detector sees the same pairs.
+//
+// The cursor stores are fence.Store64: a release store (a plain MOV on
+// amd64, where a store is never reordered with earlier loads and stores,
+// and sync/atomic's Store elsewhere and under the race detector, which sees
+// the same pairs). A release store is all the hand-off of bytes needs. The
+// wake-up protocol needs more: a StoreLoad barrier between the cursor store
+// and the publisher's look at the other side's waiters. A sleeper pays for
+// it with fence.GlobalBarrier after it announces itself; a sleeper that does
+// not sets its noBarrier word, and then Publish adds the full barrier after
+// its store (package fence, "Publication across processes", has the
+// argument, and why noBarrier is loaded after the store).
 //
 // Invariants, checked on every load of the other side's cursor:
 //
@@ -172,7 +184,7 @@ func (p *Producer) Publish() bool {
 	// Publishes the records' bytes written above; pairs with the
 	// consumer's Load(tail) in Consumer.TryPeek. A reservation in progress
 	// lies at or past p.tail and is not covered.
-	p.c.Tail.Store(p.tail)
+	publish(p.c.Tail, p.tail, p.c.ConsumerNoBarrier)
 	p.published = p.tail
 	return true
 }
@@ -313,9 +325,22 @@ func (c *Consumer) Publish() bool {
 	}
 	// Pairs with the producer's Load(head) in Producer.hasSpace: the bytes
 	// below c.head have been read and may be overwritten.
-	c.c.Head.Store(c.head)
+	publish(c.c.Head, c.head, c.c.ProducerNoBarrier)
 	c.published = c.head
 	return true
+}
+
+// publish stores a side's cursor: a release store, followed by a full
+// barrier when the other side's noBarrier word says that its sleeps do not
+// pay for one. The caller's next step is the look at the other side's
+// waiters (package fence, "Publication across processes").
+func publish(cursor *atomic.Uint64, v uint64, peerNoBarrier *atomic.Uint32) {
+	fence.Store64(cursor, v)
+	if fence.PlainStores && peerNoBarrier.Load() != 0 {
+		// sync/atomic's Store is sequentially consistent: on amd64 an
+		// XCHG, which drains the plain store above before any later load.
+		cursor.Store(v)
+	}
 }
 
 // putHeader writes a record header at the start of b.

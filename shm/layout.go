@@ -70,7 +70,12 @@ const (
 
 	// formatVersion 2: MPMC participant entries may be in state
 	// EntryAdopted (4), which version 1 reads as corrupt.
-	formatVersion = 2
+	//
+	// formatVersion 3: an SPSC side may publish its cursor with a plain
+	// store, and a sleeper pays the barrier or sets its noBarrier word
+	// (ring/spsc.go); version 2 endpoints do neither and would miss
+	// wake-ups.
+	formatVersion = 3
 	pageSize      = 4096
 )
 

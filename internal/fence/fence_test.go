@@ -14,17 +14,37 @@ import (
 // have seen closed. Without Barrier (on amd64, where Set is a plain store)
 // the owner's Set(1) can still sit in its store buffer while its look at
 // closed has already been answered, and the test sees calls complete.
+//
+// The second variant runs the same property on Store64 and GlobalBarrier,
+// the pair that publishes ring cursors (package documentation, "Publication
+// across processes"): the threads of this process are among those a global
+// barrier interrupts.
 func TestDekker(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs two threads running at once")
 	}
-	t.Logf("Asymmetric = %v", Asymmetric)
+	t.Run("Set and Barrier", func(t *testing.T) {
+		t.Logf("Asymmetric = %v", Asymmetric)
+		var flag Flag
+		dekker(t, flag.Set, flag.Load, Barrier)
+	})
+	t.Run("Store64 and GlobalBarrier", func(t *testing.T) {
+		t.Logf("PlainStores = %v, CanGlobalBarrier = %v", PlainStores, CanGlobalBarrier)
+		var word atomic.Uint64
+		set := func(v uint32) { Store64(&word, uint64(v)) }
+		load := func() uint32 { return uint32(word.Load()) }
+		dekker(t, set, load, GlobalBarrier)
+	})
+}
+
+// dekker runs the gate property of TestDekker on a flag written with set
+// and read with load, and a closer's barrier.
+func dekker(t *testing.T, set func(uint32), load func() uint32, barrier func()) {
 	rounds := 100000
 	if testing.Short() {
 		rounds = 10000
 	}
 	var (
-		flag   Flag
 		closed atomic.Uint32
 		stop   atomic.Bool
 		calls  atomic.Uint64 // calls the owner completed
@@ -32,9 +52,9 @@ func TestDekker(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for !stop.Load() {
-			flag.Set(1)
+			set(1)
 			if closed.Load() != 0 {
-				flag.Set(0)
+				set(0)
 				for i := 0; closed.Load() != 0 && !stop.Load(); i++ {
 					if i%64 == 63 {
 						runtime.Gosched()
@@ -43,14 +63,14 @@ func TestDekker(t *testing.T) {
 				continue
 			}
 			calls.Add(1)
-			flag.Set(0)
+			set(0)
 		}
 	})
 	violations := 0
 	for range rounds {
 		closed.Store(1)
-		Barrier()
-		if flag.Load() == 0 {
+		barrier()
+		if load() == 0 {
 			// A call that saw closed clear completes within a
 			// few instructions of the look.
 			n := calls.Load()

@@ -8,3 +8,14 @@ const Asymmetric = false
 
 // Barrier does nothing: Set is sequentially consistent here.
 func Barrier() {}
+
+// PlainStores is false: without membarrier no other process can order this
+// one's plain stores, so Store64 is sequentially consistent.
+const PlainStores = false
+
+// CanGlobalBarrier is false: a sleeper asks its peer to publish with full
+// barriers instead.
+const CanGlobalBarrier = false
+
+// GlobalBarrier does nothing: CanGlobalBarrier is false.
+func GlobalBarrier() {}

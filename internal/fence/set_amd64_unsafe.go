@@ -2,7 +2,10 @@
 
 package fence
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // asymmetricSupported: Set can be a plain store in this build.
 const asymmetricSupported = true
@@ -23,4 +26,17 @@ func (f *Flag) Set(v uint32) {
 		return
 	}
 	f.v.Store(v)
+}
+
+// Store64 stores v in w: a plain release store when PlainStores, else a
+// sequentially consistent one. It is for a word that one process writes
+// and others read with atomic loads, where the ordering against the
+// writer's later loads is paid by the rare reader (GlobalBarrier; see the
+// package documentation). The argument for the plain store is Set's.
+func Store64(w *atomic.Uint64, v uint64) {
+	if PlainStores {
+		*(*uint64)(unsafe.Pointer(w)) = v
+		return
+	}
+	w.Store(v)
 }
