@@ -261,10 +261,10 @@ func newHostilePeer(r *shmring.Ring) *hostilePeer {
 	return &hostilePeer{ctl: shmring.Control(r), data: data, capacity: uint64(len(data))}
 }
 
-// record writes a record header for an n-byte payload of the given kind at
-// position pos.
+// record writes a record header (its commit word, native-endian) for an
+// n-byte payload of the given kind at position pos.
 func (h *hostilePeer) record(pos, n uint64, kind uint32) {
-	binary.LittleEndian.PutUint64(h.data[pos%h.capacity:], n|uint64(kind)<<32)
+	binary.NativeEndian.PutUint64(h.data[pos%h.capacity:], n|uint64(kind)<<32)
 }
 
 // commit writes well-formed 8-byte messages "good <i>" for i < n from
@@ -303,36 +303,20 @@ func TestCorruptStateReachesConsumer(t *testing.T) {
 		good    int // well-formed messages the consumer reads first
 		corrupt func(h *hostilePeer, tail uint64)
 	}{
-		{"tail a lap ahead", 0, func(h *hostilePeer, tail uint64) { h.ctl.Tail.Store(tail + capacity + 8) }},
-		{"tail not aligned", 1, func(h *hostilePeer, tail uint64) { h.ctl.Tail.Store(tail + 4) }},
-		{"tail moves back", 2, func(h *hostilePeer, tail uint64) { h.ctl.Tail.Store(tail - 16) }},
-		{"record longer than committed", 1, func(h *hostilePeer, tail uint64) {
-			h.record(tail, 64, recMessage)
-			h.ctl.Tail.Store(tail + 16)
-		}},
 		{"record length 2^32-1", 0, func(h *hostilePeer, tail uint64) {
 			h.record(tail, 1<<32-1, recMessage)
-			h.ctl.Tail.Store(tail + 16)
 		}},
 		{"record across the end of the lap", 1, func(h *hostilePeer, tail uint64) {
 			h.record(tail, capacity-8, recMessage)
-			h.ctl.Tail.Store(tail + capacity)
 		}},
 		{"unknown record kind", 1, func(h *hostilePeer, tail uint64) {
 			h.record(tail, 8, 7)
-			h.ctl.Tail.Store(tail + 16)
-		}},
-		{"zeroed record", 0, func(h *hostilePeer, tail uint64) {
-			h.record(tail, 0, 0)
-			h.ctl.Tail.Store(tail + 8)
 		}},
 		{"padding short of the end of the lap", 1, func(h *hostilePeer, tail uint64) {
 			h.record(tail, 8, recPadding)
-			h.ctl.Tail.Store(tail + 16)
 		}},
-		{"padding past the committed tail", 1, func(h *hostilePeer, tail uint64) {
-			h.record(tail, capacity-tail-8, recPadding)
-			h.ctl.Tail.Store(tail + 16)
+		{"padding starting the lap", 0, func(h *hostilePeer, tail uint64) {
+			h.record(tail, capacity-8, recPadding)
 		}},
 	}
 	for _, tt := range tests {

@@ -56,7 +56,7 @@ func TestInspect(t *testing.T) {
 		FileSize:   shm.HeaderSize + ring.ControlSize + inspectSize,
 		Mode:       0o640,
 		Capacity:   inspectSize,
-		MaxMessage: inspectSize - 8,
+		MaxMessage: inspectSize - 16,
 		Settled:    true,
 	}, info, "a fresh ring")
 	assert.Equal(t, "none", info.Producer.String())

@@ -226,7 +226,7 @@ func TestMPMCKindRecorded(t *testing.T) {
 	_, spsc := createNamed(t, &shmring.Options{Size: 4096})
 	o = openNamed(t, spsc, nil)
 	assert.Equal(t, shmring.SPSC, o.Kind())
-	assert.Equal(t, 4096-8, o.MaxMessage())
+	assert.Equal(t, 4096-16, o.MaxMessage())
 	_, err = shmring.Open(spsc, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64})
 	assert.ErrorIs(t, err, shmring.ErrMismatch)
 }

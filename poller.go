@@ -114,7 +114,7 @@ func (p *poller) ready() (bool, error) {
 	ctl := p.c.r.ctl
 	// An end already read (streamRead) is not news: the consumer waits
 	// for the next producer.
-	return ctl.Tail.Load() != ctl.Head.Load() || ctl.Closed.Load() == 1, nil
+	return ctl.Committed(ctl.Head.Load()) || ctl.Closed.Load() == 1, nil
 }
 
 // peerDead checks the SPSC producer, or reaps dead MPMC participants

@@ -12,9 +12,10 @@ import (
 // what a broken or hostile peer could, and check that each side reports an
 // error wrapping ErrCorrupt instead of panicking or reading out of place.
 
-// putRecord writes a raw record header at position pos of the data area.
+// putRecord stores a raw record header (its commit word) at position pos of
+// the data area.
 func putRecord(c *Control, pos, n uint64, kind uint32) {
-	putHeader(c.data[pos&(c.capacity-1):], n, kind)
+	c.header(pos & (c.capacity - 1)).Store(makeHeader(n, kind))
 }
 
 // setCursors stores a head and a tail as a peer would.
@@ -30,6 +31,7 @@ func TestAttachBadCursors(t *testing.T) {
 		head, tail uint64
 	}{
 		{"tail beyond head+capacity", 0, capacity + recordAlign},
+		{"tail at head+capacity: no room for the zero header", 0, capacity},
 		{"tail far beyond head", 64, math.MaxUint64 &^ (recordAlign - 1)},
 		{"tail below head", 64, 8},
 		{"head at the top, tail wrapped", math.MaxUint64 &^ (recordAlign - 1), 0},
@@ -66,7 +68,7 @@ func TestAttachGoodCursors(t *testing.T) {
 	const capacity = MinCapacity
 	top := uint64(math.MaxUint64 &^ (recordAlign - 1))
 	for _, cur := range []struct{ head, tail uint64 }{
-		{0, 0}, {0, capacity}, {8, 8}, {4096, 4096 + 8}, {1 << 40, 1<<40 + capacity}, {top, top},
+		{0, 0}, {0, capacity - 8}, {8, 8}, {4096, 4096 + 8}, {1 << 40, 1<<40 + capacity - 8}, {top, top},
 	} {
 		c := newRing(t, capacity)
 		setCursors(c, cur.head, cur.tail)
@@ -86,78 +88,24 @@ func TestHostilePeer(t *testing.T) {
 		name string
 		run  func(t *testing.T, c *Control) error
 	}{
-		// Seen by the consumer.
-		{"tail beyond head+capacity", func(t *testing.T, c *Control) error {
-			_, cons := attach(t, c)
-			c.Tail.Store(capacity + recordAlign)
-			return peekErr(cons)
-		}},
-		{"tail below head", func(t *testing.T, c *Control) error {
-			setCursors(c, 64, 64)
-			_, cons := attach(t, c)
-			c.Tail.Store(8)
-			return peekErr(cons)
-		}},
-		{"misaligned tail", func(t *testing.T, c *Control) error {
-			_, cons := attach(t, c)
-			putRecord(c, 0, 0, kindMessage)
-			c.Tail.Store(12)
-			return peekErr(cons)
-		}},
-		{"tail moving backwards between peeks", func(t *testing.T, c *Control) error {
-			p, cons := attach(t, c)
-			send(t, p, []byte("one"))
-			send(t, p, []byte("two"))
-			recv(t, cons)
-			recv(t, cons)
-			require.ErrorIs(t, peekErr(cons), ErrEmpty)
-			c.Tail.Store(c.Tail.Load() - recordAlign)
-			return peekErr(cons)
-		}},
-		{"tail moving backwards to the head", func(t *testing.T, c *Control) error {
-			p, cons := attach(t, c)
-			send(t, p, []byte("one"))
-			recv(t, cons)
-			require.ErrorIs(t, peekErr(cons), ErrEmpty)
-			c.Tail.Store(0)
-			return peekErr(cons)
-		}},
-		{"record longer than the committed bytes", func(t *testing.T, c *Control) error {
-			putRecord(c, 0, 100, kindMessage)
-			c.Tail.Store(16)
-			_, cons := attach(t, c)
-			return peekErr(cons)
-		}},
+		// Seen by the consumer, which reads the header at its head.
 		{"record length of 2^32-1", func(t *testing.T, c *Control) error {
 			putRecord(c, 0, math.MaxUint32, kindMessage)
-			c.Tail.Store(capacity)
-			_, cons := attach(t, c)
+			cons := attachConsumer(t, c)
 			return peekErr(cons)
 		}},
 		{"record crossing the end of the lap", func(t *testing.T, c *Control) error {
 			const pos = capacity - 16
 			setCursors(c, pos, pos)
-			_, cons := attach(t, c)
+			cons := attachConsumer(t, c)
 			putRecord(c, pos, 16, kindMessage)
 			c.Tail.Store(pos + 64)
-			return peekErr(cons)
-		}},
-		{"record behind a valid one crossing the committed bytes", func(t *testing.T, c *Control) error {
-			putRecord(c, 0, 8, kindMessage)
-			putRecord(c, 16, 24, kindMessage)
-			c.Tail.Store(32)
-			_, cons := attach(t, c)
-			b, err := cons.TryPeek()
-			require.NoError(t, err)
-			require.Len(t, b, 8)
-			cons.Release()
 			return peekErr(cons)
 		}},
 		{"padding shorter than the rest of the lap", func(t *testing.T, c *Control) error {
 			putRecord(c, 0, 8, kindPadding)
 			putRecord(c, 16, 0, kindMessage)
-			c.Tail.Store(capacity)
-			_, cons := attach(t, c)
+			cons := attachConsumer(t, c)
 			return peekErr(cons)
 		}},
 		{"padding longer than the rest of the lap", func(t *testing.T, c *Control) error {
@@ -165,39 +113,28 @@ func TestHostilePeer(t *testing.T) {
 			setCursors(c, pos, pos)
 			putRecord(c, pos, 64, kindPadding)
 			c.Tail.Store(pos + 64 + 8)
-			_, cons := attach(t, c)
+			cons := attachConsumer(t, c)
 			return peekErr(cons)
 		}},
-		{"padding beyond the committed bytes", func(t *testing.T, c *Control) error {
-			const pos = capacity - 96
-			setCursors(c, pos, pos)
-			putRecord(c, pos, 96-recordHeader, kindPadding)
-			putRecord(c, 0, 0, kindMessage)
-			c.Tail.Store(pos + 16)
-			_, cons := attach(t, c)
+		{"padding starting the lap", func(t *testing.T, c *Control) error {
+			putRecord(c, 0, capacity-recordHeader, kindPadding)
+			cons := attachConsumer(t, c)
 			return peekErr(cons)
 		}},
 		{"padding length of 2^32-1", func(t *testing.T, c *Control) error {
 			putRecord(c, 0, math.MaxUint32, kindPadding)
-			c.Tail.Store(capacity)
-			_, cons := attach(t, c)
-			return peekErr(cons)
-		}},
-		{"zeroed record (kind 0)", func(t *testing.T, c *Control) error {
-			c.Tail.Store(8)
-			_, cons := attach(t, c)
+			cons := attachConsumer(t, c)
 			return peekErr(cons)
 		}},
 		{"unknown kind 3", func(t *testing.T, c *Control) error {
 			putRecord(c, 0, 0, 3)
 			c.Tail.Store(8)
-			_, cons := attach(t, c)
+			cons := attachConsumer(t, c)
 			return peekErr(cons)
 		}},
 		{"unknown kind 2^32-1", func(t *testing.T, c *Control) error {
 			putRecord(c, 0, 0, math.MaxUint32)
-			c.Tail.Store(capacity)
-			_, cons := attach(t, c)
+			cons := attachConsumer(t, c)
 			return peekErr(cons)
 		}},
 		{"header rewritten after the peek", func(t *testing.T, c *Control) error {
@@ -207,6 +144,22 @@ func TestHostilePeer(t *testing.T) {
 			require.NoError(t, err)
 			putRecord(c, 0, capacity, kindMessage)
 			return peekErr(cons)
+		}},
+
+		// Seen by an attaching producer, which follows the committed
+		// records from head to the first zero header, within tail.
+		{"attach: committed record crossing the tail", func(t *testing.T, c *Control) error {
+			putRecord(c, 0, 100, kindMessage)
+			c.Tail.Store(16)
+			_, err := c.NewProducer()
+			return err
+		}},
+		{"attach: committed records past the tail", func(t *testing.T, c *Control) error {
+			putRecord(c, 0, 8, kindMessage)
+			putRecord(c, 16, 8, kindMessage)
+			c.Tail.Store(16)
+			_, err := c.NewProducer()
+			return err
 		}},
 
 		// Seen by the producer, which re-reads the head when its cached
@@ -225,17 +178,17 @@ func TestHostilePeer(t *testing.T) {
 			require.NoError(t, err)
 			p.Commit(capacity/2 - 2*recordHeader)
 			c.Head.Store(capacity + capacity/2 - recordHeader)
-			return reserveErr(p, capacity-recordHeader)
+			return reserveErr(p, c.MaxPayload())
 		}},
 		{"head moving backwards", func(t *testing.T, c *Control) error {
 			p, _ := attach(t, c)
-			half := capacity/2 - recordHeader
+			half := capacity/2 - 2*recordHeader
 			send(t, p, make([]byte, half))
 			send(t, p, make([]byte, half))
 			c.Head.Store(capacity / 2)
 			send(t, p, make([]byte, half))
 			c.Head.Store(0)
-			return reserveErr(p, 0)
+			return reserveErr(p, 64)
 		}},
 		{"misaligned head", func(t *testing.T, c *Control) error {
 			p, _ := attach(t, c)
@@ -274,11 +227,11 @@ func TestCorruptIsNotSticky(t *testing.T) {
 	c := newRing(t, MinCapacity)
 	p, cons := attach(t, c)
 	send(t, p, []byte("one"))
-	good := c.Tail.Load()
+	good := c.header(0).Load()
 
-	c.Tail.Store(good + MinCapacity)
+	putRecord(c, 0, 0, 3)
 	require.ErrorIs(t, peekErr(cons), ErrCorrupt)
-	c.Tail.Store(good)
+	c.header(0).Store(good)
 	assert.Equal(t, []byte("one"), recv(t, cons))
 
 	fill(t, p)
@@ -287,6 +240,15 @@ func TestCorruptIsNotSticky(t *testing.T) {
 	require.ErrorIs(t, reserveErr(p, 0), ErrCorrupt)
 	c.Head.Store(head)
 	require.ErrorIs(t, reserveErr(p, 0), ErrFull)
+}
+
+// attachConsumer returns a consumer of c: the consumer-side cases attach no
+// producer, which would refuse the records they write.
+func attachConsumer(t *testing.T, c *Control) *Consumer {
+	t.Helper()
+	cons, err := c.NewConsumer()
+	require.NoError(t, err)
+	return cons
 }
 
 // peekErr returns the error of one TryPeek.
@@ -301,17 +263,17 @@ func reserveErr(p *Producer, n int) error {
 	return err
 }
 
-// fill sends messages until the ring is full to the last byte and leaves
-// them published.
+// fill sends messages until the ring is full to the last byte (but the
+// header word that stays zero) and leaves them published.
 func fill(t *testing.T, p *Producer) {
 	t.Helper()
 	for {
 		free := p.capacity - (p.tail - p.c.Head.Load())
-		if free == 0 {
+		if free == recordHeader {
 			return
 		}
 		toEnd := p.capacity - p.tail&p.mask
-		n := int(min(free, toEnd, 256) - recordHeader)
+		n := int(min(free-recordHeader, toEnd, 256) - recordHeader)
 		send(t, p, make([]byte, n))
 	}
 }

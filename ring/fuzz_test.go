@@ -124,8 +124,11 @@ func consumerSeeds(tb testing.TB) [][]byte {
 }
 
 // FuzzConsumer runs a consumer over a ring region taken from the input: it
-// never panics, and every record it returns lies inside the data area and
-// within the committed bytes.
+// never panics, never goes back, and every record it returns lies inside
+// the data area and within its lap. (It follows the headers, not the tail:
+// over an arbitrary region it may read records past the tail; that the
+// headers past the committed records are zero is the producer's invariant
+// Z, which TestRoundTrip and TestProducerDiesMidBatch check.)
 func FuzzConsumer(f *testing.F) {
 	for _, seed := range consumerSeeds(f) {
 		f.Add(seed)
@@ -133,7 +136,7 @@ func FuzzConsumer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, err := NewControl(regionFromInput(in))
 		require.NoError(t, err)
-		head, tail := c.Head.Load(), c.Tail.Load()
+		head := c.Head.Load()
 
 		cons, err := c.NewConsumer()
 		if err != nil {
@@ -145,7 +148,6 @@ func FuzzConsumer(f *testing.F) {
 			b, err := cons.TryPeek()
 			switch {
 			case errors.Is(err, ErrEmpty):
-				require.Equal(t, tail, cons.head, "empty before the tail")
 				return
 			case errors.Is(err, ErrCorrupt):
 				return
@@ -154,7 +156,6 @@ func FuzzConsumer(f *testing.F) {
 			pos := cons.head
 			end := pos + recordSize(uint64(len(b)))
 			require.GreaterOrEqual(t, pos, next, "the consumer went back")
-			require.LessOrEqual(t, end, tail, "record [%d, %d) beyond the tail", pos, end)
 			require.LessOrEqual(t, pos&(c.capacity-1)+recordSize(uint64(len(b))), c.capacity,
 				"record [%d, %d) crosses the end of the lap", pos, end)
 			require.Equal(t, len(b), cap(b))

@@ -8,11 +8,11 @@ import (
 
 // Region layout of an SPSC ring. The region is page aligned (it is the part of
 // the mapping after the shm header page), so every offset below is aligned for
-// its atomic type. The layout is the same on every architecture; the cursors
-// and flags are native-endian atomics, the record headers little-endian.
+// its atomic type. The layout is the same on every architecture; the cursors,
+// flags and record headers are native-endian atomics.
 //
 //	offset  size  field             written by               read by
-//	     0     8  tail              producer (Store)         consumer (Load)
+//	     0     8  tail              producer (Store)         attaching endpoints, tools
 //	     8     4  closed            producer                 consumer
 //	   128     8  head              consumer (Store)         producer (Load)
 //	   256     4  dataSeq           producer, local wakers   consumers sleep on it (futex word 0)
@@ -40,12 +40,17 @@ import (
 // fence.GlobalBarrier, so that the other side must publish its cursor with
 // a full barrier (package fence, "Publication across processes").
 //
-// A record is an 8-byte header followed by its payload, padded to 8 bytes:
+// A record is an 8-byte header word followed by its payload, padded to 8
+// bytes. The header is also the record's commit word (spsc.go): zero until
+// the record is complete, then
 //
 //	header bits 0-31   payload length in bytes
 //	header bits 32-63  kind: kindMessage, or kindPadding for the filler that
 //	                   takes the rest of the lap when a record would cross the
 //	                   end of the data area (its length then covers the rest)
+//
+// and the header word past the last committed record is zero, so the ring
+// holds records of at most capacity-8 bytes.
 //
 // Positions (head, tail) are byte counts since creation and never wrap in
 // practice (2^64 bytes); the index of a position is position & (cap-1).
@@ -182,8 +187,12 @@ func NewControl(region []byte) (*Control, error) {
 func (c *Control) Capacity() uint64 { return c.capacity }
 
 // MaxPayload returns the largest message the ring can hold: a record as large
-// as the whole data area.
-func (c *Control) MaxPayload() int { return int(c.capacity - recordHeader) }
+// as the whole data area but the header word that stays zero past it.
+func (c *Control) MaxPayload() int { return int(c.capacity - 2*recordHeader) }
+
+// header returns the header word of the record at index idx of the data
+// area; idx is a multiple of 8 below the capacity.
+func (c *Control) header(idx uint64) *atomic.Uint64 { return word64(c.data, int(idx)) }
 
 // recordSize returns the bytes a record with an n-byte payload occupies.
 func recordSize(n uint64) uint64 {

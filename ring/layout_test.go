@@ -68,7 +68,7 @@ func TestNewControlAccepts(t *testing.T) {
 			c, err := NewControl(region)
 			require.NoError(t, err)
 			assert.Equal(t, uint64(capacity), c.Capacity())
-			assert.Equal(t, capacity-recordHeader, c.MaxPayload())
+			assert.Equal(t, capacity-2*recordHeader, c.MaxPayload())
 			assert.Equal(t, uint64(len(region)), RegionSize(c.Capacity()))
 			assert.Len(t, c.data, capacity)
 		})

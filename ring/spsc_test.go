@@ -103,14 +103,16 @@ type modelRecord struct {
 // fit) and whether the record fits.
 func modelReserve(tail, head, capacity uint64, n int) (pos uint64, fits bool) {
 	size := recordSize(uint64(n))
+	// Each record, padding included, needs the header word past it free
+	// (invariant Z).
 	free := func(at uint64) uint64 { return capacity - (at - head) }
 	if rest := capacity - tail%capacity; rest < size {
-		if free(tail) < rest {
+		if free(tail) < rest+recordHeader {
 			return tail, false
 		}
 		tail += rest
 	}
-	return tail, free(tail) >= size
+	return tail, free(tail) >= size+recordHeader
 }
 
 // randomSize returns a payload size in [0, maxPayload], mostly small, some
@@ -273,6 +275,58 @@ func TestCommitIsInvisibleUntilPublish(t *testing.T) {
 	assert.False(t, cons.Publish(), "nothing new to publish")
 }
 
+// TestProducerDiesMidBatch: a producer that committed records without
+// publishing them has stored the headers of all but the first. A successor
+// starts at the published tail with records of other sizes; the consumer
+// must never reach the dead producer's headers, which lie where the
+// successor's records do not start (invariant Z).
+func TestProducerDiesMidBatch(t *testing.T) {
+	c := newRing(t, MinCapacity)
+	dead, cons := attach(t, c)
+	send(t, dead, []byte("published"))
+	for i, n := range []int{8, 24, 40} {
+		buf, err := dead.TryReserve(n)
+		require.NoError(t, err)
+		fillPayload(buf, uint64(i))
+		dead.Commit(n)
+	}
+	assert.Equal(t, []byte("published"), recv(t, cons))
+	requireEmpty(t, cons)
+
+	p, err := c.NewProducer()
+	require.NoError(t, err)
+	send(t, p, make([]byte, 4))
+	send(t, p, []byte("after"))
+	assert.Equal(t, make([]byte, 4), recv(t, cons))
+	assert.Equal(t, []byte("after"), recv(t, cons))
+	requireEmpty(t, cons)
+}
+
+// TestProducerDiesBeforeCommit: a producer that stored tail and died before
+// the header that commits the record leaves tail past the committed records.
+// The successor finds their end, moves tail back to it, and goes on from
+// there; the consumer never sees the uncommitted record.
+func TestProducerDiesBeforeCommit(t *testing.T) {
+	c := newRing(t, MinCapacity)
+	dead, cons := attach(t, c)
+	send(t, dead, []byte("one"))
+	committed := c.Tail.Load()
+	buf, err := dead.TryReserve(5)
+	require.NoError(t, err)
+	copy(buf, "never")
+	dead.Commit(5)
+	c.Tail.Store(dead.tail) // Publish's first store, then death
+
+	requireEmpty(t, &Consumer{c: c, data: c.data, mask: c.capacity - 1, capacity: c.capacity, head: committed})
+	p, err := c.NewProducer()
+	require.NoError(t, err)
+	assert.Equal(t, committed, c.Tail.Load(), "tail moved back to the committed records")
+	send(t, p, []byte("two"))
+	assert.Equal(t, []byte("one"), recv(t, cons))
+	assert.Equal(t, []byte("two"), recv(t, cons))
+	requireEmpty(t, cons)
+}
+
 func TestAbandonedReservation(t *testing.T) {
 	c := newRing(t, MinCapacity)
 	p, cons := attach(t, c)
@@ -415,23 +469,22 @@ func TestReleasePanics(t *testing.T) {
 		assert.Panics(t, cons.Release)
 	})
 
-	// A hostile producer turns the peeked record into padding that ends the
-	// committed bytes: the next TryPeek skips it and reports ErrEmpty. The
-	// record of the first TryPeek is gone; releasing it again would move
-	// the head past the tail, and the consumer would then deliver bytes
-	// that were never committed.
+	// A hostile producer rewrites the peeked record's header into one of
+	// an unknown kind: the next TryPeek reports ErrCorrupt. The record of
+	// the first TryPeek is gone; releasing it again would move the head by
+	// a size the ring no longer vouches for.
 	t.Run("after a TryPeek that returned an error", func(t *testing.T) {
 		c := newRing(t, MinCapacity)
-		putHeader(c.data, 0, kindMessage)
-		putHeader(c.data[8:], 16, kindMessage)
-		c.Tail.Store(c.Capacity())
+		putRecord(c, 0, 0, kindMessage)
+		putRecord(c, 8, 16, kindMessage)
+		c.Tail.Store(32)
 		_, cons := attach(t, c)
 		b, err := cons.TryPeek()
 		require.NoError(t, err)
 		require.Empty(t, b)
 
-		putHeader(c.data, c.Capacity()-recordHeader, kindPadding)
-		requireEmpty(t, cons)
+		putRecord(c, 0, 0, 3)
+		require.ErrorIs(t, peekErr(cons), ErrCorrupt)
 		assert.Panics(t, cons.Release)
 		assert.LessOrEqual(t, cons.head, c.Tail.Load(), "the private head never passes the tail")
 	})

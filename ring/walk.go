@@ -25,8 +25,8 @@ func (e *RecordError) Error() string { return ErrCorrupt.Error() + ": " + e.Reas
 // Is reports whether target is ErrCorrupt.
 func (e *RecordError) Is(target error) bool { return target == ErrCorrupt }
 
-// Walk calls fn on each message committed between positions head and tail, in
-// order, with the position of its record and its payload in place (valid
+// Walk calls fn on each message committed between positions head and tail
+// (up to the first header that is still zero, if any), in order, with the position of its record and its payload in place (valid
 // only during the call, and not to be written). Padding records are passed
 // over. fn returns false to stop the walk early. Walk returns an error
 // wrapping ErrCorrupt when head and tail break the cursor invariants, and a
@@ -39,8 +39,14 @@ func (c *Control) Walk(head, tail uint64, fn func(pos uint64, payload []byte) bo
 	mask := c.capacity - 1
 	for pos := head; pos != tail; {
 		idx, avail := pos&mask, tail-pos
-		n, kind := getHeader(c.data[idx:])
-		size := checkRecord(n, kind, c.capacity-idx, avail)
+		h := c.header(idx).Load()
+		if h == 0 {
+			// Not committed: a producer between its store of tail and
+			// its commit, or one that died there.
+			return nil
+		}
+		n, kind := splitHeader(h)
+		size := c.checkRecord(n, kind, c.capacity-idx, avail)
 		if size == 0 {
 			return recordError(pos, n, kind, c.capacity-idx, avail)
 		}

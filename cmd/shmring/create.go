@@ -18,7 +18,7 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 			"and fully reserved: a full file system fails now, not later. -size is rounded up to a\n"+
 			"power of two between 4K and 4G.",
 		"An spsc ring has one producer and one consumer at a time, and messages of any size up to\n"+
-			"8 bytes less than -size. An mpmc ring has any number of producers and consumers, up to\n"+
+			"16 bytes less than -size. An mpmc ring has any number of producers and consumers, up to\n"+
 			"-participants attached at once, and each message goes to one consumer; it is cut into\n"+
 			"slots of -slot bytes (rounded up to a multiple of 8), the largest message: -size/-slot\n"+
 			"slots, at least 2, rounded up to a power of two.")

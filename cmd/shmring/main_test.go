@@ -231,7 +231,7 @@ func testRoundTrip(t *testing.T) {
 	p := filepath.Join("/dev/shm", name)
 	res := invoke(t, "", "create", "-size", "5000", name, "-mode", "0640")
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
-	assert.Equal(t, fmt.Sprintf("created %s: spsc, capacity 8192 bytes, largest message 8184 bytes\n", p), res.Stdout)
+	assert.Equal(t, fmt.Sprintf("created %s: spsc, capacity 8192 bytes, largest message 8176 bytes\n", p), res.Stdout)
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
@@ -241,7 +241,7 @@ func testRoundTrip(t *testing.T) {
 	assert.Equal(t, "spsc", obj["kind"])
 	assert.Equal(t, "0640", obj["mode"])
 	assert.EqualValues(t, 8192, obj["capacity"])
-	assert.EqualValues(t, 8184, obj["max_message"])
+	assert.EqualValues(t, 8176, obj["max_message"])
 	assert.EqualValues(t, 0, obj["messages"])
 	assert.Equal(t, false, obj["closed"])
 	producer := obj["producer"].(map[string]any)
@@ -279,7 +279,7 @@ func testRoundTrip(t *testing.T) {
 
 	res = invoke(t, strings.Repeat("x", 8185), "send", name)
 	assert.Equal(t, 1, res.Code)
-	assert.Contains(t, res.Stderr, "message 1: ring: message too large: the ring's largest message is 8184 bytes")
+	assert.Contains(t, res.Stderr, "message 1: ring: message too large: the ring's largest message is 8176 bytes")
 }
 
 func testBinaryRecords(t *testing.T) {
