@@ -21,8 +21,8 @@ const mpFuzzDead = 3
 // FuzzMPMC's state input fills, in order: the positions and flags of the
 // control area (the sleeper and orphan bitmaps among them), the dead
 // entry's state and intent, then each slot's seq, header and first payload
-// word, then the dead entry's generation. The rest of the region stays as
-// Init left it.
+// word, then the dead entry's generation and end. The rest of the region
+// stays as Init left it.
 func mpFuzzWords(g MPMCGeometry) []int {
 	dead := offMEntries + mpFuzzDead*entryStride
 	offs := []int{offMEnq, offMDeq, offMClosed, offMDataSleepers, offMSpaceSleepers, offMOrphans,
@@ -31,7 +31,7 @@ func mpFuzzWords(g MPMCGeometry) []int {
 		slot := int(g.slotsOffset()) + i*int(g.stride())
 		offs = append(offs, slot+offSlotSeq, slot+offSlotHeader, slot+slotHeader)
 	}
-	return append(offs, dead+offEntGen)
+	return append(offs, dead+offEntGen, dead+offEntEnd)
 }
 
 // mpFuzzPokes returns the offsets of the 8-byte words that a peer rewrites
@@ -119,14 +119,14 @@ func mpFuzzSeeds(tb testing.TB) [][]byte {
 			p.Cancel()
 			_, err = p.TryReserve(8)
 			require.NoError(tb, err)
-			m.Entry(mpFuzzDead).Intent.Store(p.pos + 1)
+			mpName(m.Entry(mpFuzzDead), p.pos+1)
 			m.Entry(mpFuzzDead).State.Store(EntryProducer)
 			m.Closed.Store(1)
 		},
 		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // an orphan
 			mpSend(tb, p, []byte("orphan"))
 			require.True(tb, m.Deq.CompareAndSwap(0, 1))
-			m.Entry(mpFuzzDead).Intent.Store(1)
+			mpName(m.Entry(mpFuzzDead), 1)
 			m.Entry(mpFuzzDead).State.Store(EntryConsumer)
 		},
 	} {
@@ -186,14 +186,14 @@ func FuzzMPMC(f *testing.F) {
 				if err != nil {
 					require.True(t, errors.Is(err, ErrFull) || errors.Is(err, ErrClosed) ||
 						errors.Is(err, ErrCorrupt), "%v", err)
-					require.False(t, p.held)
+					require.False(t, p.Holding())
 					continue
 				}
 				require.Len(t, buf, n)
 				inSlot(buf, p.pos)
 				require.Equal(t, p.pos+1, p.e.Intent.Load())
 			case mpOpCommit:
-				if p.held {
+				if p.Reserved() >= 0 {
 					p.Commit(int(uint64(b) % (p.limit + 1)))
 				}
 			case mpOpCancel:
@@ -207,7 +207,7 @@ func FuzzMPMC(f *testing.F) {
 					continue
 				}
 				require.True(t, c.held)
-				inSlot(msg, c.pos)
+				inSlot(msg, c.at)
 			case mpOpRelease:
 				if c := cs[a%2]; c.held {
 					c.Release()
@@ -230,7 +230,7 @@ func FuzzMPMC(f *testing.F) {
 				if c.held {
 					require.Equal(t, c.adopted, mpFuzzDead)
 					if err == nil {
-						inSlot(msg, c.pos)
+						inSlot(msg, c.at)
 					}
 				}
 				if err != nil {
@@ -259,26 +259,33 @@ func FuzzMPMC(f *testing.F) {
 					if err != nil {
 						require.True(t, errors.Is(err, ErrEmpty) || errors.Is(err, ErrCorrupt), "%v", err)
 					} else {
-						inSlot(msg, c.pos)
+						inSlot(msg, c.at)
 					}
 				}
 			case mpOpReadable:
 				m.Readable()
 			}
-			want := uint64(0)
-			if p.held {
-				want = p.pos + 1
-			}
-			require.Equal(t, want, p.e.Intent.Load(), "the producer's intent names its reservation, or nothing")
+			mpFuzzCheckRange(t, p.e, p.pos, p.end, "the producer's range names its claim, or nothing")
 			for _, c := range cs {
-				want = 0
-				if c.held && c.adopted < 0 {
-					want = c.pos + 1
-				}
-				require.Equal(t, want, c.e.Intent.Load(), "a consumer's intent names its claim, or nothing")
+				mpFuzzCheckRange(t, c.e, c.pos, c.end, "a consumer's range names its claim, or nothing")
 			}
 		}
 	})
+}
+
+// mpFuzzCheckRange checks that entry e names the claimed positions [pos,
+// end) that its endpoint has not finished, or nothing when there are none:
+// intent at or before pos (the range's first position), end at end.
+func mpFuzzCheckRange(t *testing.T, e *Participant, pos, end uint64, what string) {
+	t.Helper()
+	intent := e.Intent.Load()
+	if pos == end {
+		require.Zero(t, intent, what)
+		return
+	}
+	require.NotZero(t, intent, what)
+	require.LessOrEqual(t, intent-1, pos, what)
+	require.Equal(t, end, e.End.Load(), what)
 }
 
 // TestMPMCFuzzSeedsAreValid checks that the seeds written by a real producer

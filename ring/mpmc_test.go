@@ -96,6 +96,20 @@ func aliveExcept(dead ...int) func(int) bool {
 	}
 }
 
+// mpName makes entry e name the single position intent-1, as a claim of
+// one position does: end, then intent.
+func mpName(e *Participant, intent uint64) {
+	e.End.Store(intent)
+	e.Intent.Store(intent)
+}
+
+// mpNameRange makes entry e name the positions [start, end), as a batch
+// claim does.
+func mpNameRange(e *Participant, start, end uint64) {
+	e.End.Store(end)
+	e.Intent.Store(start + 1)
+}
+
 // mpPattern returns the n-byte message seq of the single-goroutine tests.
 func mpPattern(seq uint64, n int) []byte {
 	b := make([]byte, n)
@@ -690,7 +704,7 @@ func TestMPMCReapProducerCases(t *testing.T) {
 		buf, err := owner.TryReserve(4)
 		require.NoError(t, err)
 		// Entry 1 lost the race for position 0 and then died: it names 0.
-		m.Entry(1).Intent.Store(1)
+		mpName(m.Entry(1), 1)
 
 		r, err := m.Reap(1, aliveExcept(1))
 		require.NoError(t, err)
@@ -715,7 +729,7 @@ func TestMPMCReapProducerCases(t *testing.T) {
 		c := mpConsumer(t, m, 2)
 		_, err := dead.TryReserve(4)
 		require.NoError(t, err)
-		loser.e.Intent.Store(1) // stored before its CAS, which fails
+		mpName(loser.e, 1) // stored before its CAS, which fails
 
 		r, err := m.Reap(0, aliveExcept(0))
 		require.NoError(t, err)
@@ -736,8 +750,8 @@ func TestMPMCReapProducerCases(t *testing.T) {
 		c := mpConsumer(t, m, 3)
 		_, err := owner.TryReserve(4)
 		require.NoError(t, err)
-		m.Entry(1).Intent.Store(1)
-		m.Entry(2).Intent.Store(1)
+		mpName(m.Entry(1), 1)
+		mpName(m.Entry(2), 1)
 		alive := aliveExcept(0, 1, 2)
 
 		r, err := m.Reap(1, alive)
@@ -757,7 +771,7 @@ func TestMPMCReapProducerCases(t *testing.T) {
 	t.Run("intent without a claim", func(t *testing.T) {
 		m := newMPMCRing(t, mpGeo)
 		mpProducer(t, m, 0)
-		m.Entry(0).Intent.Store(1) // died between its intent and its CAS
+		mpName(m.Entry(0), 1) // died between its intent and its CAS
 		r, err := m.Reap(0, aliveExcept(0))
 		require.NoError(t, err)
 		assert.Equal(t, Reaped{State: EntryProducer, Position: 0}, r)
@@ -926,7 +940,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 		mpSend(t, p, []byte("held"))
 		_, err := cs[0].TryPeek()
 		require.NoError(t, err)
-		m.Entry(2).Intent.Store(1) // lost the race for position 0, then died
+		mpName(m.Entry(2), 1) // lost the race for position 0, then died
 
 		r, err := m.Reap(2, aliveExcept(2))
 		require.NoError(t, err)
@@ -943,7 +957,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 		mpSend(t, p, []byte("once"))
 		_, err := cs[0].TryPeek()
 		require.NoError(t, err)
-		m.Entry(2).Intent.Store(1)
+		mpName(m.Entry(2), 1)
 		alive := aliveExcept(1, 2)
 
 		r, err := m.Reap(2, alive)
@@ -967,7 +981,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 		require.NoError(t, err)
 		p.Cancel()
 		// The consumer claimed the skip and died before freeing it.
-		cs[0].e.Intent.Store(1)
+		mpName(cs[0].e, 1)
 		require.True(t, m.Deq.CompareAndSwap(0, 1))
 
 		r, err := m.Reap(1, aliveExcept(1))
@@ -980,7 +994,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 	t.Run("intent without a claim", func(t *testing.T) {
 		m, p, cs := setup(t)
 		mpSend(t, p, []byte("free"))
-		m.Entry(1).Intent.Store(1) // died between its intent and its CAS
+		mpName(m.Entry(1), 1) // died between its intent and its CAS
 		r, err := m.Reap(1, aliveExcept(1))
 		require.NoError(t, err)
 		assert.Equal(t, Reaped{State: EntryConsumer, Position: 0}, r)
@@ -1085,7 +1099,7 @@ func TestMPMCHostile(t *testing.T) {
 		}},
 		{"reap: unknown state", ErrCorrupt, func(t *testing.T, m *MPMC, p *MPMCProducer, c *MPMCConsumer) error {
 			m.Entry(5).State.Store(77)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			_, err := m.Reap(5, aliveExcept(5))
 			assert.Equal(t, uint32(EntryFree), m.Entry(5).State.Load(), "freed")
 			assert.Zero(t, m.Entry(5).Intent.Load())
@@ -1096,7 +1110,7 @@ func TestMPMCHostile(t *testing.T) {
 			require.NoError(t, err)
 			m.Deq.Store(1)
 			m.Entry(5).State.Store(EntryOrphan)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			m.Orphans.Store(1 << 5)
 			_, err = c.Adopt(5)
 			assert.Equal(t, uint32(EntryFree), m.Entry(5).State.Load(), "nothing to adopt: freed")
@@ -1107,7 +1121,7 @@ func TestMPMCHostile(t *testing.T) {
 		{"adopt: orphan of a position nobody claimed", ErrCorrupt, func(t *testing.T, m *MPMC, p *MPMCProducer, c *MPMCConsumer) error {
 			mpSend(t, p, []byte("not claimed"))
 			m.Entry(5).State.Store(EntryOrphan)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			_, err := c.Adopt(5)
 			assert.Equal(t, []byte("not claimed"), mpRecv(t, c), "delivered once, the normal way")
 			return err
@@ -1116,7 +1130,7 @@ func TestMPMCHostile(t *testing.T) {
 			mpSend(t, p, []byte("x"))
 			require.True(t, m.Deq.CompareAndSwap(0, 1))
 			m.Entry(5).State.Store(EntryOrphan)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			putHeader(m.header(0), g.SlotSize+8, 0)
 			_, err := c.Adopt(5)
 			require.ErrorIs(t, err, ErrCorrupt)
@@ -1478,7 +1492,7 @@ func TestMPMCReapRacesLiveTraffic(t *testing.T) {
 		outcomes := map[string]int{}
 		plant := func(i int, role uint32, intent uint64) {
 			e := m.Entry(i)
-			e.Intent.Store(intent)
+			mpName(e, intent)
 			e.State.Store(role)
 		}
 		for m.Enq.Load() < producers*count {

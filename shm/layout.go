@@ -10,7 +10,7 @@ package shm
 //
 //	offset  size  field
 //	     0     8  magic "SHMRING\x00"
-//	     8     4  format version (1)
+//	     8     4  format version (3)
 //	    12     4  kind: opaque to shm, non-zero (upper layer: 1 = SPSC, 2 = MPMC)
 //	    16     4  header size (4096)
 //	    20     4  flags (reserved, 0)
@@ -69,8 +69,11 @@ const (
 	offReserved     = 84
 
 	// formatVersion 2: MPMC participant entries may be in state
-	// EntryAdopted (4), which version 1 reads as corrupt.
-	formatVersion = 2
+	// EntryAdopted (4), which version 1 reads as corrupt. formatVersion 3:
+	// an MPMC participant entry names a range of positions (intent and
+	// end, ring/mpmc_layout.go), which version 2 would read as the range's
+	// first position alone, and so reap a dead batch claimer wrongly.
+	formatVersion = 3
 	pageSize      = 4096
 )
 
