@@ -1141,8 +1141,8 @@ func TestInspectMPMC(t *testing.T) {
 	pid := uint32(os.Getpid())
 	assert.Equal(t, []shmring.ParticipantInfo{
 		{Entry: 0, Role: "producer", Pid: pid, Generation: 1, Alive: true},
-		{Entry: 1, Role: "consumer", Pid: pid, Generation: 1, Alive: true, Intent: pos(0)},
-		{Entry: 2, Role: "producer", Pid: pid, Generation: 1, Alive: true, Intent: pos(4)},
+		{Entry: 1, Role: "consumer", Pid: pid, Generation: 1, Alive: true, Intent: pos(0), IntentEnd: pos(1)},
+		{Entry: 2, Role: "producer", Pid: pid, Generation: 1, Alive: true, Intent: pos(4), IntentEnd: pos(5)},
 	}, info.MPMC.Participants, "counters as last flushed: none yet")
 	p.Stats()
 	info, err = shmring.Inspect(name)

@@ -79,17 +79,20 @@ func mpFuzzState(region []byte) []byte {
 // FuzzMPMC operations, one per 3 bytes of input: an opcode and two argument
 // bytes a and b.
 const (
-	mpOpReserve  = iota // TryReserve(a - 4): some negative, some too large
-	mpOpCommit          // Commit(b % (reserved+1)) when a reservation is held
-	mpOpCancel          // Cancel
-	mpOpPeek            // TryPeek on consumer a%2
-	mpOpRelease         // Release on consumer a%2 when it holds a slot
-	mpOpReap            // Reap(mpFuzzDead), entry i alive when bit i of a is set
-	mpOpAdopt           // Adopt(mpFuzzDead) on consumer a%2 when it holds nothing
-	mpOpPoke            // a peer writes word b of mpFuzzPokes: its value plus int8(a)
-	mpOpDrained         // Drained
-	mpOpOrphaned        // Orphaned, then Adopt of each orphan on consumer a%2 when it holds nothing
-	mpOpReadable        // Readable
+	mpOpReserve      = iota // TryReserve(a - 4): some negative, some too large
+	mpOpCommit              // Commit(b % (reserved+1)) when a reservation is held
+	mpOpCancel              // Cancel
+	mpOpPeek                // TryPeek on consumer a%2
+	mpOpRelease             // Release on consumer a%2 when it holds a slot
+	mpOpReap                // Reap(mpFuzzDead), entry i alive when bit i of a is set
+	mpOpAdopt               // Adopt(mpFuzzDead) on consumer a%2 when it holds nothing
+	mpOpPoke                // a peer writes word b of mpFuzzPokes: its value plus int8(a)
+	mpOpDrained             // Drained
+	mpOpOrphaned            // Orphaned, then Adopt of each orphan on consumer a%2 when it holds nothing
+	mpOpReadable            // Readable
+	mpOpReserveBatch        // TryReserveBatch(a%9 + 1)
+	mpOpCommitNext          // CommitNext of b%25 bytes when a batch position is held
+	mpOpPeekBatch           // TryPeekBatch(b%9 + 1) on consumer a%2
 	mpNumOps
 )
 
@@ -123,6 +126,18 @@ func mpFuzzSeeds(tb testing.TB) [][]byte {
 			m.Entry(mpFuzzDead).State.Store(EntryProducer)
 			m.Closed.Store(1)
 		},
+		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // a batch half published, a dead consumer's batch
+			mpSend(tb, p, []byte("one"))
+			mpSend(tb, p, []byte("two"))
+			_, err := c.TryPeekBatch(2)
+			require.NoError(tb, err)
+			k, err := p.TryReserveBatch(3)
+			require.NoError(tb, err)
+			require.Equal(tb, 2, k)
+			p.CommitNext([]byte("three"))
+			mpNameRange(m.Entry(mpFuzzDead), 0, 2)
+			m.Entry(mpFuzzDead).State.Store(EntryConsumer)
+		},
 		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // an orphan
 			mpSend(tb, p, []byte("orphan"))
 			require.True(tb, m.Deq.CompareAndSwap(0, 1))
@@ -146,6 +161,8 @@ func mpFuzzSeeds(tb testing.TB) [][]byte {
 func FuzzMPMC(f *testing.F) {
 	all := func(ops ...byte) []byte { return ops }
 	scripts := [][]byte{
+		all(mpOpReserveBatch, 5, 0, mpOpCommitNext, 0, 3, mpOpCommitNext, 0, 24, mpOpPeekBatch, 0, 8,
+			mpOpRelease, 0, 0, mpOpReap, 0, 0, mpOpPeekBatch, 1, 3, mpOpReap, 0xff, 0, mpOpAdopt, 1, 0),
 		all(mpOpReserve, 20, 0, mpOpCommit, 0, 9, mpOpPeek, 0, 0, mpOpRelease, 0, 0),
 		all(mpOpPeek, 1, 0, mpOpReap, 0xff, 0, mpOpAdopt, 0, 0, mpOpPeek, 0, 0, mpOpRelease, 0, 0,
 			mpOpDrained, 0, 0),
@@ -198,9 +215,28 @@ func FuzzMPMC(f *testing.F) {
 				}
 			case mpOpCancel:
 				p.Cancel()
-			case mpOpPeek:
+			case mpOpReserveBatch:
+				k := int(a)%9 + 1
+				got, err := p.TryReserveBatch(k)
+				if err != nil {
+					require.True(t, errors.Is(err, ErrFull) || errors.Is(err, ErrClosed) ||
+						errors.Is(err, ErrCorrupt), "%v", err)
+					require.False(t, p.Holding())
+					continue
+				}
+				require.True(t, got >= 1 && got <= k, "claimed %d of %d", got, k)
+				require.Equal(t, uint64(got), p.end-p.pos)
+			case mpOpCommitNext:
+				if p.batch && p.Holding() {
+					p.CommitNext(mpPattern(uint64(b), int(b)%25))
+				}
+			case mpOpPeek, mpOpPeekBatch:
 				c := cs[a%2]
-				msg, err := c.TryPeek()
+				peek := c.TryPeek
+				if op == mpOpPeekBatch {
+					peek = func() ([]byte, error) { return c.TryPeekBatch(int(b)%9 + 1) }
+				}
+				msg, err := peek()
 				if err != nil {
 					require.True(t, errors.Is(err, ErrEmpty) || errors.Is(err, ErrCorrupt), "%v", err)
 					require.Nil(t, msg)

@@ -1217,12 +1217,21 @@ func mpCheckStress(b []byte, producers int) (int, uint64, error) {
 	return int(id), seq, nil
 }
 
-// mpProduce sends count stress messages as producer id, spinning on ErrFull.
-func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize int, deadline time.Time) error {
+// mpProduce sends count stress messages as producer id, spinning on ErrFull:
+// one at a time with TryReserve and Commit when batch is 1, otherwise with
+// TryReserveBatch of 1 to batch positions and CommitNext.
+func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize, batch int, deadline time.Time) error {
 	rng := rand.New(rand.NewPCG(uint64(id), 99))
+	msg := make([]byte, slotSize)
 	for seq := uint64(0); seq < count; {
 		n := mpStressHeader + rng.IntN(slotSize-mpStressHeader+1)
-		buf, err := p.TryReserve(n)
+		var buf []byte
+		k, err := 1, error(nil)
+		if batch == 1 {
+			buf, err = p.TryReserve(n)
+		} else {
+			k, err = p.TryReserveBatch(min(1+rng.IntN(batch), int(count-seq)))
+		}
 		if errors.Is(err, ErrFull) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("producer %d stuck at message %d", id, seq)
@@ -1233,9 +1242,18 @@ func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize int, deadline 
 		if err != nil {
 			return fmt.Errorf("producer %d, message %d: %w", id, seq, err)
 		}
-		mpFillStress(buf, id, seq, rng)
-		p.Commit(n)
-		seq++
+		if batch == 1 {
+			mpFillStress(buf, id, seq, rng)
+			p.Commit(n)
+			seq++
+			continue
+		}
+		for range k {
+			mpFillStress(msg[:n], id, seq, rng)
+			p.CommitNext(msg[:n])
+			seq++
+			n = mpStressHeader + rng.IntN(slotSize-mpStressHeader+1)
+		}
 	}
 	p.FlushStats()
 	return nil
@@ -1243,11 +1261,12 @@ func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize int, deadline 
 
 // mpConsume receives stress messages until the stream is drained, checking
 // each and the per-producer order, and returns the sequence numbers it got
-// from each producer.
-func mpConsume(m *MPMC, c *MPMCConsumer, producers int, deadline time.Time) ([][]uint64, error) {
+// from each producer. It claims up to batch positions at a time
+// (TryPeekBatch).
+func mpConsume(m *MPMC, c *MPMCConsumer, producers, batch int, deadline time.Time) ([][]uint64, error) {
 	got := make([][]uint64, producers)
 	for {
-		b, err := c.TryPeek()
+		b, err := c.TryPeekBatch(batch)
 		if errors.Is(err, ErrEmpty) {
 			if m.Drained() {
 				c.FlushStats()
@@ -1282,7 +1301,8 @@ type mpMeddler func(m *MPMC, meddlerID uint32) (got [][]uint64, sent uint64)
 
 // mpStress runs producer and consumer goroutines over one ring until the
 // producers have sent count messages each and the consumers drained the
-// stream, with meddle (if not nil) running meanwhile. It checks that every
+// stream, with meddle (if not nil) running meanwhile; half of the producers
+// and consumers claim batches (mpStressBatch). It checks that every
 // message arrived exactly once and intact, and that each consumer saw each
 // producer's messages in order.
 func mpStress(t *testing.T, g MPMCGeometry, producers, consumers int, count uint64, meddle mpMeddler) {
@@ -1296,14 +1316,14 @@ func mpStress(t *testing.T, g MPMCGeometry, producers, consumers int, count uint
 	prodErrs := make([]error, producers)
 	for i := range producers {
 		p := mpProducer(t, m, i)
-		wg.Go(func() { prodErrs[i] = mpProduce(p, uint32(i), count, int(g.SlotSize), deadline) })
+		wg.Go(func() { prodErrs[i] = mpProduce(p, uint32(i), count, int(g.SlotSize), mpStressBatch(i), deadline) })
 	}
 	results := make([][][]uint64, consumers)
 	consErrs := make([]error, consumers)
 	var cwg sync.WaitGroup
 	for i := range consumers {
 		c := mpConsumer(t, m, producers+i)
-		cwg.Go(func() { results[i], consErrs[i] = mpConsume(m, c, ids, deadline) })
+		cwg.Go(func() { results[i], consErrs[i] = mpConsume(m, c, ids, mpStressBatch(i), deadline) })
 	}
 	sentBy := make([]uint64, ids)
 	for i := range producers {
@@ -1356,6 +1376,11 @@ func mpStress(t *testing.T, g MPMCGeometry, producers, consumers int, count uint
 	t.Logf("%d messages, %d positions (%d laps), per consumer %v",
 		total, m.Enq.Load(), m.Enq.Load()/g.Slots, per)
 }
+
+// mpStressBatch returns the batch size of the stress run's producer or
+// consumer i: the even ones claim one position at a time, the odd ones
+// batches of up to 8.
+func mpStressBatch(i int) int { return 1 + i%2*7 }
 
 // mpStressCount returns the messages per producer of a stress test moving
 // total messages, scaled down under the race detector and -short.
@@ -1476,8 +1501,9 @@ func TestMPMCStressDeadPeers(t *testing.T) {
 
 // TestMPMCReapRacesLiveTraffic reaps, over and over while the stress test
 // runs, entries that died naming the position a live producer or consumer
-// is working on right then, as a producer or consumer that lost the race for
-// it and died would have left them. The intent protocol must keep every
+// is working on right then (or a range of up to four from it), as a
+// producer or consumer that lost the race for it and died would have left
+// them; half of the live ones claim batches. The intent protocol must keep every
 // such reap off the live slot: never a skip, never an orphan, and every
 // message arrives once. A live endpoint that stored its intent after its
 // claim, or cleared it before its last store to the slot, fails here.
@@ -1490,9 +1516,13 @@ func TestMPMCReapRacesLiveTraffic(t *testing.T) {
 		alive := aliveExcept(deadProducer, deadConsumer)
 		deadline := time.Now().Add(mpWatchdog)
 		outcomes := map[string]int{}
-		plant := func(i int, role uint32, intent uint64) {
+		// A planted entry names one position, or a range of up to four as
+		// a batch claim would.
+		k := uint64(0)
+		plant := func(i int, role uint32, pos uint64) {
 			e := m.Entry(i)
-			mpName(e, intent)
+			k = k%4 + 1
+			mpNameRange(e, pos, pos+k)
 			e.State.Store(role)
 		}
 		for m.Enq.Load() < producers*count {
