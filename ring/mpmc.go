@@ -74,13 +74,17 @@ import (
 // die before its caller has it (with the zero-copy API, at any time before
 // Release), and then the message is adopted by another consumer. So the
 // stream has ended (Drained) only when, besides, no position before deq is
-// still held: no entry's intent names a position p in the last lap whose
+// still held: no entry's range names a position p in the last lap whose
 // slot still has seq p+1 (committed, claimed, not released). Every holder
 // names its position until after its release (Intents above): a live or
-// dead consumer its own, an orphan and its adopter the orphan's, and a reap
-// frees a dead consumer's entry only once the slot is released or an
-// orphan names it. That hand-over, from a dead entry to an orphan, is the
-// only way a naming moves between entries, and it could pass behind the
+// dead consumer in its own range, an orphan and its adopter in the
+// orphan's, and a reap drops a position from a dead consumer's range (by
+// freeing the entry, or narrowing its range) only once the slot is
+// released, or an orphan names it, or (a range cut short after a position
+// an orphan names: mpmc_reap.go) the entry of the consumer that won the
+// position has named it since before deq passed it. The hand-over from a
+// dead entry to an orphan is the only way a naming moves between entries,
+// and it could pass behind the
 // scan (the orphan scanned before it named the position, the dead entry
 // after it was freed); but the orphan's bit is set before its state and
 // before the dead entry is freed, so the scan looks again at every entry in
@@ -620,7 +624,7 @@ func (c *MPMCConsumer) Holding() bool { return c.held }
 // Claiming reports whether the consumer's entry names positions it claimed:
 // a held slot, or the rest of a batch from TryPeekBatch that the next
 // TryPeek calls return. Leave refuses such an entry.
-func (c *MPMCConsumer) Claiming() bool { return c.held && c.adopted < 0 || c.pos != c.end }
+func (c *MPMCConsumer) Claiming() bool { return c.pos != c.end }
 
 // PassedSkip reports whether TryPeek passed over a skip record, freeing its
 // slot for the producers' next lap, since the last call. The caller then

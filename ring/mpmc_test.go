@@ -257,7 +257,8 @@ func TestMPMCWordOffsets(t *testing.T) {
 			mpWord32{fmt.Sprintf("entry %d pid", i), e.Pid, off + 4})
 		words64 = append(words64,
 			mpWord64{fmt.Sprintf("entry %d generation", i), e.Generation, off + 8},
-			mpWord64{fmt.Sprintf("entry %d intent", i), e.Intent, off + 16})
+			mpWord64{fmt.Sprintf("entry %d intent", i), e.Intent, off + 16},
+			mpWord64{fmt.Sprintf("entry %d end", i), e.End, off + 24})
 		for k, w := range e.Stats {
 			words64 = append(words64, mpWord64{fmt.Sprintf("entry %d stat %d", i, k), w, off + 128 + 8*k})
 		}
