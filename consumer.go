@@ -28,6 +28,7 @@ type Consumer struct {
 	held      int       // length of the message peeked and not released, -1 if none
 	adoptLock *shm.Lock // MPMC: lock of the orphan entry whose message is held
 	got       []byte    // the message a wait found
+	want      int       // MPMC: how many positions a claim takes (ReadBatch), 1 when 0
 	poller    *poller
 
 	// SPSC: the ring was empty at attach, its tail at staleTail, and its
@@ -289,7 +290,7 @@ func (c *Consumer) rawPeek() ([]byte, error) {
 	var msg []byte
 	var err error
 	if c.mc != nil {
-		msg, err = c.mc.TryPeek()
+		msg, err = c.mc.TryPeekBatch(max(c.want, 1))
 		if c.mc.PassedSkip() {
 			c.wakeFreed()
 		}
@@ -377,9 +378,14 @@ func (c *Consumer) releaseLocal() {
 	c.mc.Release()
 	c.held = -1
 	if c.adoptLock != nil {
-		// The orphan entry is free now (mc.Release freed it).
+		// The orphan entry is free now, or an orphan again when it has
+		// other messages to hand on (mc.Release): then the consumers
+		// are woken to adopt them once its lock is free.
 		_ = c.adoptLock.Release()
 		c.adoptLock = nil
+		if c.mc.OrphanLeft() {
+			c.r.wakeIfWaiting(c.r.dataWords())
+		}
 	}
 	c.wakeFreed()
 	if c.st.MsgsReceived%statsFlushEvery == 0 {
@@ -403,7 +409,9 @@ func (c *Consumer) wakeFreed() {
 // ReadBatch waits until at least one message is committed, then calls fn on
 // each committed message in turn, at most max of them (all when max <= 0),
 // without waiting for more, and releases them (on an SPSC ring with one
-// publication of the head). msg is valid only during the call of fn. It
+// publication of the head; on an MPMC ring it claims up to 64 of them at a
+// time with one atomic operation on the shared dequeue position, and
+// releases each slot after fn returns). msg is valid only during the call of fn. It
 // returns how many messages it passed to fn, and io.EOF (with 0) at the end
 // of the stream. fn runs inside the call: it must not call Close on c or
 // on its ring, which wait for the call to end.
@@ -421,8 +429,16 @@ func (c *Consumer) ReadBatch(ctx context.Context, max int, fn func(msg []byte)) 
 	return n, err
 }
 
-// readBatch is ReadBatch inside a call.
+// readBatch is ReadBatch inside a call. On an MPMC ring each claim takes
+// at most the messages the batch has left to take, so the positions claimed
+// are all passed to fn, or released as skip records, by the time it
+// returns, unless fn panics or a slot is corrupt: the consumer then goes on
+// with the rest of the claim at its next read.
 func (c *Consumer) readBatch(ctx context.Context, max int, fn func(msg []byte)) (int, error) {
+	if c.mc != nil {
+		defer func() { c.want = 0 }()
+	}
+	c.want = batchClaim(max, 0)
 	msg, err := c.peek(ctx)
 	n := 0
 	for err == nil {
@@ -432,6 +448,7 @@ func (c *Consumer) readBatch(ctx context.Context, max int, fn func(msg []byte)) 
 		if n == max {
 			break
 		}
+		c.want = batchClaim(max, n)
 		msg, err = c.rawPeek()
 	}
 	c.publish()
@@ -439,6 +456,15 @@ func (c *Consumer) readBatch(ctx context.Context, max int, fn func(msg []byte)) 
 		return n, nil
 	}
 	return n, err
+}
+
+// batchClaim returns how many positions an MPMC claim of a ReadBatch of
+// max messages (all when max <= 0) that has taken n of them may take.
+func batchClaim(max, n int) int {
+	if max <= 0 {
+		return ring.MPMCMaxBatch
+	}
+	return min(max-n, ring.MPMCMaxBatch)
 }
 
 // Stats returns this consumer's counters (see Stats), and flushes them to
@@ -507,7 +533,8 @@ func (c *Consumer) holding() bool {
 }
 
 // detach stops the poller and hands back what was released. An MPMC
-// consumer that still holds a message keeps its entry as it is: once the
+// consumer that still holds a message, or claimed ones it has not taken
+// yet, keeps its entry as it is: once the
 // lock is gone, the reap of the entry makes the message an orphan that
 // another consumer adopts.
 func (c *Consumer) detach() error {
@@ -530,7 +557,7 @@ func (c *Consumer) detach() error {
 		}
 		return err
 	}
-	if c.mc.Holding() {
+	if c.mc.Claiming() {
 		return nil
 	}
 	return c.r.mp.Leave(c.ep.entry)

@@ -111,8 +111,12 @@ type ParticipantInfo struct {
 	Alive bool `json:"alive"`
 	// Intent is the position the entry claims or holds (a producer's slot
 	// being written, a consumer's message not yet released, an orphan's
-	// message), nil for none.
+	// message), nil for none; the first of them for a batch.
 	Intent *uint64 `json:"intent"`
+	// IntentEnd is one past the last position of the range the entry
+	// claims or holds, Intent+1 for a single message, with Intent; a batch
+	// claims up to 64 positions at once.
+	IntentEnd *uint64 `json:"intent_end,omitempty"`
 	// SleepsForData and SleepsForSpace report the entry's bits in the
 	// sleeper bitmaps: the endpoint sleeps, waiting for a message or for
 	// room.
@@ -528,9 +532,9 @@ func inspectMPMC(seg *shm.Segment) (*Info, error) {
 			SleepsForSpace: spaceSleepers&(1<<i) != 0,
 			Stats:          Stats(m.Stats(i)),
 		}
-		if intent := e.Intent.Load(); intent != 0 {
+		if intent, end := e.Intent.Load(), e.End.Load(); intent != 0 {
 			pos := intent - 1
-			p.Intent = &pos
+			p.Intent, p.IntentEnd = &pos, &end
 		}
 		info.MPMC.Participants = append(info.MPMC.Participants, p)
 	}

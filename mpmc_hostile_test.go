@@ -122,7 +122,7 @@ func TestMPMCScribbledTable(t *testing.T) {
 	}
 	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
 		e := m.Entry(rng.IntN(participants))
-		switch rng.IntN(7) {
+		switch rng.IntN(8) {
 		case 0:
 			m.Orphans.Store(value())
 		case 1:
@@ -137,6 +137,8 @@ func TestMPMCScribbledTable(t *testing.T) {
 			e.Generation.Store(value())
 		case 6:
 			e.Intent.Store(value())
+		case 7:
+			e.End.Store(value())
 		}
 		time.Sleep(50 * time.Microsecond)
 	}

@@ -34,6 +34,7 @@ func claimDead(t *testing.T, m *ring.MPMC, i int) uint64 {
 	p := m.Deq.Load()
 	require.Equal(t, p+1, m.Slot(p).Seq, "a message is committed at deq")
 	require.NoError(t, m.Join(i, ring.EntryConsumer, 1))
+	m.Entry(i).End.Store(p + 1)
 	m.Entry(i).Intent.Store(p + 1)
 	require.True(t, m.Deq.CompareAndSwap(p, p+1))
 	return p
@@ -110,6 +111,7 @@ func TestMPMCReaperDiesAtEveryStep(t *testing.T) {
 				pos := m.Deq.Load()
 				require.Equal(t, "held", recvOne(t, ctx, c))
 				require.NoError(t, m.Join(dead, ring.EntryConsumer, 1))
+				m.Entry(dead).End.Store(pos + 1)
 				m.Entry(dead).Intent.Store(pos + 1)
 			} else {
 				claimDead(t, m, dead)
@@ -147,6 +149,7 @@ func TestMPMCJoinTakesStaleOrphan(t *testing.T) {
 	require.NoError(t, p.Send(ctx, []byte("gone")))
 	require.Equal(t, "gone", recvOne(t, ctx, c))
 	require.NoError(t, m.Join(2, ring.EntryConsumer, 1))
+	m.Entry(2).End.Store(pos + 1)
 	m.Entry(2).Intent.Store(pos + 1)
 	m.Orphans.Or(1 << 2)
 	m.Entry(2).State.Store(ring.EntryOrphan)

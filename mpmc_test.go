@@ -288,6 +288,64 @@ func TestMPMCLimits(t *testing.T) {
 	assert.ErrorIs(t, err, shmring.ErrEmpty)
 }
 
+// TestMPMCBatch sends batches larger than the ring with SendBatch, which
+// claims as many slots as are free at a time and waits for room, to a
+// consumer reading with ReadBatch, which claims no more positions than it
+// has left to take: every message arrives once and in order, and a
+// ReadBatch of max messages leaves nothing claimed behind.
+func TestMPMCBatch(t *testing.T) {
+	ctx := watchdog(t)
+	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64, Size: 64 * 16})
+	p, c := pair(t, r)
+	const total = 1000
+	msgs := make([][]byte, total)
+	for i := range msgs {
+		msgs[i] = []byte(strconv.Itoa(i))
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for rest := msgs; len(rest) > 0; {
+			k := min(len(rest), 100)
+			n, err := p.SendBatch(ctx, rest[:k])
+			if err != nil {
+				sent <- err
+				return
+			}
+			rest = rest[n:]
+		}
+		sent <- nil
+	}()
+	var got []string
+	for i := 0; len(got) < total; i++ {
+		max := []int{1, 3, 0, 70}[i%4]
+		n, err := c.ReadBatch(ctx, max, func(msg []byte) { got = append(got, string(msg)) })
+		require.NoError(t, err)
+		if max > 0 {
+			require.LessOrEqual(t, n, max)
+		}
+		info, err := shmring.Inspect(name)
+		require.NoError(t, err)
+		for _, e := range info.MPMC.Participants {
+			if e.Role == "consumer" {
+				require.Nil(t, e.Intent, "a ReadBatch leaves nothing claimed")
+			}
+		}
+	}
+	require.NoError(t, <-sent)
+	for i, s := range got {
+		require.Equal(t, strconv.Itoa(i), s)
+	}
+	st := p.Stats()
+	assert.Equal(t, uint64(total), st.MsgsSent)
+	require.NoError(t, r.CloseStream())
+	n, err := p.SendBatch(ctx, msgs[:5])
+	assert.ErrorIs(t, err, shmring.ErrClosed)
+	assert.Zero(t, n)
+	n, err = c.ReadBatch(ctx, 0, func([]byte) {})
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Zero(t, n)
+}
+
 func TestMPMCBusy(t *testing.T) {
 	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, Size: 4096, Participants: 2})
 	p, err := r.Producer()
@@ -1141,8 +1199,8 @@ func TestInspectMPMC(t *testing.T) {
 	pid := uint32(os.Getpid())
 	assert.Equal(t, []shmring.ParticipantInfo{
 		{Entry: 0, Role: "producer", Pid: pid, Generation: 1, Alive: true},
-		{Entry: 1, Role: "consumer", Pid: pid, Generation: 1, Alive: true, Intent: pos(0)},
-		{Entry: 2, Role: "producer", Pid: pid, Generation: 1, Alive: true, Intent: pos(4)},
+		{Entry: 1, Role: "consumer", Pid: pid, Generation: 1, Alive: true, Intent: pos(0), IntentEnd: pos(1)},
+		{Entry: 2, Role: "producer", Pid: pid, Generation: 1, Alive: true, Intent: pos(4), IntentEnd: pos(5)},
 	}, info.MPMC.Participants, "counters as last flushed: none yet")
 	p.Stats()
 	info, err = shmring.Inspect(name)

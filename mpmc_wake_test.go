@@ -71,6 +71,7 @@ func TestMPMCSkipWakesConsumers(t *testing.T) {
 				// died before committing it.
 				require.NoError(t, m.Join(2, ring.EntryProducer, 1))
 				pos := m.Enq.Load()
+				m.Entry(2).End.Store(pos + 1)
 				m.Entry(2).Intent.Store(pos + 1)
 				require.True(t, m.Enq.CompareAndSwap(pos, pos+1))
 				abandon = func() {

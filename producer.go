@@ -120,8 +120,10 @@ func (p *Producer) TrySend(msg []byte) (err error) {
 // SendBatch sends msgs in order. On an SPSC ring it makes them visible with
 // one publication at the end (and before each wait for room), which
 // amortises the shared cursor's cache-line transfer over the batch; on an
-// MPMC ring each message is published in its own slot. It returns how many
-// messages were sent, and the error that stopped it.
+// MPMC ring it claims the slots of up to 64 messages at a time with one
+// atomic operation on the shared enqueue position, and publishes each
+// message in its own slot. It returns how many messages were sent, and the
+// error that stopped it.
 func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if !p.ep.begin() {
 		return 0, ErrClosed
@@ -137,6 +139,9 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 
 // sendBatch is SendBatch inside a call.
 func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
+	if p.mp != nil {
+		return p.sendBatchMPMC(ctx, msgs)
+	}
 	for i, msg := range msgs {
 		buf, err := p.reserve(ctx, len(msg))
 		if err != nil {
@@ -148,6 +153,56 @@ func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	}
 	p.publish()
 	return len(msgs), nil
+}
+
+// sendBatchMPMC is sendBatch on an MPMC ring. It claims the slots of the
+// next messages, up to ring.MPMCMaxBatch of them, with one CAS
+// (ring.MPMCProducer.TryReserveBatch: as many as are free), fills and
+// publishes each in turn, and wakes the consumers once for the lot. When no
+// slot is free, or the next message is too large, it goes through Send's
+// path for that one message (which waits for room, or reports ErrTooLarge),
+// then claims batches again.
+func (p *Producer) sendBatchMPMC(ctx context.Context, msgs [][]byte) (int, error) {
+	slotSize := p.r.mp.Geometry().SlotSize
+	sent := 0
+	for sent < len(msgs) {
+		k := 0
+		for k < ring.MPMCMaxBatch && sent+k < len(msgs) && uint64(len(msgs[sent+k])) <= slotSize {
+			k++
+		}
+		if k > 0 {
+			got, err := p.mp.TryReserveBatch(k)
+			if err == nil {
+				before := p.st.MsgsSent
+				for _, msg := range msgs[sent : sent+got] {
+					p.mp.CommitNext(msg)
+				}
+				sent += got
+				p.wakeConsumers()
+				if p.st.MsgsSent/statsFlushEvery != before/statsFlushEvery {
+					p.flushStats()
+				}
+				continue
+			}
+			if errors.Is(err, ErrClosed) {
+				// The positions claimed after the close are skip
+				// records: the consumers may reach the end.
+				p.wakeConsumers()
+				return sent, err
+			}
+			if err != ErrFull {
+				return sent, err
+			}
+		}
+		buf, err := p.reserve(ctx, len(msgs[sent]))
+		if err != nil {
+			return sent, err
+		}
+		copy(buf, msgs[sent])
+		p.stage(len(msgs[sent]))
+		sent++
+	}
+	return sent, nil
 }
 
 // Reserve returns n bytes of the ring to write a message into in place,

@@ -146,34 +146,36 @@ func targetLine(t *testing.T, out, what string) string {
 	return ""
 }
 
-// TestMPMCEndToEnd runs a tiny 2P2C MPMC row through the re-exec path:
-// two producer and two consumer processes on one ring, and checks its JSON
-// line.
+// TestMPMCEndToEnd runs a tiny 2P2C MPMC row of each API through the
+// re-exec path: two producer and two consumer processes on one ring, and
+// checks its JSON line.
 func TestMPMCEndToEnd(t *testing.T) {
 	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	var stdout, stderr bytes.Buffer
-	code := run([]string{
-		"-json", "-time", "5ms", "-n", "500",
-		"-run", `^throughput/shmring-mpmc/adaptive/copy/64/2p2c$`,
-	}, &stdout, &stderr)
-	t.Logf("stderr:\n%s", stderr.String())
-	require.Equal(t, exitOK, code)
+	for _, api := range mpmcAPIs {
+		t.Run(api, func(t *testing.T) {
+			name := "throughput/shmring-mpmc/adaptive/" + api + "/64/2p2c"
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"-json", "-time", "5ms", "-n", "500", "-run", "^" + name + "$"}, &stdout, &stderr)
+			t.Logf("stderr:\n%s", stderr.String())
+			require.Equal(t, exitOK, code)
 
-	var fields map[string]any
-	dec := json.NewDecoder(&stdout)
-	require.NoError(t, dec.Decode(&fields))
-	assert.ErrorIs(t, dec.Decode(&fields), io.EOF, "one row")
-	raw, err := json.Marshal(fields)
-	require.NoError(t, err)
-	var r row
-	require.NoError(t, json.Unmarshal(raw, &r))
-	assert.Equal(t, row{
-		Scenario: sThroughput, Transport: tMPMC, Strategy: "adaptive", API: apiCopy, Size: 64,
-		Producers: 2, Consumers: 2, MsgsPerS: r.MsgsPerS, MBPerS: r.MBPerS,
-	}, r)
-	assert.Equal(t, "throughput/shmring-mpmc/adaptive/copy/64/2p2c", r.name())
-	assert.Positive(t, r.MsgsPerS)
-	assert.InDelta(t, r.MsgsPerS*64/1e6, r.MBPerS, 1e-6*r.MBPerS)
+			var fields map[string]any
+			dec := json.NewDecoder(&stdout)
+			require.NoError(t, dec.Decode(&fields))
+			assert.ErrorIs(t, dec.Decode(&fields), io.EOF, "one row")
+			raw, err := json.Marshal(fields)
+			require.NoError(t, err)
+			var r row
+			require.NoError(t, json.Unmarshal(raw, &r))
+			assert.Equal(t, row{
+				Scenario: sThroughput, Transport: tMPMC, Strategy: "adaptive", API: api, Size: 64,
+				Producers: 2, Consumers: 2, MsgsPerS: r.MsgsPerS, MBPerS: r.MBPerS,
+			}, r)
+			assert.Equal(t, name, r.name())
+			assert.Positive(t, r.MsgsPerS)
+			assert.InDelta(t, r.MsgsPerS*64/1e6, r.MBPerS, 1e-6*r.MBPerS)
+		})
+	}
 }
 
 // TestMPMCPeerFailure checks that an MPMC run with a child that fails
@@ -188,7 +190,7 @@ func TestMPMCPeerFailure(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	h := &harness{exe: exe, timeout: 30 * time.Second}
-	_, err = h.mpmcRun(mpmcRow(2), 4)
+	_, err = h.mpmcRun(mpmcRow(2, apiCopy), 4)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.Contains(t, err.Error(), "peer mpmc-consume 1: unexpected EOF before its result")
@@ -395,7 +397,7 @@ func targetRows() []row {
 	rtt := func(transport, strategy, api string, p50 int64) row {
 		return row{Scenario: sPingpong, Transport: transport, Strategy: strategy, API: api, Size: 64, P50: p50, measured: true}
 	}
-	mpmc8 := mpmcRow(8).row()
+	mpmc8 := mpmcRow(8, apiCopy).row()
 	mpmc8.err = cpuShortage{have: 2, need: 16}
 	return []row{
 		{Scenario: sThroughput, Transport: tShmring, Strategy: "adaptive", API: apiCopy, Size: 64, MsgsPerS: 30, measured: true},
@@ -464,15 +466,15 @@ func TestTableNotes(t *testing.T) {
 func TestCPUShortage(t *testing.T) {
 	h := &harness{exe: "/nonexistent", cpus: 2}
 	var progress bytes.Buffer
-	rows, failed := h.measureAll([]bench{mpmcRow(8)}, &progress)
+	rows, failed := h.measureAll([]bench{mpmcRow(8, apiCopy)}, &progress)
 	assert.Zero(t, failed)
 	require.Len(t, rows, 1)
 	assert.False(t, rows[0].measured)
 	assert.ErrorIs(t, rows[0].err, errNotApplicable)
 	assert.Equal(t, "2 CPUs, needs 16", rows[0].note())
 	assert.Contains(t, progress.String(), "8p8c not applicable: 2 CPUs, needs 16")
-	assert.Equal(t, 16, mpmcRow(8).minCPUs())
-	assert.Zero(t, mpmcRow(4).minCPUs(), "the smaller crews run everywhere")
+	assert.Equal(t, 16, mpmcRow(8, apiCopy).minCPUs())
+	assert.Zero(t, mpmcRow(4, apiCopy).minCPUs(), "the smaller crews run everywhere")
 }
 
 // TestPeerFailure checks that a failing or hanging child fails the session

@@ -23,7 +23,9 @@
 //   - shmring-mpmc: one anonymous MPMC ring (a slot per message, of the
 //     message size, 1 MiB in all) passed to every producer and consumer
 //     process, adaptive, copy API (Send; Recv, then TryRecv for what else
-//     is committed, up to 256 messages per read);
+//     is committed, up to 256 messages per read) and batch API (SendBatch
+//     of 256 messages, ReadBatch of up to 256: a claim of up to 64 slots
+//     per CAS on either side);
 //   - pipe: a blocking pipe (kept out of the Go netpoller), one write and
 //     fixed-size reads per message;
 //   - seqpacket: a unix SOCK_SEQPACKET socketpair, one datagram per message;

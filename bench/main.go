@@ -197,8 +197,10 @@ func plan() []bench {
 			}
 		}
 		if size == sizes[0] {
-			for _, n := range mpmcCrews {
-				bs = append(bs, mpmcRow(n))
+			for _, api := range mpmcAPIs {
+				for _, n := range mpmcCrews {
+					bs = append(bs, mpmcRow(n, api))
+				}
 			}
 		}
 	}
@@ -219,9 +221,14 @@ func plan() []bench {
 	return bs
 }
 
-// mpmcRow is the 64 B MPMC throughput row with n producers and n consumers.
-func mpmcRow(n int) bench {
-	return bench{scenario: sThroughput, kind: kind{tMPMC, "adaptive", apiCopy}, size: sizes[0], producers: n, consumers: n}
+// mpmcAPIs are the APIs of the MPMC rows: copy (a claim per message) and
+// batch (SendBatch and ReadBatch, a claim per batch).
+var mpmcAPIs = []string{apiCopy, apiBatch}
+
+// mpmcRow is the 64 B MPMC throughput row with n producers and n consumers
+// on api.
+func mpmcRow(n int, api string) bench {
+	return bench{scenario: sThroughput, kind: kind{tMPMC, "adaptive", api}, size: sizes[0], producers: n, consumers: n}
 }
 
 // quickExtra are the rows -quick runs besides those the targets read.

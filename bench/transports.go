@@ -163,8 +163,9 @@ func newTransport(k kind) (transport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k.API != apiCopy {
-			return nil, fmt.Errorf("bench: the %s transport has the %s api only, not %q", tMPMC, apiCopy, k.API)
+		if k.API != apiCopy && k.API != apiBatch {
+			return nil, fmt.Errorf("bench: the %s transport has the %s and %s apis only, not %q",
+				tMPMC, apiCopy, apiBatch, k.API)
 		}
 		return ringTransport{kind: shmring.MPMC, wait: w, api: k.API}, nil
 	case tPipe:

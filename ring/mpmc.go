@@ -29,11 +29,25 @@ import (
 // Load(seq) that saw p+N (as the p of the next lap) pairs with it, so the
 // producer overwrites the slot only after the consumer has finished with it.
 //
-// Intents. Before its CAS, an endpoint stores position+1 in the intent of its
-// participant entry; after it published (producer) or released (consumer),
-// it stores 0; every return without a claim clears it too. So an endpoint
-// that owns position p shows intent p+1 from before its claim until after
-// its last store to the slot. Reaping (mpmc_reap.go) relies on exactly that.
+// Intents. A claim takes a range of consecutive positions [p, p+k), k of
+// them with one CAS (k = 1 for a single message; see claim for batches).
+// Before its CAS, an endpoint stores p+k in the end word of its
+// participant entry, then p+1 in its intent; after it published (producer)
+// or released (consumer) the last position of the range, it stores 0 in
+// the intent; every return without a claim clears it too. So an endpoint
+// that owns position q shows a range that holds q from before its claim
+// until after its last store to q's slot. Reaping (mpmc_reap.go) relies on
+// exactly that.
+//
+// Reading a range. A reader loads intent, then end (entryRange): end was
+// stored before that intent, so it reads that claim's end, or that of a
+// later claim of the same owner, which the owner stores only after it
+// cleared the intent, that is after it was done with the whole range the
+// intent names. A range read across two claims is therefore only ever read
+// for a claim that is over, and a reaper's later look at the slots finds
+// them published (or released). A range that is not one (intent 0, end
+// below intent, or more than maxRange positions) names nothing; the entry
+// of a dead process, whose words no longer change, is then ErrCorrupt.
 //
 // Values read from shared memory. At enq == p, the slot's seq legitimately
 // is p (free), p-N or p-N+1 (the previous lap not yet committed or not yet
@@ -60,13 +74,17 @@ import (
 // die before its caller has it (with the zero-copy API, at any time before
 // Release), and then the message is adopted by another consumer. So the
 // stream has ended (Drained) only when, besides, no position before deq is
-// still held: no entry's intent names a position p in the last lap whose
+// still held: no entry's range names a position p in the last lap whose
 // slot still has seq p+1 (committed, claimed, not released). Every holder
 // names its position until after its release (Intents above): a live or
-// dead consumer its own, an orphan and its adopter the orphan's, and a reap
-// frees a dead consumer's entry only once the slot is released or an
-// orphan names it. That hand-over, from a dead entry to an orphan, is the
-// only way a naming moves between entries, and it could pass behind the
+// dead consumer in its own range, an orphan and its adopter in the
+// orphan's, and a reap drops a position from a dead consumer's range (by
+// freeing the entry, or narrowing its range) only once the slot is
+// released, or an orphan names it, or (a range cut short after a position
+// an orphan names: mpmc_reap.go) the entry of the consumer that won the
+// position has named it since before deq passed it. The hand-over from a
+// dead entry to an orphan is the only way a naming moves between entries,
+// and it could pass behind the
 // scan (the orphan scanned before it named the position, the dead entry
 // after it was freed); but the orphan's bit is set before its state and
 // before the dead entry is freed, so the scan looks again at every entry in
@@ -133,12 +151,35 @@ func (m *MPMC) Drained() bool {
 // whose slot is committed and not released: a claimed message not yet
 // delivered.
 func (m *MPMC) holds(i int, deq uint64) bool {
-	intent := m.entries[i].Intent.Load()
-	p := intent - 1
-	if intent == 0 || p >= deq || deq-p > m.geo.Slots {
+	start, end, ok := m.entryRange(&m.entries[i])
+	if !ok {
 		return false
 	}
-	return m.seqWord(p).Load() == p+1
+	for q := start; q != end; q++ {
+		if q < deq && deq-q <= m.geo.Slots && m.seqWord(q).Load() == q+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// entryRange loads the range of positions [start, end) that entry e
+// names, intent then end (see Reading a range above), and reports whether
+// it names one: not when its intent is 0, nor when the words are not a
+// range of 1 to maxRange positions.
+func (m *MPMC) entryRange(e *Participant) (start, end uint64, ok bool) {
+	intent := e.Intent.Load()
+	end = e.End.Load()
+	if !m.isRange(intent, end) {
+		return 0, 0, false
+	}
+	return intent - 1, end, true
+}
+
+// isRange reports whether intent and end name a range of 1 to maxRange
+// positions.
+func (m *MPMC) isRange(intent, end uint64) bool {
+	return intent != 0 && end >= intent && end-intent < m.maxRange
 }
 
 // Readable reports, without claiming anything, whether a consumer's TryPeek
@@ -163,9 +204,10 @@ func (m *MPMC) Readable() bool {
 type MPMCProducer struct {
 	m     *MPMC
 	e     *Participant
-	held  bool   // a reservation awaits Commit
-	pos   uint64 // its position
-	limit uint64 // its size, from TryReserve
+	pos   uint64 // the next claimed position to publish
+	end   uint64 // one past the last claimed position: [pos, end) awaits publication
+	limit uint64 // the size of a reservation from TryReserve
+	batch bool   // the claim is TryReserveBatch's: CommitNext publishes it
 	stats counters
 }
 
@@ -196,80 +238,139 @@ func (m *MPMC) endpointEntry(i int, role uint32) (*Participant, error) {
 // TryReserve claims the next position and returns the payload bytes of its
 // slot, n of them, to fill in place and finish with Commit. It returns
 // ErrTooLarge when n exceeds the slot size, ErrFull when no slot is free now,
-// and ErrClosed when the stream is closed. A reservation still outstanding
-// is committed as a skip record first.
+// and ErrClosed when the stream is closed. A claim still outstanding is
+// committed as skip records first.
 func (p *MPMCProducer) TryReserve(n int) ([]byte, error) {
 	m := p.m
 	if n < 0 || uint64(n) > m.slotSize {
 		return nil, fmt.Errorf("%w: %d bytes, a slot holds at most %d", ErrTooLarge, n, m.slotSize)
 	}
-	p.Cancel()
-	pos, err := p.claim()
-	if errors.Is(err, ErrFull) && m.Closed.Load() != 0 {
-		return nil, errStreamClosed
-	}
-	if err != nil {
+	if _, err := p.tryClaim(1); err != nil {
 		return nil, err
 	}
-	p.pos, p.held = pos, true
-	if m.Closed.Load() != 0 {
-		// Claimed after the close (see End of stream above): fill the
-		// position with a skip so that consumers pass it and Drained can
-		// become true.
-		p.publish(0, flagSkip)
-		return nil, errStreamClosed
-	}
-	p.limit = uint64(n)
-	return m.payload(pos, uint64(n)), nil
+	p.limit, p.batch = uint64(n), false
+	return m.payload(p.pos, uint64(n)), nil
 }
 
-// claim claims the next free position, with the intent protocol.
-func (p *MPMCProducer) claim() (uint64, error) {
+// TryReserveBatch claims up to k consecutive free positions, at least one,
+// with one CAS on enq, and returns how many it claimed: fewer than k when
+// fewer slots are free now. CommitNext publishes them, in order; Cancel, or
+// the next TryReserve or TryReserveBatch, commits those left as skip
+// records. It returns ErrFull when no slot is free now and ErrClosed when
+// the stream is closed, having claimed nothing. It panics unless 1 <= k <=
+// MPMCMaxBatch. A claim still outstanding is committed as skip records
+// first.
+func (p *MPMCProducer) TryReserveBatch(k int) (int, error) {
+	if k < 1 || k > MPMCMaxBatch {
+		panic(fmt.Sprintf("ring: batch of %d positions outside [1, %d]", k, MPMCMaxBatch))
+	}
+	got, err := p.tryClaim(uint64(k))
+	if err != nil {
+		return 0, err
+	}
+	p.batch = true
+	return int(got), nil
+}
+
+// tryClaim claims up to k positions after cancelling what is held, and
+// handles the end of the stream.
+func (p *MPMCProducer) tryClaim(k uint64) (uint64, error) {
 	m := p.m
+	p.Cancel()
+	pos, got, err := p.claim(k)
+	if errors.Is(err, ErrFull) && m.Closed.Load() != 0 {
+		return 0, errStreamClosed
+	}
+	if err != nil {
+		return 0, err
+	}
+	p.pos, p.end = pos, pos+got
+	if m.Closed.Load() != 0 {
+		// Claimed after the close (see End of stream above): fill the
+		// positions with skips so that consumers pass them and Drained
+		// can become true.
+		p.Cancel()
+		return 0, errStreamClosed
+	}
+	return got, nil
+}
+
+// claim claims up to k consecutive free positions, at least one, with the
+// intent protocol, and returns the first and how many.
+//
+// A batch claim. At enq == pos, the slots of pos, pos+1, ... pos+k-1 are
+// loaded in turn, and the run of them that are free (seq == their
+// position) is claimed with one CAS(enq, pos, pos+run). A slot seen free
+// stays free until its position is claimed, which needs enq past it, and
+// enq only grows: if the CAS succeeds, enq was still pos, and every slot
+// of the run is still free. This is the Disruptor's multi-producer claim,
+// except that it takes only the free run instead of waiting for the slots
+// after it.
+//
+// The range is announced before the CAS, end first, then intent (Intents
+// above), and stays until the last position of the range is published. A
+// process killed anywhere after that leaves its entry naming the whole
+// range: killed before the CAS, or after a CAS it lost, it owns nothing and
+// a reap finds each position either unclaimed (at or past enq), owned by a
+// live producer that names it (Busy), or owned by a dead one (made a skip
+// record, which is right whoever of the dead named it); killed after its
+// CAS, in the middle of the range's publication, it leaves a published
+// prefix (seq p+1, left alone) and an unpublished rest (seq p, made skip
+// records). The reap (mpmc_reap.go) judges each position of the range on
+// its own, so every prefix of the publication is handled alike.
+func (p *MPMCProducer) claim(k uint64) (pos, got uint64, err error) {
+	m := p.m
+	k = min(k, m.maxRange)
 	announced := false
-	pos := m.Enq.Load()
+	pos = m.Enq.Load()
 	for range maxClaimAttempts {
 		// Pairs with the Store(seq) of the consumer that released the
 		// slot's previous lap: once seq == pos, it is done with the slot.
 		seq := m.seqWord(pos).Load()
 		switch d := int64(seq - pos); {
 		case d == 0:
-			// Intent before the claim: see Intents above.
+			run := uint64(1)
+			for run < k && m.seqWord(pos+run).Load() == pos+run {
+				run++
+			}
+			// The range before the claim: see Intents above, and the
+			// comment of this function.
+			p.e.End.Store(pos + run)
 			p.e.Intent.Store(pos + 1)
 			announced = true
-			if m.Enq.CompareAndSwap(pos, pos+1) {
-				return pos, nil
+			if m.Enq.CompareAndSwap(pos, pos+run) {
+				return pos, run, nil
 			}
 			pos = m.Enq.Load()
 		case d > 0:
 			next := m.Enq.Load()
 			if next == pos {
 				p.unannounce(announced)
-				return 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of enq %d",
+				return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of enq %d",
 					ErrCorrupt, pos, seq, next)
 			}
 			pos = next
 		case d == -int64(m.geo.Slots) || d == 1-int64(m.geo.Slots):
 			p.unannounce(announced)
-			return 0, ErrFull
+			return 0, 0, ErrFull
 		default:
 			p.unannounce(announced)
-			return 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
+			return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
 				ErrCorrupt, pos, seq, pos, pos-m.geo.Slots, pos-m.geo.Slots+1)
 		}
 	}
 	p.unannounce(announced)
-	return 0, ErrFull
+	return 0, 0, ErrFull
 }
 
-// Holding reports whether the producer holds a reservation, which Commit,
-// Cancel or the next TryReserve ends.
-func (p *MPMCProducer) Holding() bool { return p.held }
+// Holding reports whether the producer holds claimed positions not yet
+// published, which Commit, CommitNext, Cancel or the next claim ends.
+func (p *MPMCProducer) Holding() bool { return p.pos != p.end }
 
 // Reserved returns the payload size of the reservation that awaits Commit,
-// or -1 when there is none.
+// or -1 when there is none (a batch from TryReserveBatch is not one).
 func (p *MPMCProducer) Reserved() int {
-	if !p.held {
+	if !p.Holding() || p.batch {
 		return -1
 	}
 	return int(p.limit)
@@ -285,7 +386,7 @@ func (p *MPMCProducer) unannounce(announced bool) {
 // Commit publishes the reserved slot with an n-byte message, n at most the
 // size reserved. Commit without a reservation, or with a larger n, panics.
 func (p *MPMCProducer) Commit(n int) {
-	if !p.held || n < 0 || uint64(n) > p.limit {
+	if p.Reserved() < 0 || n < 0 || uint64(n) > p.limit {
 		panic("ring: Commit without a matching TryReserve")
 	}
 	p.publish(uint64(n), 0)
@@ -293,23 +394,39 @@ func (p *MPMCProducer) Commit(n int) {
 	p.stats.local.BytesSent += uint64(n)
 }
 
-// Cancel gives up the outstanding reservation, if any: its slot is committed
-// as a skip record, which consumers pass over.
+// CommitNext copies msg into the next position of the batch that
+// TryReserveBatch claimed and publishes it. It panics without such a
+// position, or when msg exceeds the slot size.
+func (p *MPMCProducer) CommitNext(msg []byte) {
+	n := uint64(len(msg))
+	if !p.batch || !p.Holding() || n > p.m.slotSize {
+		panic("ring: CommitNext without a position from TryReserveBatch for it")
+	}
+	copy(p.m.payload(p.pos, n), msg)
+	p.publish(n, 0)
+	p.stats.local.MsgsSent++
+	p.stats.local.BytesSent += n
+}
+
+// Cancel gives up the claimed positions not yet published, if any: their
+// slots are committed as skip records, which consumers pass over.
 func (p *MPMCProducer) Cancel() {
-	if p.held {
+	for p.Holding() {
 		p.publish(0, flagSkip)
 	}
 }
 
-// publish finishes the held slot with a header of n and flags.
+// publish finishes the next claimed slot with a header of n and flags.
 func (p *MPMCProducer) publish(n uint64, flags uint32) {
 	putHeader(p.m.header(p.pos), n, flags)
 	// Publishes the header and payload; pairs with the consumer's
-	// Load(seq) in claim. Then the intent goes, after the last store to
-	// the slot (see Intents).
+	// Load(seq) in claim. After the last position of the range, the
+	// intent goes, after the last store to its slots (see Intents).
 	p.m.seqWord(p.pos).Store(p.pos + 1)
-	p.e.Intent.Store(0)
-	p.held = false
+	p.pos++
+	if p.pos == p.end {
+		p.e.Intent.Store(0)
+	}
 }
 
 // Counters returns the producer's private counters. It counts MsgsSent and
@@ -327,12 +444,15 @@ func (p *MPMCProducer) FlushStats() { p.stats.flush(&p.e.Stats) }
 type MPMCConsumer struct {
 	m       *MPMC
 	e       *Participant
-	held    bool   // a claimed slot awaits Release
-	pos     uint64 // its position
+	pos     uint64 // the next claimed position not yet released
+	end     uint64 // one past the last claimed position: [pos, end) is ours
+	held    bool   // a slot awaits Release
+	at      uint64 // its position: pos, or an adopted orphan's
 	msg     []byte // its payload, when valid
 	heldErr error  // why its slot is not a valid message
 	adopted int    // the orphan entry whose slot is held, or -1
 	passed  bool   // a claim freed a skip record since PassedSkip
+	left    bool   // the last Release left its orphan other messages to adopt
 	stats   counters
 }
 
@@ -354,22 +474,85 @@ func (m *MPMC) NewConsumer(i int) (*MPMCConsumer, error) {
 // again. A slot whose header is corrupt stays held and is reported as
 // ErrCorrupt again until Release discards it. The bytes stay valid until
 // Release; the caller must not write them.
-func (c *MPMCConsumer) TryPeek() ([]byte, error) {
+func (c *MPMCConsumer) TryPeek() ([]byte, error) { return c.TryPeekBatch(1) }
+
+// TryPeekBatch is TryPeek, but when it has to claim, it claims up to k
+// consecutive committed positions with one CAS on deq (fewer when fewer
+// are committed now), and the next TryPeek or TryPeekBatch calls return
+// the messages of the rest of them, in order, before claiming again. The
+// consumer's entry names the claimed positions until the last is released
+// (Claiming): a consumer that ends before that leaves them, through a
+// reap, to an orphan that another consumer adopts. It panics unless 1 <= k
+// <= MPMCMaxBatch.
+func (c *MPMCConsumer) TryPeekBatch(k int) ([]byte, error) {
+	if k < 1 || k > MPMCMaxBatch {
+		panic(fmt.Sprintf("ring: batch of %d positions outside [1, %d]", k, MPMCMaxBatch))
+	}
 	if c.held {
 		return c.msg, c.heldErr
 	}
-	pos, n, flags, err := c.claim()
-	if err != nil {
-		return nil, err
+	for range maxClaimAttempts {
+		if c.pos == c.end {
+			pos, got, err := c.claim(uint64(k))
+			if err != nil {
+				return nil, err
+			}
+			c.pos, c.end = pos, pos+got
+		}
+		if c.next() {
+			return c.msg, c.heldErr
+		}
 	}
-	c.hold(pos, n, flags, -1)
-	return c.msg, c.heldErr
+	return nil, ErrEmpty
 }
 
-// claim claims the next committed position that is not a skip record and
-// returns it with its header, read once.
-func (c *MPMCConsumer) claim() (pos, n uint64, flags uint32, err error) {
+// next holds the next message of the claimed range, freeing the skip
+// records before it, and reports whether there was one.
+func (c *MPMCConsumer) next() bool {
 	m := c.m
+	for c.pos != c.end {
+		// The claim's Load(seq) that saw pos+1 ordered the header after
+		// the producer's publication.
+		if n, flags := getHeader(m.header(c.pos)); flags != flagSkip {
+			c.hold(c.pos, n, flags, -1)
+			return true
+		}
+		// Frees the skipped slot for the next lap, as Release does;
+		// pairs with the producer's Load(seq) in claim.
+		m.seqWord(c.pos).Store(c.pos + m.geo.Slots)
+		c.passed = true
+		c.advance()
+	}
+	return false
+}
+
+// advance moves past the position just freed; after the last one of the
+// range, the intent goes (see Intents).
+func (c *MPMCConsumer) advance() {
+	c.pos++
+	if c.pos == c.end {
+		c.e.Intent.Store(0)
+	}
+}
+
+// claim claims up to k consecutive committed positions, at least one,
+// with the intent protocol, and returns the first and how many.
+//
+// A batch claim, as the producer's: at deq == pos, the run of slots from
+// pos that are committed (seq == position+1) is claimed with one CAS(deq,
+// pos, pos+run); a committed slot stays committed until a consumer claims
+// its position, which needs deq past it. The range is announced before
+// the CAS (end, then intent) and named until its last position is
+// released. A process killed after that leaves its entry naming the range:
+// before the CAS, or after a lost one, it owns nothing, and deq has not
+// reached the range's end, or belongs to others (live: Busy; dead: their
+// own entries name their positions too); after its CAS, at any point of
+// the range's consumption, it leaves a released prefix (seq p+N) and a
+// rest still committed (seq p+1), which the reap turns into an orphan that
+// names the rest (mpmc_reap.go).
+func (c *MPMCConsumer) claim(k uint64) (pos, got uint64, err error) {
+	m := c.m
+	k = min(k, m.maxRange)
 	announced := false
 	pos = m.Deq.Load()
 	for range maxClaimAttempts {
@@ -378,40 +561,37 @@ func (c *MPMCConsumer) claim() (pos, n uint64, flags uint32, err error) {
 		seq := m.seqWord(pos).Load()
 		switch d := int64(seq - (pos + 1)); {
 		case d == 0:
-			// Intent before the claim: see Intents above.
+			run := uint64(1)
+			for run < k && m.seqWord(pos+run).Load() == pos+run+1 {
+				run++
+			}
+			// The range before the claim: see Intents above.
+			c.e.End.Store(pos + run)
 			c.e.Intent.Store(pos + 1)
 			announced = true
-			if !m.Deq.CompareAndSwap(pos, pos+1) {
-				pos = m.Deq.Load()
-				continue
+			if m.Deq.CompareAndSwap(pos, pos+run) {
+				return pos, run, nil
 			}
-			if n, flags = getHeader(m.header(pos)); flags != flagSkip {
-				return pos, n, flags, nil
-			}
-			// Frees the skipped slot for the next lap, as Release does;
-			// pairs with the producer's Load(seq) in claim.
-			m.seqWord(pos).Store(pos + m.geo.Slots)
-			c.passed = true
 			pos = m.Deq.Load()
 		case d > 0:
 			next := m.Deq.Load()
 			if next == pos {
 				c.unannounce(announced)
-				return 0, 0, 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of deq %d",
+				return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of deq %d",
 					ErrCorrupt, pos, seq, next)
 			}
 			pos = next
 		case d == -1 || d == -int64(m.geo.Slots):
 			c.unannounce(announced)
-			return 0, 0, 0, ErrEmpty
+			return 0, 0, ErrEmpty
 		default:
 			c.unannounce(announced)
-			return 0, 0, 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
+			return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
 				ErrCorrupt, pos, seq, pos+1, pos, pos-m.geo.Slots+1)
 		}
 	}
 	c.unannounce(announced)
-	return 0, 0, 0, ErrEmpty
+	return 0, 0, ErrEmpty
 }
 
 // unannounce clears the intent stored by a claim that failed.
@@ -424,7 +604,7 @@ func (c *MPMCConsumer) unannounce(announced bool) {
 // hold makes the slot of pos, claimed or adopted from entry orphan (-1 for
 // none), the held one, and checks its header n, flags.
 func (c *MPMCConsumer) hold(pos, n uint64, flags uint32, orphan int) {
-	c.held, c.pos, c.adopted = true, pos, orphan
+	c.held, c.at, c.adopted = true, pos, orphan
 	c.msg, c.heldErr = nil, nil
 	switch {
 	case flags != 0:
@@ -441,6 +621,11 @@ func (c *MPMCConsumer) hold(pos, n uint64, flags uint32, orphan int) {
 // a message from TryPeek or Adopt, or one they reported corrupt.
 func (c *MPMCConsumer) Holding() bool { return c.held }
 
+// Claiming reports whether the consumer's entry names positions it claimed:
+// a held slot, or the rest of a batch from TryPeekBatch that the next
+// TryPeek calls return. Leave refuses such an entry.
+func (c *MPMCConsumer) Claiming() bool { return c.pos != c.end }
+
 // PassedSkip reports whether TryPeek passed over a skip record, freeing its
 // slot for the producers' next lap, since the last call. The caller then
 // wakes what a release wakes: the slot's Store(seq) was step (a) of the wake
@@ -453,6 +638,10 @@ func (c *MPMCConsumer) PassedSkip() bool {
 
 // Release frees the held slot for the producers' next lap; a slot that was
 // reported corrupt is discarded. Release without a held slot panics.
+//
+// Releasing an adopted message frees the orphan entry, or, when the
+// orphan's range still holds messages, makes it an orphan again for the
+// next adopter (OrphanLeft).
 func (c *MPMCConsumer) Release() {
 	if !c.held {
 		panic("ring: Release without a slot from TryPeek or Adopt")
@@ -460,11 +649,12 @@ func (c *MPMCConsumer) Release() {
 	m := c.m
 	// The payload has been read; pairs with the producer's Load(seq) in
 	// claim. The intent (ours, or the orphan's) goes after it (see Intents).
-	m.seqWord(c.pos).Store(c.pos + m.geo.Slots)
+	m.seqWord(c.at).Store(c.at + m.geo.Slots)
+	c.left = false
 	if c.adopted >= 0 {
-		m.freeEntry(c.adopted)
+		c.left = m.releaseOrphan(c.adopted)
 	} else {
-		c.e.Intent.Store(0)
+		c.advance()
 	}
 	if c.heldErr == nil {
 		c.stats.local.MsgsReceived++
@@ -472,6 +662,11 @@ func (c *MPMCConsumer) Release() {
 	}
 	c.held, c.msg, c.heldErr, c.adopted = false, nil, nil, -1
 }
+
+// OrphanLeft reports whether the last Release, of an adopted message, left
+// its orphan entry other messages to adopt: the caller then wakes the
+// consumers, as for a new orphan.
+func (c *MPMCConsumer) OrphanLeft() bool { return c.left }
 
 // Counters returns the consumer's private counters. It counts MsgsReceived
 // and BytesReceived itself; the caller adds the waits, sleeps, wakes and

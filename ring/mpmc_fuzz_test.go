@@ -21,8 +21,8 @@ const mpFuzzDead = 3
 // FuzzMPMC's state input fills, in order: the positions and flags of the
 // control area (the sleeper and orphan bitmaps among them), the dead
 // entry's state and intent, then each slot's seq, header and first payload
-// word, then the dead entry's generation. The rest of the region stays as
-// Init left it.
+// word, then the dead entry's generation and end. The rest of the region
+// stays as Init left it.
 func mpFuzzWords(g MPMCGeometry) []int {
 	dead := offMEntries + mpFuzzDead*entryStride
 	offs := []int{offMEnq, offMDeq, offMClosed, offMDataSleepers, offMSpaceSleepers, offMOrphans,
@@ -31,7 +31,7 @@ func mpFuzzWords(g MPMCGeometry) []int {
 		slot := int(g.slotsOffset()) + i*int(g.stride())
 		offs = append(offs, slot+offSlotSeq, slot+offSlotHeader, slot+slotHeader)
 	}
-	return append(offs, dead+offEntGen)
+	return append(offs, dead+offEntGen, dead+offEntEnd)
 }
 
 // mpFuzzPokes returns the offsets of the 8-byte words that a peer rewrites
@@ -79,17 +79,20 @@ func mpFuzzState(region []byte) []byte {
 // FuzzMPMC operations, one per 3 bytes of input: an opcode and two argument
 // bytes a and b.
 const (
-	mpOpReserve  = iota // TryReserve(a - 4): some negative, some too large
-	mpOpCommit          // Commit(b % (reserved+1)) when a reservation is held
-	mpOpCancel          // Cancel
-	mpOpPeek            // TryPeek on consumer a%2
-	mpOpRelease         // Release on consumer a%2 when it holds a slot
-	mpOpReap            // Reap(mpFuzzDead), entry i alive when bit i of a is set
-	mpOpAdopt           // Adopt(mpFuzzDead) on consumer a%2 when it holds nothing
-	mpOpPoke            // a peer writes word b of mpFuzzPokes: its value plus int8(a)
-	mpOpDrained         // Drained
-	mpOpOrphaned        // Orphaned, then Adopt of each orphan on consumer a%2 when it holds nothing
-	mpOpReadable        // Readable
+	mpOpReserve      = iota // TryReserve(a - 4): some negative, some too large
+	mpOpCommit              // Commit(b % (reserved+1)) when a reservation is held
+	mpOpCancel              // Cancel
+	mpOpPeek                // TryPeek on consumer a%2
+	mpOpRelease             // Release on consumer a%2 when it holds a slot
+	mpOpReap                // Reap(mpFuzzDead), entry i alive when bit i of a is set
+	mpOpAdopt               // Adopt(mpFuzzDead) on consumer a%2 when it holds nothing
+	mpOpPoke                // a peer writes word b of mpFuzzPokes: its value plus int8(a)
+	mpOpDrained             // Drained
+	mpOpOrphaned            // Orphaned, then Adopt of each orphan on consumer a%2 when it holds nothing
+	mpOpReadable            // Readable
+	mpOpReserveBatch        // TryReserveBatch(a%9 + 1)
+	mpOpCommitNext          // CommitNext of b%25 bytes when a batch position is held
+	mpOpPeekBatch           // TryPeekBatch(b%9 + 1) on consumer a%2
 	mpNumOps
 )
 
@@ -119,14 +122,26 @@ func mpFuzzSeeds(tb testing.TB) [][]byte {
 			p.Cancel()
 			_, err = p.TryReserve(8)
 			require.NoError(tb, err)
-			m.Entry(mpFuzzDead).Intent.Store(p.pos + 1)
+			mpName(m.Entry(mpFuzzDead), p.pos+1)
 			m.Entry(mpFuzzDead).State.Store(EntryProducer)
 			m.Closed.Store(1)
+		},
+		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // a batch half published, a dead consumer's batch
+			mpSend(tb, p, []byte("one"))
+			mpSend(tb, p, []byte("two"))
+			_, err := c.TryPeekBatch(2)
+			require.NoError(tb, err)
+			k, err := p.TryReserveBatch(3)
+			require.NoError(tb, err)
+			require.Equal(tb, 2, k)
+			p.CommitNext([]byte("three"))
+			mpNameRange(m.Entry(mpFuzzDead), 0, 2)
+			m.Entry(mpFuzzDead).State.Store(EntryConsumer)
 		},
 		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // an orphan
 			mpSend(tb, p, []byte("orphan"))
 			require.True(tb, m.Deq.CompareAndSwap(0, 1))
-			m.Entry(mpFuzzDead).Intent.Store(1)
+			mpName(m.Entry(mpFuzzDead), 1)
 			m.Entry(mpFuzzDead).State.Store(EntryConsumer)
 		},
 	} {
@@ -146,6 +161,8 @@ func mpFuzzSeeds(tb testing.TB) [][]byte {
 func FuzzMPMC(f *testing.F) {
 	all := func(ops ...byte) []byte { return ops }
 	scripts := [][]byte{
+		all(mpOpReserveBatch, 5, 0, mpOpCommitNext, 0, 3, mpOpCommitNext, 0, 24, mpOpPeekBatch, 0, 8,
+			mpOpRelease, 0, 0, mpOpReap, 0, 0, mpOpPeekBatch, 1, 3, mpOpReap, 0xff, 0, mpOpAdopt, 1, 0),
 		all(mpOpReserve, 20, 0, mpOpCommit, 0, 9, mpOpPeek, 0, 0, mpOpRelease, 0, 0),
 		all(mpOpPeek, 1, 0, mpOpReap, 0xff, 0, mpOpAdopt, 0, 0, mpOpPeek, 0, 0, mpOpRelease, 0, 0,
 			mpOpDrained, 0, 0),
@@ -186,28 +203,47 @@ func FuzzMPMC(f *testing.F) {
 				if err != nil {
 					require.True(t, errors.Is(err, ErrFull) || errors.Is(err, ErrClosed) ||
 						errors.Is(err, ErrCorrupt), "%v", err)
-					require.False(t, p.held)
+					require.False(t, p.Holding())
 					continue
 				}
 				require.Len(t, buf, n)
 				inSlot(buf, p.pos)
 				require.Equal(t, p.pos+1, p.e.Intent.Load())
 			case mpOpCommit:
-				if p.held {
+				if p.Reserved() >= 0 {
 					p.Commit(int(uint64(b) % (p.limit + 1)))
 				}
 			case mpOpCancel:
 				p.Cancel()
-			case mpOpPeek:
+			case mpOpReserveBatch:
+				k := int(a)%9 + 1
+				got, err := p.TryReserveBatch(k)
+				if err != nil {
+					require.True(t, errors.Is(err, ErrFull) || errors.Is(err, ErrClosed) ||
+						errors.Is(err, ErrCorrupt), "%v", err)
+					require.False(t, p.Holding())
+					continue
+				}
+				require.True(t, got >= 1 && got <= k, "claimed %d of %d", got, k)
+				require.Equal(t, uint64(got), p.end-p.pos)
+			case mpOpCommitNext:
+				if p.batch && p.Holding() {
+					p.CommitNext(mpPattern(uint64(b), int(b)%25))
+				}
+			case mpOpPeek, mpOpPeekBatch:
 				c := cs[a%2]
-				msg, err := c.TryPeek()
+				peek := c.TryPeek
+				if op == mpOpPeekBatch {
+					peek = func() ([]byte, error) { return c.TryPeekBatch(int(b)%9 + 1) }
+				}
+				msg, err := peek()
 				if err != nil {
 					require.True(t, errors.Is(err, ErrEmpty) || errors.Is(err, ErrCorrupt), "%v", err)
 					require.Nil(t, msg)
 					continue
 				}
 				require.True(t, c.held)
-				inSlot(msg, c.pos)
+				inSlot(msg, c.at)
 			case mpOpRelease:
 				if c := cs[a%2]; c.held {
 					c.Release()
@@ -230,7 +266,7 @@ func FuzzMPMC(f *testing.F) {
 				if c.held {
 					require.Equal(t, c.adopted, mpFuzzDead)
 					if err == nil {
-						inSlot(msg, c.pos)
+						inSlot(msg, c.at)
 					}
 				}
 				if err != nil {
@@ -259,26 +295,33 @@ func FuzzMPMC(f *testing.F) {
 					if err != nil {
 						require.True(t, errors.Is(err, ErrEmpty) || errors.Is(err, ErrCorrupt), "%v", err)
 					} else {
-						inSlot(msg, c.pos)
+						inSlot(msg, c.at)
 					}
 				}
 			case mpOpReadable:
 				m.Readable()
 			}
-			want := uint64(0)
-			if p.held {
-				want = p.pos + 1
-			}
-			require.Equal(t, want, p.e.Intent.Load(), "the producer's intent names its reservation, or nothing")
+			mpFuzzCheckRange(t, p.e, p.pos, p.end, "the producer's range names its claim, or nothing")
 			for _, c := range cs {
-				want = 0
-				if c.held && c.adopted < 0 {
-					want = c.pos + 1
-				}
-				require.Equal(t, want, c.e.Intent.Load(), "a consumer's intent names its claim, or nothing")
+				mpFuzzCheckRange(t, c.e, c.pos, c.end, "a consumer's range names its claim, or nothing")
 			}
 		}
 	})
+}
+
+// mpFuzzCheckRange checks that entry e names the claimed positions [pos,
+// end) that its endpoint has not finished, or nothing when there are none:
+// intent at or before pos (the range's first position), end at end.
+func mpFuzzCheckRange(t *testing.T, e *Participant, pos, end uint64, what string) {
+	t.Helper()
+	intent := e.Intent.Load()
+	if pos == end {
+		require.Zero(t, intent, what)
+		return
+	}
+	require.NotZero(t, intent, what)
+	require.LessOrEqual(t, intent-1, pos, what)
+	require.Equal(t, end, e.End.Load(), what)
 }
 
 // TestMPMCFuzzSeedsAreValid checks that the seeds written by a real producer

@@ -32,7 +32,10 @@ import (
 //	                                  EntryAdopted
 //	                +4    pid         informational only: liveness is the caller's business
 //	                +8    generation  bumped by every Join
-//	               +16    intent      position+1 the owner claims or holds; 0 for none
+//	               +16    intent      first position+1 of the range the owner claims or holds;
+//	                                  0 for none
+//	               +24    end         one past the last position of that range: a claim of
+//	                                  k positions [p, p+k) shows intent p+1 and end p+k
 //	              +128    stats       NumStats counters, in the order of the Stats fields,
 //	                                  each written only by the owner (Store)
 //	 align4096(4096 + P*256)  slots[N], N a power of two, each of stride align64(16+slotSize):
@@ -48,8 +51,8 @@ import (
 // Each group of words with its own writers sits on a 128-byte line of its
 // own, as in the SPSC layout: producers hammer enq, consumers deq, and the
 // sleeper bitmaps are read on every commit and release but written rarely.
-// A participant's intent is written twice per message by its owner alone and
-// read by reapers only; its stats sit on the next line, so that a reaper's
+// A participant's intent and end are written twice per claim (a message, or
+// a batch of them) by its owner alone and read by reapers only; its stats sit on the next line, so that a reaper's
 // scan never pulls a line its owner is writing at that moment twice over.
 //
 // Two details differ from the first design. Orphans is a bitmap, not a
@@ -87,6 +90,7 @@ const (
 	offEntPid     = 4
 	offEntGen     = 8
 	offEntIntent  = 16
+	offEntEnd     = 24
 	offEntStats   = 128
 	offSlotSeq    = 0
 	offSlotHeader = 8
@@ -113,6 +117,11 @@ const (
 	// MPMCMaxParticipants bounds the participant table, so that a sleeper
 	// bitmap is one 64-bit word.
 	MPMCMaxParticipants = 64
+	// MPMCMaxBatch bounds the positions one claim takes (one CAS on enq or
+	// deq), and so the range a participant entry names: a range longer
+	// than this, or than the ring, is corrupt. It also bounds the scans of
+	// a range by reapers and Drained.
+	MPMCMaxBatch = 64
 )
 
 // Participant entry states.
@@ -205,7 +214,8 @@ type Participant struct {
 	State      *atomic.Uint32 // EntryFree, EntryProducer, EntryConsumer or EntryOrphan
 	Pid        *atomic.Uint32 // process id of the owner, informational
 	Generation *atomic.Uint64 // bumped by every Join
-	Intent     *atomic.Uint64 // position+1 claimed or held; 0 for none
+	Intent     *atomic.Uint64 // first position+1 of the range claimed or held; 0 for none
+	End        *atomic.Uint64 // one past the last position of that range
 	Stats      [NumStats]*atomic.Uint64
 }
 
@@ -233,6 +243,7 @@ type MPMC struct {
 	stride   uint64
 	mask     uint64
 	slotSize uint64
+	maxRange uint64 // the most positions a claim takes: MPMCMaxBatch, or Slots if fewer
 }
 
 // NewMPMC returns the typed view of region for a ring of geometry g. The
@@ -269,6 +280,7 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		stride:        g.stride(),
 		mask:          g.Slots - 1,
 		slotSize:      g.SlotSize,
+		maxRange:      min(MPMCMaxBatch, g.Slots),
 	}
 	for i := range m.Events {
 		off := offEvents + i*eventStride
@@ -285,6 +297,7 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		e.Pid = word32(region, off+offEntPid)
 		e.Generation = word64(region, off+offEntGen)
 		e.Intent = word64(region, off+offEntIntent)
+		e.End = word64(region, off+offEntEnd)
 		for k := range e.Stats {
 			e.Stats[k] = word64(region, off+offEntStats+8*k)
 		}

@@ -22,37 +22,73 @@ import (
 //   - Reap runs under a lock common to all reapers: two reaps never overlap.
 //   - An entry that is not free when Join looks at it must be reaped first.
 //
-// Reaping a dead producer. Its intent names p (intent p+1). Its slot needs
-// mending when p was claimed (enq > p) and never committed (seq == p): the
-// claimer is then gone for good, and the slot becomes a skip record
-// (header len 0, flagSkip, then Store(seq, p+1)), which consumers pass over
-// without reading the half-written payload. Who is the claimer? An owner
-// shows intent p+1 from before its CAS until after its last store to the
-// slot (mpmc.go, Intents). Reap loads enq, then the intents of the live
-// producers, then the slot's seq, in that order. If no live producer named p
-// and the seq still was p, the owner is dead: a live owner stored its intent
-// before its CAS, before our load of enq that saw the CAS, so when our load
-// of its intent did not show p+1 the owner had already committed, before our
-// load of seq, which would then not be p. A live producer that does name p
-// may be the owner, in the middle of its commit, so it blocks the reap: the
-// entry is left as it is (Busy) and reaped again later. A live producer that
-// names p but lost the race for it changes its intent at its next step, so
-// Busy does not last. Dead producers that name p without owning it are
-// harmless: whoever of the dead named it, the owner is dead, the skip is
-// right, and the others are freed at their own reap, finding seq != p.
+// Reaping a dead producer. Its entry names a range of positions [s, e)
+// (intent s+1, end e; one position for a single message, up to
+// MPMCMaxBatch for a batch claimed with one CAS). Each position p of the
+// range is judged on its own. Its slot needs mending when p was claimed
+// (enq > p) and never committed (seq == p): the claimer is then gone for
+// good, and the slot becomes a skip record (header len 0, flagSkip, then
+// Store(seq, p+1)), which consumers pass over without reading the
+// half-written payload. Who is the claimer? An owner shows a range that
+// holds p from before its CAS until after its last store to the slot
+// (mpmc.go, Intents). Reap loads enq, then the ranges of the live
+// producers, then the slots' seqs, in that order. If no live producer's
+// range held p and the seq still was p, the owner is dead: a live owner
+// stored its range before its CAS, before our load of enq that saw the
+// CAS, so when our load of its range did not hold p the owner had already
+// committed p, before our load of seq, which would then not be p. (A
+// range read across two of the owner's claims is one whose intent belongs
+// to a claim that is over: see Reading a range in mpmc.go.) A live
+// producer whose range meets the dead one's may be the owner, in the
+// middle of its commits, so it blocks the reap: the entry is left as it is
+// (Busy) and reaped again later. A live producer that names the positions
+// but lost the race for them changes its intent at its next step, and one
+// that won clears it after its last commit, so Busy does not last. Dead
+// producers that name p without owning it are harmless: whoever of the
+// dead named it, the owner is dead, the skip is right, and the others are
+// freed at their own reap, finding seq != p.
 //
-// Reaping a dead consumer. Its intent names p. When p was claimed (deq > p)
-// and not released (seq == p+1), the message at p was taken out of the ring
+// A producer killed at any instruction of a batch: before its CAS or after
+// a lost one, its range holds positions at or past enq (nobody claimed
+// them: left alone) or others' (judged as above); after its CAS, it has
+// published a prefix of its range (seq p+1: left alone) and not the rest
+// (seq p: made skip records), or published it all and not yet cleared its
+// intent (nothing to mend). So the messages of a batch that a producer
+// killed in the middle has published are delivered, in order, and the rest
+// are skipped, never delivered torn.
+//
+// Reaping a dead consumer. Its entry names [s, e). If deq < e, its claim
+// never took place (a won claim moves deq to e at once, and deq only
+// grows): it holds nothing. Otherwise each position p of the range that was
+// not released (seq == p+1) holds a message that was taken out of the ring
 // but never reached a caller that outlived it. The same argument, with the
-// intents of the live consumers and of the orphans loaded between deq and
-// seq, shows the holder is dead when none of them names p (an adopter
-// releases the slot before it clears the orphan's intent); the entry then
-// becomes an orphan (its bit set in Orphans, then state EntryOrphan, intent
-// kept), and some consumer adopts the message. An orphan that already names
-// p covers the claim: the dead entry is then freed, so a message is adopted
-// once. A skip record held by the dead consumer is freed at once, as the
-// consumer would have.
+// ranges of the live consumers loaded between deq and the seqs, shows the
+// holder is dead when no live consumer's range meets the dead one's (an
+// adopter releases a slot before it changes the orphan's state or clears
+// its intent); the entry then becomes an orphan (its bit set in Orphans,
+// then state EntryOrphan, range kept), and consumers adopt its messages,
+// one at a time: an adopted message's release makes the entry an orphan
+// again while its range holds another. A skip record held by the dead
+// consumer is freed at once, as the consumer would have.
 //
+// Positions claimed by one consumer and named by others. A consumer that
+// loses the race for its CAS may die before it clears its intent, so dead
+// entries may name positions they never owned; whoever of the dead named a
+// message, its owner is dead, and handing it on is right, but only once:
+// orphan ranges must not overlap on a message. Reaps run one at a time,
+// and an orphan's range never changes once it is one; so the reap of a
+// dead consumer narrows the range it makes an orphan of to the positions
+// that no orphan names yet: from the first message held that no orphan
+// names, up to the next position an orphan names (end stored before
+// intent: each of the two stores leaves a range that the next reap narrows
+// to the same again). Nothing is lost by cutting the range short: a claim
+// starts at a value that deq took, and deq moves past a won range in one
+// CAS, so a loser's range starts at or before the start of every winner's
+// range it meets, and meets a prefix of each; the positions a reap cuts
+// off after an orphan's are a winner's, and the winner's own entry names
+// them until its reap, which hands them on itself unless an orphan names
+// them. A winner's own range is never cut at its end: the orphans that name
+// its positions name a prefix of it.
 // Whatever else, reaping clears the dead entry's bits in both sleeper
 // bitmaps: nobody needs to wake a process that is gone.
 //
@@ -67,30 +103,49 @@ import (
 //
 //	state     moved by (holding the lock)  steps, in order          a death after step k leaves     finished by
 //	Producer  Reap (owner dead)            1 clear sleeper bits     Producer, lock free             next Reap: same steps
-//	          dead producer's slot p       2 header = skip          Producer, slot seq p            next Reap: redoes 2, 3
-//	                                       3 Store(seq, p+1)        Producer, slot committed        next Reap: frees (4-6)
+//	          dead producer's range [s,e): 2 header = skip          Producer, slot seq p            next Reap: redoes 2, 3
+//	          for each p in it, in order,  3 Store(seq, p+1)        Producer, slots up to p         next Reap: skips the rest
+//	          unclaimed (p >= enq) or                               skipped, the rest not           of the range (2, 3),
+//	          committed (seq > p) left                                                              then frees (4-6)
+//	          alone
 //	                                       4 Store(intent, 0)       Producer, intent 0              next Reap: frees (5, 6)
 //	                                       5 Store(state, Free)     Free, maybe a stray bit         Join clears the bit
 //	                                       6 And(Orphans, ^bit)     -                               -
 //	Consumer  Reap (owner dead)            1 clear sleeper bits     Consumer, lock free             next Reap: same steps
-//	          message held at p            2 Or(Orphans, bit)       Consumer, bit set               next Reap: same steps;
+//	          messages held in [s,e)       2 free the skips before  Consumer, skips freed           next Reap: same steps
+//	                                         the first message held
+//	                                       3 Store(end, e')         Consumer, range cut short       next Reap: same steps,
+//	                                       4 Store(intent, s'+1)    Consumer, range narrowed        narrowing to the same
+//	                                       5 Or(Orphans, bit)       Consumer, bit set               next Reap: same steps;
 //	                                                                                                consumers ignore the bit
-//	                                       3 Store(state, Orphan)   -                               consumers adopt
-//	Consumer  Reap, nothing held           4-6 as for a producer    as for a producer               as for a producer
+//	                                       6 Store(state, Orphan)   -                               consumers adopt
+//	Consumer  Reap, nothing held           as for a producer (4-6)  as for a producer               as for a producer
 //	Orphan    Adopt (a consumer)           1 Store(state, Adopted)  Adopted, lock free              Reap (reapers, joiners):
 //	                                                                                                Orphan again (bit, state)
-//	Adopted   Release (the adopter)        2 Store(seq, p+N)        Adopted, slot released          Reap: frees (3-5)
+//	Adopted   Release (the adopter)        2 Store(seq, p+N)        Adopted, slot released          Reap: Orphan again when
+//	                                                                                                the range holds another
+//	                                                                                                message, else frees (3-5)
+//	                                       3 Store(state, Orphan)   -                               consumers adopt the next
+//	                                         when another message
+//	                                         is held, else:
 //	                                       3 Store(intent, 0)       Adopted, intent 0               Reap: frees (4, 5)
 //	                                       4 Store(state, Free)     Free, bit set                   Join clears the bit
 //	                                       5 And(Orphans, ^bit)     -                               -
 //	Adopted   Disown (the adopter leaves)  1 Store(state, Orphan)   -                               consumers adopt
-//	Orphan    Reap, Adopt: slot released,  1 Store(intent, 0)       Orphan, intent 0                Reap or Adopt: frees
-//	Adopted   a skip (freed first), or     2 Store(state, Free)     Free, bit set                   Join clears the bit
-//	          corrupt                      3 And(Orphans, ^bit)     -                               -
+//	Orphan    Reap, Adopt: every slot of   1 Store(intent, 0)       Orphan, intent 0                Reap or Adopt: frees
+//	Adopted   the range released or a      2 Store(state, Free)     Free, bit set                   Join clears the bit
+//	          skip (freed first), or       3 And(Orphans, ^bit)     -                               -
+//	          corrupt
 //	Free      Join                         1 clear the entry's bits Free                            Join again
 //	                                       2 intent, pid, stats,    Free                            Join again
 //	                                         generation
 //	                                       3 Store(state, role)     -                               -
+//
+// A live endpoint killed in the middle of a batch is a Producer or
+// Consumer entry whose range is partly done: the rows above judge each
+// position of it by its slot, so every point of the batch (after the CAS,
+// after any number of the range's publications or releases, after the
+// last but before the intent is cleared) is one of their states.
 //
 // A free entry's stray bit is harmless meanwhile: consumers and Readable
 // look at the state before they act on a bit, and the end of the stream
@@ -100,10 +155,12 @@ import (
 // lock of every entry in state Producer, Consumer or Adopted whose lock is
 // free, and of every orphan whose bit is missing; a joiner takes any entry
 // whose lock is free and reaps it unless it is free already, so a stale
-// orphan (its message released) is freed and taken; a consumer adopts the
+// orphan (its messages released) is freed and taken; a consumer adopts the
 // entries that Orphaned reports (bit set and state EntryOrphan). The end of
-// the stream (Drained in mpmc.go) reads the intents, so a message stays
-// counted whichever of these states its entry is in.
+// the stream (Drained in mpmc.go) reads the ranges, so a message stays
+// counted whichever of these states its entry is in: a reap's narrowing
+// drops from a dead entry's range only released positions and positions
+// that an orphan or a winner's entry names.
 
 // ErrEntryInUse reports a participant entry that is not free: the owner of
 // its lock died without leaving, and the entry must be reaped first, or the
@@ -180,37 +237,47 @@ func (r Reaped) Freed() bool { return !r.Orphan && !r.Busy }
 
 // Reap mends what the dead owner of entry dead left behind and frees the
 // entry (see the top of this file). alive(i) reports whether the owner of
-// entry i is alive; Reap calls it only for entries that name the dead
-// entry's position, never for dead itself. The caller holds entry dead's lock
-// and the reapers' common lock.
+// entry i is alive; Reap calls it only for entries that name a position of
+// the dead entry's range, never for dead itself. The caller holds entry
+// dead's lock and the reapers' common lock.
 //
 // An orphan, or an adopted orphan whose adopter died, stays or becomes an
-// orphan again while its message is still in its slot (Orphan); one whose
-// slot was released, or holds a skip record, is freed. An entry in an
-// unknown state, or an orphan that names a slot no consumer claimed or one
-// that was never committed, is freed and reported with an error wrapping
-// ErrCorrupt. Reap panics unless 0 <= dead < Participants.
+// orphan again while a message of its range is still in its slot (Orphan);
+// one whose slots were all released, or hold skip records, is freed. An
+// entry in an unknown state, an entry whose intent and end are not a range
+// (its first position alone is then judged), or an orphan that names a slot
+// no consumer claimed or one that was never committed, is reported with an
+// error wrapping ErrCorrupt. Reap panics unless 0 <= dead < Participants.
 func (m *MPMC) Reap(dead int, alive func(i int) bool) (Reaped, error) {
 	e := m.Entry(dead)
 	m.clearSleeper(dead)
-	state, intent := e.State.Load(), e.Intent.Load()
+	// The owner is dead: its words no longer change, and are loaded once.
+	state, intent, end := e.State.Load(), e.Intent.Load(), e.End.Load()
 	r := Reaped{State: state}
+	var err error
 	if intent != 0 {
 		r.Position = intent - 1
+		if !m.isRange(intent, end) {
+			err = fmt.Errorf("%w: participant %d names positions from %d to %d",
+				ErrCorrupt, dead, intent-1, end)
+			end = intent
+		}
 	}
-	var err error
 	switch {
 	case state == EntryOrphan || state == EntryAdopted:
-		if _, err = m.orphanSlot(dead, intent); err == nil {
+		if _, oerr := m.orphanSlot(dead, intent, end); oerr == nil {
 			r.Orphan = true
-		} else if !errors.Is(err, ErrCorrupt) {
-			err = nil
+		} else if errors.Is(oerr, ErrCorrupt) {
+			err = errors.Join(err, oerr)
 		}
 	case intent == 0:
 	case state == EntryProducer:
-		r.Skipped, r.Busy = m.reapProducer(dead, intent-1, alive)
+		r.Skipped, r.Busy = m.reapProducer(dead, intent-1, end, alive)
 	case state == EntryConsumer:
-		r.Orphan, r.Busy = m.reapConsumer(dead, intent-1, alive)
+		r.Orphan, r.Busy = m.reapConsumer(dead, intent-1, end, alive)
+		if r.Orphan {
+			r.Position = e.Intent.Load() - 1 // narrowed to the messages it holds
+		}
 	}
 	switch {
 	case r.Orphan:
@@ -222,70 +289,132 @@ func (m *MPMC) Reap(dead int, alive func(i int) bool) (Reaped, error) {
 		m.freeEntry(dead)
 	}
 	if state > EntryAdopted {
-		return r, fmt.Errorf("%w: participant %d in state %d", ErrCorrupt, dead, state)
+		err = errors.Join(err, fmt.Errorf("%w: participant %d in state %d", ErrCorrupt, dead, state))
 	}
 	return r, err
 }
 
-// reapProducer mends position p named by the dead producer of entry dead
-// and reports whether it made it a skip record, or found it busy.
-func (m *MPMC) reapProducer(dead int, p uint64, alive func(int) bool) (skipped, busy bool) {
-	if m.Enq.Load() <= p {
-		return false, false // nobody claimed p
-	}
-	if live, _ := m.named(dead, p, EntryProducer, alive); live {
-		return false, true
-	}
-	seq := m.seqWord(p)
-	if seq.Load() != p {
-		return false, false // committed
-	}
-	putHeader(m.header(p), 0, flagSkip)
-	// Publishes the skip; pairs with the consumer's Load(seq) in claim.
-	// The owner is dead and nobody else writes this slot before the Store.
-	seq.Store(p + 1)
-	return true, false
-}
-
-// reapConsumer checks position p named by the dead consumer of entry dead
-// and reports whether the entry must become its orphan, or found it busy.
-func (m *MPMC) reapConsumer(dead int, p uint64, alive func(int) bool) (orphan, busy bool) {
-	if m.Deq.Load() <= p {
-		return false, false // nobody claimed p
-	}
-	live, covered := m.named(dead, p, EntryConsumer, alive)
-	if live {
-		return false, true
-	}
-	seq := m.seqWord(p)
-	if covered || seq.Load() != p+1 {
-		return false, false // another entry's orphan, or released
-	}
-	if _, flags := getHeader(m.header(p)); flags == flagSkip {
-		// Frees the skip as its dead holder would have; pairs with the
-		// producer's Load(seq) in claim.
-		seq.Store(p + m.geo.Slots)
+// reapProducer mends the positions [s, e) named by the dead producer of
+// entry dead and reports whether it made one of them a skip record, or
+// found the range busy. Each position is judged on its own, so that a
+// reap killed halfway, or a range the dead producer had half published,
+// is finished alike.
+func (m *MPMC) reapProducer(dead int, s, e uint64, alive func(int) bool) (skipped, busy bool) {
+	e = min(e, m.Enq.Load()) // nobody claimed the positions from enq on
+	if s >= e {
 		return false, false
 	}
+	if m.namedLive(dead, s, e, EntryProducer, alive) {
+		return false, true
+	}
+	for q := s; q != e; q++ {
+		seq := m.seqWord(q)
+		if seq.Load() != q {
+			continue // committed
+		}
+		putHeader(m.header(q), 0, flagSkip)
+		// Publishes the skip; pairs with the consumer's Load(seq) in
+		// claim. The owner is dead and nobody else writes this slot
+		// before the Store.
+		seq.Store(q + 1)
+		skipped = true
+	}
+	return skipped, false
+}
+
+// reapConsumer checks the positions [s, e) named by the dead consumer of
+// entry dead and reports whether the entry must become their orphan, or
+// found them busy. When it must, the entry's range is first narrowed to the
+// messages it is to hand on: from the first held position that no orphan
+// names up to the next position an orphan names (see the top of this
+// file), end stored before intent, each store leaving a range that the next
+// reap narrows to the same.
+func (m *MPMC) reapConsumer(dead int, s, e uint64, alive func(int) bool) (orphan, busy bool) {
+	if m.Deq.Load() < e {
+		return false, false // its claim never took place: a won claim moves deq to e
+	}
+	if m.namedLive(dead, s, e, EntryConsumer, alive) {
+		return false, true
+	}
+	covers := m.orphanRanges(dead, s, e)
+	covered := func(q uint64) bool {
+		for _, r := range covers {
+			if q-r[0] < r[1]-r[0] {
+				return true
+			}
+		}
+		return false
+	}
+	from, to, found := uint64(0), e, false
+	for q := s; q != e; q++ {
+		if covered(q) {
+			if found {
+				to = q
+				break
+			}
+			continue
+		}
+		seq := m.seqWord(q)
+		if found || seq.Load() != q+1 {
+			continue // released, or after the first message held
+		}
+		if _, flags := getHeader(m.header(q)); flags == flagSkip {
+			// Frees the skip as its dead holder would have; pairs with
+			// the producer's Load(seq) in claim.
+			seq.Store(q + m.geo.Slots)
+			continue
+		}
+		from, found = q, true
+	}
+	if !found {
+		return false, false
+	}
+	ent := m.Entry(dead)
+	if to != e {
+		ent.End.Store(to)
+	}
+	if from != s {
+		ent.Intent.Store(from + 1)
+	}
 	return true, false
 }
 
-// named reports whether an entry other than dead names position p: a live
-// one in state role, or (for consumers) an orphan, adopted or not.
-func (m *MPMC) named(dead int, p uint64, role uint32, alive func(int) bool) (live, orphan bool) {
+// namedLive reports whether a live entry in state role other than dead
+// names a position of [s, e): it may own it, and be in the middle of its
+// claim. Each entry's range is loaded before its state.
+func (m *MPMC) namedLive(dead int, s, e uint64, role uint32, alive func(int) bool) bool {
 	for i := range m.entries {
-		e := &m.entries[i]
-		if i == dead || e.Intent.Load() != p+1 {
+		if i == dead {
 			continue
 		}
-		switch s := e.State.Load(); {
-		case (s == EntryOrphan || s == EntryAdopted) && role == EntryConsumer:
-			orphan = true
-		case s == role && alive(i):
-			return true, orphan
+		start, end, ok := m.entryRange(&m.entries[i])
+		if ok && start < e && s < end && m.entries[i].State.Load() == role && alive(i) {
+			return true
 		}
 	}
-	return false, orphan
+	return false
+}
+
+// orphanRanges returns the ranges [start, end) of the orphans, adopted or
+// not, other than dead, that meet [s, e): the positions another orphan
+// hands on already. Only reapers make orphans, and they reap one at a
+// time; an orphan's range never changes after it became one, and it is
+// freed only once its messages are released.
+func (m *MPMC) orphanRanges(dead int, s, e uint64) [][2]uint64 {
+	var out [][2]uint64
+	for i := range m.entries {
+		if i == dead {
+			continue
+		}
+		start, end, ok := m.entryRange(&m.entries[i])
+		if !ok || start >= e || s >= end {
+			continue
+		}
+		if st := m.entries[i].State.Load(); st == EntryOrphan || st == EntryAdopted {
+			out = append(out, [2]uint64{start, end})
+		}
+	}
+	return out
 }
 
 // clearSleeper clears entry i's bits in both sleeper bitmaps.
@@ -369,39 +498,61 @@ func (m *MPMC) orphansLoad() (uint64, error) {
 	return orphans, err
 }
 
-// orphanSlot checks the slot that the orphan entry i, whose intent is
-// intent, names, and returns its position when it still holds the orphan's
-// message: claimed by a consumer (deq > p) and committed, not released (seq
-// == p+1), not a skip record. A released slot, or none named, is ErrEmpty;
-// a skip record is freed for the next lap, as its dead holder would have,
-// and is ErrEmpty too; a position no consumer claimed or a slot never
-// committed is ErrCorrupt.
-func (m *MPMC) orphanSlot(i int, intent uint64) (uint64, error) {
+// orphanSlot checks the slots of the range [intent-1, end) that the
+// orphan entry i names, and returns the first position that still holds
+// one of the orphan's messages: claimed by a consumer (deq > p) and
+// committed, not released (seq == p+1), not a skip record. Skip records on
+// the way are freed for the next lap, as their dead holder would have.
+// When none is left, or none is named, it is ErrEmpty; a range no consumer
+// claimed to its end, a slot never committed, or words that are not a
+// range, are ErrCorrupt.
+func (m *MPMC) orphanSlot(i int, intent, end uint64) (uint64, error) {
 	if intent == 0 {
 		return 0, fmt.Errorf("ring: orphan participant %d names no position: %w", i, ErrEmpty)
 	}
-	p := intent - 1
-	if m.Deq.Load() <= p {
-		return 0, fmt.Errorf("%w: orphan participant %d names position %d, which no consumer claimed",
-			ErrCorrupt, i, p)
+	if !m.isRange(intent, end) {
+		return 0, fmt.Errorf("%w: orphan participant %d names positions from %d to %d",
+			ErrCorrupt, i, intent-1, end)
 	}
-	seq := m.seqWord(p)
-	// Pairs with the producer's Store(seq) in publish, as in claim.
-	switch s := seq.Load(); {
-	case int64(s-(p+1)) > 0:
-		return 0, fmt.Errorf("ring: orphan participant %d names position %d, released already: %w",
-			i, p, ErrEmpty)
-	case s != p+1:
-		return 0, fmt.Errorf("%w: orphan participant %d names position %d, whose slot has seq %d",
-			ErrCorrupt, i, p, s)
+	if deq := m.Deq.Load(); deq < end {
+		return 0, fmt.Errorf("%w: orphan participant %d names positions up to %d, which no consumer claimed",
+			ErrCorrupt, i, end-1)
 	}
-	if _, flags := getHeader(m.header(p)); flags == flagSkip {
-		// Frees the skip as its dead holder would have; pairs with the
-		// producer's Load(seq) in claim.
-		seq.Store(p + m.geo.Slots)
-		return 0, fmt.Errorf("ring: orphan participant %d held a skip record: %w", i, ErrEmpty)
+	for p := intent - 1; p != end; p++ {
+		seq := m.seqWord(p)
+		// Pairs with the producer's Store(seq) in publish, as in claim.
+		switch s := seq.Load(); {
+		case int64(s-(p+1)) > 0:
+			continue // released already
+		case s != p+1:
+			return 0, fmt.Errorf("%w: orphan participant %d names position %d, whose slot has seq %d",
+				ErrCorrupt, i, p, s)
+		}
+		if _, flags := getHeader(m.header(p)); flags == flagSkip {
+			// Frees the skip as its dead holder would have; pairs with
+			// the producer's Load(seq) in claim.
+			seq.Store(p + m.geo.Slots)
+			continue
+		}
+		return p, nil
 	}
-	return p, nil
+	return 0, fmt.Errorf("ring: orphan participant %d holds nothing anymore: %w", i, ErrEmpty)
+}
+
+// releaseOrphan ends the adoption of a message of orphan entry i, whose
+// slot the adopter has just released: the entry becomes an orphan again
+// when its range still holds a message, and is freed otherwise. It reports
+// whether the entry is an orphan again.
+func (m *MPMC) releaseOrphan(i int) bool {
+	e := m.Entry(i)
+	if _, err := m.orphanSlot(i, e.Intent.Load(), e.End.Load()); err == nil {
+		// The bit is set (Adopt found an orphan); the state alone
+		// changes, as in Disown.
+		e.State.Store(EntryOrphan)
+		return true
+	}
+	m.freeEntry(i)
+	return false
 }
 
 // Adopt takes over the message of orphan entry orphan, whose lock the caller
@@ -436,7 +587,7 @@ func (c *MPMCConsumer) Adopt(orphan int) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("ring: participant %d is in state %d, not an orphan: %w", orphan, s, ErrEmpty)
 	}
-	p, err := m.orphanSlot(orphan, e.Intent.Load())
+	p, err := m.orphanSlot(orphan, e.Intent.Load(), e.End.Load())
 	if err != nil {
 		m.freeEntry(orphan)
 		return nil, err

@@ -96,6 +96,20 @@ func aliveExcept(dead ...int) func(int) bool {
 	}
 }
 
+// mpName makes entry e name the single position intent-1, as a claim of
+// one position does: end, then intent.
+func mpName(e *Participant, intent uint64) {
+	e.End.Store(intent)
+	e.Intent.Store(intent)
+}
+
+// mpNameRange makes entry e name the positions [start, end), as a batch
+// claim does.
+func mpNameRange(e *Participant, start, end uint64) {
+	e.End.Store(end)
+	e.Intent.Store(start + 1)
+}
+
 // mpPattern returns the n-byte message seq of the single-goroutine tests.
 func mpPattern(seq uint64, n int) []byte {
 	b := make([]byte, n)
@@ -243,7 +257,8 @@ func TestMPMCWordOffsets(t *testing.T) {
 			mpWord32{fmt.Sprintf("entry %d pid", i), e.Pid, off + 4})
 		words64 = append(words64,
 			mpWord64{fmt.Sprintf("entry %d generation", i), e.Generation, off + 8},
-			mpWord64{fmt.Sprintf("entry %d intent", i), e.Intent, off + 16})
+			mpWord64{fmt.Sprintf("entry %d intent", i), e.Intent, off + 16},
+			mpWord64{fmt.Sprintf("entry %d end", i), e.End, off + 24})
 		for k, w := range e.Stats {
 			words64 = append(words64, mpWord64{fmt.Sprintf("entry %d stat %d", i, k), w, off + 128 + 8*k})
 		}
@@ -690,7 +705,7 @@ func TestMPMCReapProducerCases(t *testing.T) {
 		buf, err := owner.TryReserve(4)
 		require.NoError(t, err)
 		// Entry 1 lost the race for position 0 and then died: it names 0.
-		m.Entry(1).Intent.Store(1)
+		mpName(m.Entry(1), 1)
 
 		r, err := m.Reap(1, aliveExcept(1))
 		require.NoError(t, err)
@@ -715,7 +730,7 @@ func TestMPMCReapProducerCases(t *testing.T) {
 		c := mpConsumer(t, m, 2)
 		_, err := dead.TryReserve(4)
 		require.NoError(t, err)
-		loser.e.Intent.Store(1) // stored before its CAS, which fails
+		mpName(loser.e, 1) // stored before its CAS, which fails
 
 		r, err := m.Reap(0, aliveExcept(0))
 		require.NoError(t, err)
@@ -736,8 +751,8 @@ func TestMPMCReapProducerCases(t *testing.T) {
 		c := mpConsumer(t, m, 3)
 		_, err := owner.TryReserve(4)
 		require.NoError(t, err)
-		m.Entry(1).Intent.Store(1)
-		m.Entry(2).Intent.Store(1)
+		mpName(m.Entry(1), 1)
+		mpName(m.Entry(2), 1)
 		alive := aliveExcept(0, 1, 2)
 
 		r, err := m.Reap(1, alive)
@@ -757,7 +772,7 @@ func TestMPMCReapProducerCases(t *testing.T) {
 	t.Run("intent without a claim", func(t *testing.T) {
 		m := newMPMCRing(t, mpGeo)
 		mpProducer(t, m, 0)
-		m.Entry(0).Intent.Store(1) // died between its intent and its CAS
+		mpName(m.Entry(0), 1) // died between its intent and its CAS
 		r, err := m.Reap(0, aliveExcept(0))
 		require.NoError(t, err)
 		assert.Equal(t, Reaped{State: EntryProducer, Position: 0}, r)
@@ -926,7 +941,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 		mpSend(t, p, []byte("held"))
 		_, err := cs[0].TryPeek()
 		require.NoError(t, err)
-		m.Entry(2).Intent.Store(1) // lost the race for position 0, then died
+		mpName(m.Entry(2), 1) // lost the race for position 0, then died
 
 		r, err := m.Reap(2, aliveExcept(2))
 		require.NoError(t, err)
@@ -943,7 +958,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 		mpSend(t, p, []byte("once"))
 		_, err := cs[0].TryPeek()
 		require.NoError(t, err)
-		m.Entry(2).Intent.Store(1)
+		mpName(m.Entry(2), 1)
 		alive := aliveExcept(1, 2)
 
 		r, err := m.Reap(2, alive)
@@ -967,7 +982,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 		require.NoError(t, err)
 		p.Cancel()
 		// The consumer claimed the skip and died before freeing it.
-		cs[0].e.Intent.Store(1)
+		mpName(cs[0].e, 1)
 		require.True(t, m.Deq.CompareAndSwap(0, 1))
 
 		r, err := m.Reap(1, aliveExcept(1))
@@ -980,7 +995,7 @@ func TestMPMCReapConsumerCases(t *testing.T) {
 	t.Run("intent without a claim", func(t *testing.T) {
 		m, p, cs := setup(t)
 		mpSend(t, p, []byte("free"))
-		m.Entry(1).Intent.Store(1) // died between its intent and its CAS
+		mpName(m.Entry(1), 1) // died between its intent and its CAS
 		r, err := m.Reap(1, aliveExcept(1))
 		require.NoError(t, err)
 		assert.Equal(t, Reaped{State: EntryConsumer, Position: 0}, r)
@@ -1085,7 +1100,7 @@ func TestMPMCHostile(t *testing.T) {
 		}},
 		{"reap: unknown state", ErrCorrupt, func(t *testing.T, m *MPMC, p *MPMCProducer, c *MPMCConsumer) error {
 			m.Entry(5).State.Store(77)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			_, err := m.Reap(5, aliveExcept(5))
 			assert.Equal(t, uint32(EntryFree), m.Entry(5).State.Load(), "freed")
 			assert.Zero(t, m.Entry(5).Intent.Load())
@@ -1096,7 +1111,7 @@ func TestMPMCHostile(t *testing.T) {
 			require.NoError(t, err)
 			m.Deq.Store(1)
 			m.Entry(5).State.Store(EntryOrphan)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			m.Orphans.Store(1 << 5)
 			_, err = c.Adopt(5)
 			assert.Equal(t, uint32(EntryFree), m.Entry(5).State.Load(), "nothing to adopt: freed")
@@ -1107,7 +1122,7 @@ func TestMPMCHostile(t *testing.T) {
 		{"adopt: orphan of a position nobody claimed", ErrCorrupt, func(t *testing.T, m *MPMC, p *MPMCProducer, c *MPMCConsumer) error {
 			mpSend(t, p, []byte("not claimed"))
 			m.Entry(5).State.Store(EntryOrphan)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			_, err := c.Adopt(5)
 			assert.Equal(t, []byte("not claimed"), mpRecv(t, c), "delivered once, the normal way")
 			return err
@@ -1116,7 +1131,7 @@ func TestMPMCHostile(t *testing.T) {
 			mpSend(t, p, []byte("x"))
 			require.True(t, m.Deq.CompareAndSwap(0, 1))
 			m.Entry(5).State.Store(EntryOrphan)
-			m.Entry(5).Intent.Store(1)
+			mpName(m.Entry(5), 1)
 			putHeader(m.header(0), g.SlotSize+8, 0)
 			_, err := c.Adopt(5)
 			require.ErrorIs(t, err, ErrCorrupt)
@@ -1203,12 +1218,21 @@ func mpCheckStress(b []byte, producers int) (int, uint64, error) {
 	return int(id), seq, nil
 }
 
-// mpProduce sends count stress messages as producer id, spinning on ErrFull.
-func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize int, deadline time.Time) error {
+// mpProduce sends count stress messages as producer id, spinning on ErrFull:
+// one at a time with TryReserve and Commit when batch is 1, otherwise with
+// TryReserveBatch of 1 to batch positions and CommitNext.
+func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize, batch int, deadline time.Time) error {
 	rng := rand.New(rand.NewPCG(uint64(id), 99))
+	msg := make([]byte, slotSize)
 	for seq := uint64(0); seq < count; {
 		n := mpStressHeader + rng.IntN(slotSize-mpStressHeader+1)
-		buf, err := p.TryReserve(n)
+		var buf []byte
+		k, err := 1, error(nil)
+		if batch == 1 {
+			buf, err = p.TryReserve(n)
+		} else {
+			k, err = p.TryReserveBatch(min(1+rng.IntN(batch), int(count-seq)))
+		}
 		if errors.Is(err, ErrFull) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("producer %d stuck at message %d", id, seq)
@@ -1219,9 +1243,18 @@ func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize int, deadline 
 		if err != nil {
 			return fmt.Errorf("producer %d, message %d: %w", id, seq, err)
 		}
-		mpFillStress(buf, id, seq, rng)
-		p.Commit(n)
-		seq++
+		if batch == 1 {
+			mpFillStress(buf, id, seq, rng)
+			p.Commit(n)
+			seq++
+			continue
+		}
+		for range k {
+			mpFillStress(msg[:n], id, seq, rng)
+			p.CommitNext(msg[:n])
+			seq++
+			n = mpStressHeader + rng.IntN(slotSize-mpStressHeader+1)
+		}
 	}
 	p.FlushStats()
 	return nil
@@ -1229,11 +1262,12 @@ func mpProduce(p *MPMCProducer, id uint32, count uint64, slotSize int, deadline 
 
 // mpConsume receives stress messages until the stream is drained, checking
 // each and the per-producer order, and returns the sequence numbers it got
-// from each producer.
-func mpConsume(m *MPMC, c *MPMCConsumer, producers int, deadline time.Time) ([][]uint64, error) {
+// from each producer. It claims up to batch positions at a time
+// (TryPeekBatch).
+func mpConsume(m *MPMC, c *MPMCConsumer, producers, batch int, deadline time.Time) ([][]uint64, error) {
 	got := make([][]uint64, producers)
 	for {
-		b, err := c.TryPeek()
+		b, err := c.TryPeekBatch(batch)
 		if errors.Is(err, ErrEmpty) {
 			if m.Drained() {
 				c.FlushStats()
@@ -1268,7 +1302,8 @@ type mpMeddler func(m *MPMC, meddlerID uint32) (got [][]uint64, sent uint64)
 
 // mpStress runs producer and consumer goroutines over one ring until the
 // producers have sent count messages each and the consumers drained the
-// stream, with meddle (if not nil) running meanwhile. It checks that every
+// stream, with meddle (if not nil) running meanwhile; half of the producers
+// and consumers claim batches (mpStressBatch). It checks that every
 // message arrived exactly once and intact, and that each consumer saw each
 // producer's messages in order.
 func mpStress(t *testing.T, g MPMCGeometry, producers, consumers int, count uint64, meddle mpMeddler) {
@@ -1282,14 +1317,14 @@ func mpStress(t *testing.T, g MPMCGeometry, producers, consumers int, count uint
 	prodErrs := make([]error, producers)
 	for i := range producers {
 		p := mpProducer(t, m, i)
-		wg.Go(func() { prodErrs[i] = mpProduce(p, uint32(i), count, int(g.SlotSize), deadline) })
+		wg.Go(func() { prodErrs[i] = mpProduce(p, uint32(i), count, int(g.SlotSize), mpStressBatch(i), deadline) })
 	}
 	results := make([][][]uint64, consumers)
 	consErrs := make([]error, consumers)
 	var cwg sync.WaitGroup
 	for i := range consumers {
 		c := mpConsumer(t, m, producers+i)
-		cwg.Go(func() { results[i], consErrs[i] = mpConsume(m, c, ids, deadline) })
+		cwg.Go(func() { results[i], consErrs[i] = mpConsume(m, c, ids, mpStressBatch(i), deadline) })
 	}
 	sentBy := make([]uint64, ids)
 	for i := range producers {
@@ -1342,6 +1377,11 @@ func mpStress(t *testing.T, g MPMCGeometry, producers, consumers int, count uint
 	t.Logf("%d messages, %d positions (%d laps), per consumer %v",
 		total, m.Enq.Load(), m.Enq.Load()/g.Slots, per)
 }
+
+// mpStressBatch returns the batch size of the stress run's producer or
+// consumer i: the even ones claim one position at a time, the odd ones
+// batches of up to 8.
+func mpStressBatch(i int) int { return 1 + i%2*7 }
 
 // mpStressCount returns the messages per producer of a stress test moving
 // total messages, scaled down under the race detector and -short.
@@ -1462,8 +1502,9 @@ func TestMPMCStressDeadPeers(t *testing.T) {
 
 // TestMPMCReapRacesLiveTraffic reaps, over and over while the stress test
 // runs, entries that died naming the position a live producer or consumer
-// is working on right then, as a producer or consumer that lost the race for
-// it and died would have left them. The intent protocol must keep every
+// is working on right then (or a range of up to four from it), as a
+// producer or consumer that lost the race for it and died would have left
+// them; half of the live ones claim batches. The intent protocol must keep every
 // such reap off the live slot: never a skip, never an orphan, and every
 // message arrives once. A live endpoint that stored its intent after its
 // claim, or cleared it before its last store to the slot, fails here.
@@ -1476,9 +1517,13 @@ func TestMPMCReapRacesLiveTraffic(t *testing.T) {
 		alive := aliveExcept(deadProducer, deadConsumer)
 		deadline := time.Now().Add(mpWatchdog)
 		outcomes := map[string]int{}
-		plant := func(i int, role uint32, intent uint64) {
+		// A planted entry names one position, or a range of up to four as
+		// a batch claim would.
+		k := uint64(0)
+		plant := func(i int, role uint32, pos uint64) {
 			e := m.Entry(i)
-			e.Intent.Store(intent)
+			k = k%4 + 1
+			mpNameRange(e, pos, pos+k)
 			e.State.Store(role)
 		}
 		for m.Enq.Load() < producers*count {

@@ -10,7 +10,7 @@ package shm
 //
 //	offset  size  field
 //	     0     8  magic "SHMRING\x00"
-//	     8     4  format version (1)
+//	     8     4  format version (3)
 //	    12     4  kind: opaque to shm, non-zero (upper layer: 1 = SPSC, 2 = MPMC)
 //	    16     4  header size (4096)
 //	    20     4  flags (reserved, 0)
@@ -72,9 +72,12 @@ const (
 	// EntryAdopted (4), which version 1 reads as corrupt.
 	//
 	// formatVersion 3: an SPSC side may publish its cursor with a plain
-	// store, and a sleeper pays the barrier or sets its noBarrier word
-	// (ring/spsc.go); version 2 endpoints do neither and would miss
-	// wake-ups.
+	// store, and a sleeper pays the barrier or sets its noBarrier word; an
+	// SPSC record's header is its commit word, and the one past the last
+	// record stays zero (ring/spsc.go). An MPMC participant entry names a
+	// range of positions (intent and end, ring/mpmc_layout.go), which
+	// version 2 would read as the range's first position alone, and so
+	// reap a dead batch claimer wrongly.
 	formatVersion = 3
 	pageSize      = 4096
 )

@@ -260,7 +260,10 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 // state, the position it holds, its sleeps and its counters.
 func participant(p shmring.ParticipantInfo) string {
 	s := fmt.Sprintf("%s, pid %d, %s", p.Role, p.Pid, p.State())
-	if p.Intent != nil {
+	switch {
+	case p.Intent != nil && p.IntentEnd != nil && *p.IntentEnd > *p.Intent+1:
+		s += fmt.Sprintf(", holds positions %d to %d", *p.Intent, *p.IntentEnd-1)
+	case p.Intent != nil:
 		s += fmt.Sprintf(", holds position %d", *p.Intent)
 	}
 	switch {
