@@ -78,27 +78,24 @@ const yieldRounds = 8
 // waitWords names the futex word of a condition and its waiter record: a
 // count (SPSC rings and events) or a bitmap with one bit per MPMC
 // participant, so that reaping a dead sleeper can clear its bit.
-// barrier says that a sleeper calls fence.GlobalBarrier after it announces
-// itself: the waker may have made the condition true with a plain store.
 type waitWords struct {
 	seq      *atomic.Uint32
 	waiters  *atomic.Uint32
 	sleepers *atomic.Uint64
 	index    int
-	barrier  bool
 }
 
 func (r *Ring) dataWords() waitWords {
-	return waitWords{r.w.dataSeq, r.w.dataWaiters, r.w.dataSleepers, ring.WordData, r.sleepBarrier()}
+	return waitWords{r.w.dataSeq, r.w.dataWaiters, r.w.dataSleepers, ring.WordData}
 }
 
 func (r *Ring) spaceWords() waitWords {
-	return waitWords{r.w.spaceSeq, r.w.spaceWaiters, r.w.spaceSleepers, ring.WordSpace, r.sleepBarrier()}
+	return waitWords{r.w.spaceSeq, r.w.spaceWaiters, r.w.spaceSleepers, ring.WordSpace}
 }
 
 func (r *Ring) eventWords(i int) waitWords {
 	ev := r.w.events[i]
-	return waitWords{ev.Seq, ev.Waiters, nil, ring.WordEvent0 + i, false}
+	return waitWords{ev.Seq, ev.Waiters, nil, ring.WordEvent0 + i}
 }
 
 // sleepBarrier reports whether this ring's sleeps for data or room pay the
@@ -369,10 +366,13 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			}
 		}()
 	}
+	// The cursors of data and room may have been published with a plain
+	// store (sleepBarrier); events are sequentially consistent.
+	barrier := w.index < ring.WordEvent0 && r.sleepBarrier()
 	for {
 		sl.announce(w)
 		seq := w.seq.Load()
-		if w.barrier {
+		if barrier {
 			fence.GlobalBarrier()
 		}
 		ok, err := cond.ready()
