@@ -102,8 +102,10 @@ type Options struct {
 	Kind Kind
 	// Size is the data capacity in bytes of a ring being created, rounded up
 	// to a power of two between 4 KiB and 4 GiB. Zero means DefaultSize.
-	// The largest message of an SPSC ring is Size-8 bytes; an MPMC ring has
-	// Size/SlotSize slots (at least 2, rounded up to a power of two).
+	// The largest message of an SPSC ring is Size-16 bytes (a record has an
+	// 8-byte header, and the header word past the last record is kept zero);
+	// an MPMC ring has Size/SlotSize slots (at least 2, rounded up to a power
+	// of two).
 	Size int64
 	// Mode is the permission of a named ring being created. Zero means
 	// DefaultMode (0600). Not checked when opening.
