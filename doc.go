@@ -46,4 +46,12 @@
 // Endpoints are not safe for concurrent use by several goroutines, with one
 // exception: Close may be called from any goroutine to end a blocked call,
 // and returns only after that call has left the shared memory.
+//
+// This package is the API programs use and the one whose compatibility the
+// project keeps: every change is recorded in CHANGELOG.md, and from v1.0.0 on
+// releases follow semantic versioning. The packages ring, shm and futex are
+// building blocks of this one without a compatibility promise. The segment's
+// layout carries a format version: a process refuses a ring of another
+// version with an error wrapping ErrVersion, so every process attached to a
+// ring must run a release of the same format.
 package shmring

@@ -60,4 +60,8 @@
 //     does nothing. Mechanism "poll".
 //
 // futex.go holds what they share: the errors, the bounds and the cookie markers.
+//
+// This package is a building block of the root package shmring, not a stable
+// API: its names and signatures may change in any release. Programs should use
+// the root package.
 package futex

@@ -15,4 +15,8 @@
 //
 // See layout.go for the shared layout and spsc.go for the algorithm and its
 // ordering argument.
+//
+// This package is a building block of the root package shmring, not a stable
+// API: its names, signatures and layout may change in any release. Programs
+// should use the root package.
 package ring

@@ -61,4 +61,9 @@
 //
 // Only Linux is supported; elsewhere every constructor returns an error
 // wrapping ErrNotSupported.
+//
+// This package is a building block of the root package shmring, not a stable
+// API: its names and signatures may change in any release (the segment's
+// format is versioned separately, see formatVersion). Programs should use the
+// root package.
 package shm
