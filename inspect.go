@@ -48,8 +48,6 @@ type Info struct {
 	Capacity   int         `json:"capacity"`    // bytes of the data area (MPMC: slots times slot size)
 	MaxMessage int         `json:"max_message"` // bytes of the largest message
 
-	Head uint64 `json:"head"` // SPSC consumer's position: bytes released since creation
-	Tail uint64 `json:"tail"` // SPSC producer's position: bytes published since creation
 	// Depth is, in an SPSC ring, Tail - Head: bytes committed and not yet
 	// released; in an MPMC ring, Enq - Deq: slots claimed by producers and
 	// not yet by consumers.
@@ -64,8 +62,6 @@ type Info struct {
 	Settled bool `json:"settled"`
 	Closed  bool `json:"closed"` // the stream is closed (end of stream)
 
-	Producer EndpointInfo `json:"producer"` // SPSC only
-	Consumer EndpointInfo `json:"consumer"` // SPSC only
 	// Waiters counts the waiters announced on each condition: consumers
 	// waiting for data, producers waiting for space (in an MPMC ring, the
 	// participant entries that sleep on each).
@@ -75,8 +71,18 @@ type Info struct {
 	Wakeups Conditions           `json:"wakeups"`
 	Events  [NumEvents]EventInfo `json:"events"`
 
+	// SPSC holds what only an SPSC ring has; nil for an MPMC ring.
+	SPSC *SPSCInfo `json:"spsc,omitempty"`
 	// MPMC holds what only an MPMC ring has; nil for an SPSC ring.
 	MPMC *MPMCInfo `json:"mpmc,omitempty"`
+}
+
+// SPSCInfo is the part of Info only an SPSC ring has.
+type SPSCInfo struct {
+	Head     uint64       `json:"head"`     // consumer's position: bytes released since creation
+	Tail     uint64       `json:"tail"`     // producer's position: bytes published since creation
+	Producer EndpointInfo `json:"producer"` // the producer role
+	Consumer EndpointInfo `json:"consumer"` // the consumer role
 }
 
 // MPMCInfo is what Info holds of an MPMC ring besides the common fields.
@@ -282,26 +288,26 @@ func inspectSPSC(seg *shm.Segment) (*Info, error) {
 		Mode:       fi.Mode().Perm(),
 		Capacity:   int(ctl.Capacity()),
 		MaxMessage: ctl.MaxPayload(),
-		Head:       w.head,
-		Tail:       w.tail,
 		Depth:      int(depth),
 		Messages:   w.messages,
 		Settled:    w.settled,
 		Closed:     ctl.Closed.Load() != 0,
 		Waiters:    Conditions{Data: ctl.DataWaiters.Load(), Space: ctl.SpaceWaiters.Load()},
 		Wakeups:    Conditions{Data: ctl.DataSeq.Load(), Space: ctl.SpaceSeq.Load()},
+		SPSC:       &SPSCInfo{Head: w.head, Tail: w.tail},
 	}
 	for i, ev := range ctl.Events {
 		info.Events[i] = EventInfo{Set: ev.State.Load() != 0, Waiters: ev.Waiters.Load()}
 	}
-	if info.Producer, err = endpointInfo(seg, lockProducer, ctl.ProducerAttached.Load); err != nil {
+	sp := info.SPSC
+	if sp.Producer, err = endpointInfo(seg, lockProducer, ctl.ProducerAttached.Load); err != nil {
 		return nil, err
 	}
-	if info.Consumer, err = endpointInfo(seg, lockConsumer, ctl.ConsumerAttached.Load); err != nil {
+	if sp.Consumer, err = endpointInfo(seg, lockConsumer, ctl.ConsumerAttached.Load); err != nil {
 		return nil, err
 	}
-	info.Producer.Stats = Stats(ring.LoadStats(&ctl.ProducerStats))
-	info.Consumer.Stats = Stats(ring.LoadStats(&ctl.ConsumerStats))
+	sp.Producer.Stats = Stats(ring.LoadStats(&ctl.ProducerStats))
+	sp.Consumer.Stats = Stats(ring.LoadStats(&ctl.ConsumerStats))
 	return info, nil
 }
 

@@ -58,8 +58,9 @@ func TestInspect(t *testing.T) {
 		Capacity:   inspectSize,
 		MaxMessage: inspectSize - 16,
 		Settled:    true,
+		SPSC:       &shmring.SPSCInfo{},
 	}, info, "a fresh ring")
-	assert.Equal(t, "none", info.Producer.String())
+	assert.Equal(t, "none", info.SPSC.Producer.String())
 
 	p, err := r.Producer()
 	require.NoError(t, err)
@@ -75,15 +76,15 @@ func TestInspect(t *testing.T) {
 	info, err = shmring.Inspect(name)
 	require.NoError(t, err)
 	check()
-	assert.Equal(t, uint64(0), info.Head)
-	assert.Equal(t, uint64(depth), info.Tail)
+	assert.Equal(t, uint64(0), info.SPSC.Head)
+	assert.Equal(t, uint64(depth), info.SPSC.Tail)
 	assert.Equal(t, depth, info.Depth)
 	assert.Equal(t, len(msgs), info.Messages)
 	assert.True(t, info.Settled)
 	assert.False(t, info.Closed)
-	assert.Equal(t, shmring.EndpointInfo{Attached: true, Alive: true}, info.Producer)
-	assert.Equal(t, "alive", info.Producer.String())
-	assert.Equal(t, shmring.EndpointInfo{}, info.Consumer)
+	assert.Equal(t, shmring.EndpointInfo{Attached: true, Alive: true}, info.SPSC.Producer)
+	assert.Equal(t, "alive", info.SPSC.Producer.String())
+	assert.Equal(t, shmring.EndpointInfo{}, info.SPSC.Consumer)
 	for i, ev := range info.Events {
 		assert.Equal(t, i == 2, ev.Set, "event %d", i)
 	}
@@ -97,12 +98,12 @@ func TestInspect(t *testing.T) {
 
 	info, err = shmring.Inspect(name)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(recordBytes(0)), info.Head)
+	assert.Equal(t, uint64(recordBytes(0)), info.SPSC.Head)
 	assert.Equal(t, depth-recordBytes(0), info.Depth)
 	assert.Equal(t, len(msgs)-1, info.Messages)
 	assert.True(t, info.Closed, "Producer.Close ends the stream")
-	assert.Equal(t, "none", info.Producer.String())
-	assert.Equal(t, "alive", info.Consumer.String())
+	assert.Equal(t, "none", info.SPSC.Producer.String())
+	assert.Equal(t, "alive", info.SPSC.Consumer.String())
 
 	problems, err := shmring.Check(name)
 	require.NoError(t, err)
@@ -117,8 +118,8 @@ func TestInspectEndpointStates(t *testing.T) {
 	ctl.ProducerAttached.Store(1)
 	info, err := shmring.Inspect(name)
 	require.NoError(t, err)
-	assert.Equal(t, "dead", info.Producer.String())
-	assert.Equal(t, "none", info.Consumer.String())
+	assert.Equal(t, "dead", info.SPSC.Producer.String())
+	assert.Equal(t, "none", info.SPSC.Consumer.String())
 
 	// The lock taken, the flag not yet set: attaching.
 	ctl.ProducerAttached.Store(0)
@@ -127,7 +128,7 @@ func TestInspectEndpointStates(t *testing.T) {
 	ctl.ConsumerAttached.Store(0)
 	info, err = shmring.Inspect(name)
 	require.NoError(t, err)
-	assert.Equal(t, "changing", info.Consumer.String())
+	assert.Equal(t, "changing", info.SPSC.Consumer.String())
 	ctl.ConsumerAttached.Store(1)
 	require.NoError(t, c.Close())
 
@@ -342,9 +343,23 @@ func TestInspectJSON(t *testing.T) {
 	require.NoError(t, err)
 	b, err := json.Marshal(info)
 	require.NoError(t, err)
-	for _, field := range []string{`"name":`, `"kind":"spsc"`, `"capacity":4096`, `"producer":{"attached":false,"alive":false,"stats":{"MsgsSent":0,`,
+	for _, field := range []string{`"name":`, `"kind":"spsc"`, `"capacity":4096`,
+		`"spsc":{"head":0,"tail":0,"producer":{"attached":false,"alive":false,"stats":{"msgs_sent":0,"bytes_sent":0,`,
 		`"waiters":{"data":0,"space":0}`, `"events":[{"set":false,"waiters":0}`} {
 		assert.Contains(t, string(b), field)
+	}
+	assert.NotContains(t, string(b), `"mpmc"`)
+
+	_, name = createNamed(t, &shmring.Options{Kind: shmring.MPMC, Size: inspectSize, SlotSize: 64})
+	info, err = shmring.Inspect(name)
+	require.NoError(t, err)
+	b, err = json.Marshal(info)
+	require.NoError(t, err)
+	for _, field := range []string{`"kind":"mpmc"`, `"mpmc":{"slots":64,"slot_size":64,`} {
+		assert.Contains(t, string(b), field)
+	}
+	for _, field := range []string{`"spsc"`, `"head"`, `"tail"`, `"producer"`, `"consumer"`} {
+		assert.NotContains(t, string(b), field, "an MPMC ring's JSON has no SPSC fields")
 	}
 }
 
@@ -361,6 +376,6 @@ func TestInspectSPSCStats(t *testing.T) {
 
 	info, err := shmring.Inspect(name)
 	require.NoError(t, err)
-	assert.Equal(t, shmring.Stats{MsgsSent: 2, BytesSent: 5}, info.Producer.Stats, "Stats flushed to the segment")
-	assert.Equal(t, shmring.Stats{MsgsReceived: 1, BytesReceived: 3}, info.Consumer.Stats)
+	assert.Equal(t, shmring.Stats{MsgsSent: 2, BytesSent: 5}, info.SPSC.Producer.Stats, "Stats flushed to the segment")
+	assert.Equal(t, shmring.Stats{MsgsReceived: 1, BytesReceived: 3}, info.SPSC.Consumer.Stats)
 }

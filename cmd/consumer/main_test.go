@@ -176,7 +176,7 @@ func testRunsInARow(t *testing.T, bin binaries) {
 				// The consumer creates or opens the ring, then waits on it.
 				require.Eventually(t, func() bool {
 					info, err := shmring.Inspect(ring)
-					return err == nil && info.Consumer.Alive
+					return err == nil && info.SPSC.Consumer.Alive
 				}, clitest.Watchdog, 10*time.Millisecond)
 				p := clitest.Run(t, lines, bin.producer, "-ring", ring)
 				require.Equal(t, 0, p.Code, "run %d: producer stderr: %s", run, p.Stderr)

@@ -101,7 +101,7 @@ func messages(info *shmring.Info) string {
 // role are alive and dead, and the orphans with the consumers.
 func endpoints(info *shmring.Info) (producer, consumer string) {
 	if info.MPMC == nil {
-		return info.Producer.String(), info.Consumer.String()
+		return info.SPSC.Producer.String(), info.SPSC.Consumer.String()
 	}
 	count := map[string]map[string]int{"producer": {}, "consumer": {}}
 	for _, p := range info.MPMC.Participants {

@@ -244,10 +244,11 @@ func testRoundTrip(t *testing.T) {
 	assert.EqualValues(t, 8176, obj["max_message"])
 	assert.EqualValues(t, 0, obj["messages"])
 	assert.Equal(t, false, obj["closed"])
-	producer := obj["producer"].(map[string]any)
+	spsc := obj["spsc"].(map[string]any)
+	producer := spsc["producer"].(map[string]any)
 	assert.Equal(t, false, producer["attached"])
 	assert.Equal(t, false, producer["alive"])
-	assert.EqualValues(t, 0, producer["stats"].(map[string]any)["MsgsSent"])
+	assert.EqualValues(t, 0, producer["stats"].(map[string]any)["msgs_sent"])
 	assert.Len(t, obj["events"], shmring.NumEvents)
 	assert.NotContains(t, obj, "rates")
 
@@ -255,7 +256,7 @@ func testRoundTrip(t *testing.T) {
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	obj = statObject(t, name)
 	assert.EqualValues(t, 4, obj["messages"])
-	assert.EqualValues(t, 4, obj["producer"].(map[string]any)["stats"].(map[string]any)["MsgsSent"],
+	assert.EqualValues(t, 4, obj["spsc"].(map[string]any)["producer"].(map[string]any)["stats"].(map[string]any)["msgs_sent"],
 		"the producer's counters are flushed to the segment when it closes")
 	assert.EqualValues(t, 16+24+8+32, obj["depth"])
 	assert.Equal(t, true, obj["closed"], "send ends the stream")
@@ -355,7 +356,7 @@ func testClose(t *testing.T) {
 		name := ringName(t)
 		require.Equal(t, 0, invoke(t, "", "create", name).Code)
 		recv := start(t, "recv", name)
-		await(t, "the consumer", func() bool { return inspect(t, name).Consumer.Alive })
+		await(t, "the consumer", func() bool { return inspect(t, name).SPSC.Consumer.Alive })
 		res := invoke(t, "", "close", name)
 		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 		assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)
@@ -485,13 +486,13 @@ func testInterrupt(t *testing.T) {
 		recv := start(t, "recv", name)
 		await(t, "a sleeping consumer", func() bool {
 			info := inspect(t, name)
-			return info.Consumer.Alive && info.Waiters.Data == 1
+			return info.SPSC.Consumer.Alive && info.Waiters.Data == 1
 		})
 		require.NoError(t, recv.cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 130, recv.wait(t))
 		assert.Equal(t, "shmring recv: interrupted\n", recv.stderr.String())
 		info := inspect(t, name)
-		assert.Equal(t, "none", info.Consumer.String(), "recv detached")
+		assert.Equal(t, "none", info.SPSC.Consumer.String(), "recv detached")
 		assert.False(t, info.Closed)
 	})
 	t.Run("send waiting for input", func(t *testing.T) {
@@ -509,7 +510,7 @@ func testInterrupt(t *testing.T) {
 		assert.Equal(t, 130, send.wait(t))
 		info := inspect(t, name)
 		assert.True(t, info.Closed, "send ends the stream however it exits")
-		assert.Equal(t, "none", info.Producer.String())
+		assert.Equal(t, "none", info.SPSC.Producer.String())
 	})
 }
 
@@ -531,7 +532,7 @@ func testWatch(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
 	assert.NotContains(t, first, "rates", "no rates before a second sample")
 	require.Contains(t, last, "rates")
-	assert.EqualValues(t, 3*16, last["head"])
+	assert.EqualValues(t, 3*16, last["spsc"].(map[string]any)["head"])
 	assert.Equal(t, true, last["closed"])
 
 	t.Run("SIGINT", func(t *testing.T) {
@@ -593,9 +594,9 @@ func testMPMC(t *testing.T) {
 	assert.Equal(t, true, c["alive"])
 	assert.Nil(t, c["intent"])
 	stats := c["stats"].(map[string]any)
-	assert.EqualValues(t, 3, stats["MsgsReceived"])
-	assert.EqualValues(t, len("one")+len("two")+len("three"), stats["BytesReceived"])
-	assert.EqualValues(t, 0, stats["Reaped"])
+	assert.EqualValues(t, 3, stats["msgs_received"])
+	assert.EqualValues(t, len("one")+len("two")+len("three"), stats["bytes_received"])
+	assert.EqualValues(t, 0, stats["reaped"])
 
 	res = invoke(t, "", "stat", name)
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)

@@ -163,7 +163,7 @@ func (m *meter) observe(info *shmring.Info) {
 // name).
 func (m *meter) rates(prev, cur sample) *rates {
 	p, c := prev.info, cur.info
-	if c.Head < p.Head || c.Tail < p.Tail || (c.MPMC == nil) != (p.MPMC == nil) {
+	if (c.MPMC == nil) != (p.MPMC == nil) || (c.SPSC == nil) != (p.SPSC == nil) {
 		return nil
 	}
 	dt := cur.at.Sub(prev.at).Seconds()
@@ -177,10 +177,14 @@ func (m *meter) rates(prev, cur sample) *rates {
 		r.WakeupsPerS.Space = float64(c.Wakeups.Space-p.Wakeups.Space) / dt
 		return r
 	}
-	out := float64(c.Head - p.Head)
+	cs, ps := c.SPSC, p.SPSC
+	if cs.Head < ps.Head || cs.Tail < ps.Tail {
+		return nil
+	}
+	out := float64(cs.Head - ps.Head)
 	r := &rates{
 		IntervalS: dt,
-		InMBPerS:  float64(c.Tail-p.Tail) / dt / 1e6,
+		InMBPerS:  float64(cs.Tail-ps.Tail) / dt / 1e6,
 		OutMBPerS: out / dt / 1e6,
 	}
 	// The counters wrap: the difference of uint32s is right across a wrap.
@@ -231,12 +235,12 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 		line("waiters", "data %d, space %d (entries asleep)", info.Waiters.Data, info.Waiters.Space)
 	} else {
 		line("capacity", "%d bytes, largest message %d bytes", info.Capacity, info.MaxMessage)
-		line("head", "%d", info.Head)
-		line("tail", "%d", info.Tail)
+		line("head", "%d", info.SPSC.Head)
+		line("tail", "%d", info.SPSC.Tail)
 		line("depth", "%d bytes, %s messages", info.Depth, messages(info))
 		line("stream", "%s", stream)
-		line("producer", "%s", info.Producer)
-		line("consumer", "%s", info.Consumer)
+		line("producer", "%s", info.SPSC.Producer)
+		line("consumer", "%s", info.SPSC.Consumer)
 		line("waiters", "data %d, space %d", info.Waiters.Data, info.Waiters.Space)
 	}
 	line("wake-ups", "data %d, space %d", info.Wakeups.Data, info.Wakeups.Space)
