@@ -224,6 +224,34 @@ func Inspect(name string) (_ *Info, err error) {
 	}
 }
 
+// Len returns how many messages r holds: in an SPSC ring, the records
+// committed and not yet released; in an MPMC ring, the committed slots that
+// no consumer has claimed yet. It works on every ring r has open, anonymous
+// ones included, and counts as Inspect does: it walks the records (its cost
+// grows with the count) on a snapshot that the consumers did not move during,
+// trying a few times; when they kept moving, the count is that of the last
+// walk, a value near what the ring held. After Close it returns ErrClosed;
+// records a walk finds unsound give an error wrapping ErrCorrupt.
+func (r *Ring) Len() (n int, err error) {
+	oldFault, ok := r.enter()
+	if !ok {
+		return 0, ErrClosed
+	}
+	defer r.leave(oldFault, &err)
+	if r.mp != nil {
+		s := scanMPMC(r.mp, false)
+		if s.settled && s.err != nil {
+			return 0, fmt.Errorf("shmring: %s: %w", r.Name(), s.err)
+		}
+		return s.messages, nil
+	}
+	w := walk(r.ctl)
+	if w.settled && w.err != nil {
+		return 0, fmt.Errorf("shmring: %s: %w", r.Name(), w.err)
+	}
+	return w.messages, nil
+}
+
 // Check validates the ring name without changing anything: the header, the
 // header parameters against the region, the cursors, and every committed
 // record from head to tail, each checked as the consumer checks it. In an

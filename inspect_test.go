@@ -379,3 +379,43 @@ func TestInspectSPSCStats(t *testing.T) {
 	assert.Equal(t, shmring.Stats{MsgsSent: 2, BytesSent: 5}, info.SPSC.Producer.Stats, "Stats flushed to the segment")
 	assert.Equal(t, shmring.Stats{MsgsReceived: 1, BytesReceived: 3}, info.SPSC.Consumer.Stats)
 }
+
+func TestLen(t *testing.T) {
+	ctx := watchdog(t)
+	for _, opts := range []*shmring.Options{{Size: inspectSize}, {Kind: shmring.MPMC, Size: inspectSize, SlotSize: 64}} {
+		t.Run(opts.Kind.String(), func(t *testing.T) {
+			r, err := shmring.CreateAnonymous(opts)
+			require.NoError(t, err)
+			n, err := r.Len()
+			require.NoError(t, err)
+			assert.Equal(t, 0, n)
+			p, err := r.Producer()
+			require.NoError(t, err)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			for _, m := range []string{"", "one", "two"} {
+				require.NoError(t, p.Send(ctx, []byte(m)))
+			}
+			n, err = r.Len()
+			require.NoError(t, err)
+			assert.Equal(t, 3, n)
+			_, err = c.Recv(ctx, make([]byte, 64))
+			require.NoError(t, err)
+			n, err = r.Len()
+			require.NoError(t, err)
+			assert.Equal(t, 2, n)
+			require.NoError(t, r.Close())
+			_, err = r.Len()
+			assert.ErrorIs(t, err, shmring.ErrClosed)
+		})
+	}
+}
+
+func TestLenCorrupt(t *testing.T) {
+	r, err := shmring.CreateAnonymous(&shmring.Options{Size: inspectSize})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	shmring.Control(r).Tail.Store(2 * inspectSize)
+	_, err = r.Len()
+	assert.ErrorIs(t, err, shmring.ErrCorrupt)
+}
