@@ -2,6 +2,7 @@ package shmring_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -39,7 +40,7 @@ func Example() {
 	buf := make([]byte, r.MaxMessage())
 	for {
 		n, err := c.Recv(ctx, buf)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -124,10 +125,10 @@ func Example_ready() {
 		case <-c.Ready():
 			for {
 				n, err := c.TryRecv(buf)
-				if err == shmring.ErrEmpty {
+				if errors.Is(err, shmring.ErrEmpty) {
 					break // drained: Ready fires again when more arrives
 				}
-				if err == io.EOF {
+				if errors.Is(err, io.EOF) {
 					fmt.Println("end of stream")
 					return
 				}

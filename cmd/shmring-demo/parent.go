@@ -264,9 +264,9 @@ func drain(ch *child, coll *collector, buf []byte) (ended bool, err error) {
 	for {
 		n, err := ch.recv.TryRecv(buf)
 		switch {
-		case err == shmring.ErrEmpty:
+		case errors.Is(err, shmring.ErrEmpty):
 			return false, nil
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			return true, nil
 		case err != nil:
 			return false, fmt.Errorf("worker %d: receive: %w", ch.index, err)

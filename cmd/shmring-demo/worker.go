@@ -79,7 +79,7 @@ func work(ctx context.Context, wait string) (err error) {
 			putItem(msgs[k], id, transform(value))
 			k++
 		})
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err = errors.Join(err, bad); err != nil {

@@ -45,7 +45,7 @@ func (pt *participant) consume(ctx context.Context) (err error) {
 			return nil
 		case errors.Is(err, shmring.ErrClosed) && pt.closing.Load():
 			return nil
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			if pt.closing.Load() || final() {
 				return nil
 			}
@@ -138,7 +138,7 @@ func (cs *consumer) receive(ctx context.Context) error {
 func (cs *consumer) drain() error {
 	for {
 		if err := cs.tryRecv(); err != nil {
-			if err == shmring.ErrEmpty {
+			if errors.Is(err, shmring.ErrEmpty) {
 				return nil
 			}
 			return err

@@ -570,7 +570,7 @@ func (rr *roundRun) drain(ctx context.Context) (err error) {
 	for {
 		n, err := recvWithin(ctx, c, buf, rr.t.cfg.bound)
 		switch {
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			return nil
 		case errors.Is(err, context.DeadlineExceeded):
 			rr.check.hangs = append(rr.check.hangs, fmt.Sprintf("hang: the parent's drain did not reach the end of the stream within %v", rr.t.cfg.bound))
