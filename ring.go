@@ -61,9 +61,10 @@ type Ring struct {
 }
 
 // Create makes a new named ring and fails if the name exists (an error
-// wrapping os.ErrExist). A bare name lives under /dev/shm; a name with a '/'
-// is a file path (file-backed rings survive until removed, but not reboots
-// on tmpfs). The file is created with mode 0600 unless opts says otherwise,
+// wrapping os.ErrExist). A bare name lives under /dev/shm; a name that is
+// absolute or starts with "./" is a file path (file-backed rings survive
+// until removed, but not reboots on tmpfs), and any other name with a '/' is
+// refused with an error wrapping ErrName. The file is created with mode 0600 unless opts says otherwise,
 // never through a symlink, and fully sized up front: a file system without
 // room fails here (ErrNoSpace), not with a fault during Send.
 func Create(name string, opts *Options) (*Ring, error) {

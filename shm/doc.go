@@ -15,9 +15,10 @@
 // # Names
 //
 // A bare name (no '/') is a file in /dev/shm: non-empty, at most 255 bytes, no
-// NUL, not "." or "..". A name containing '/' is a file path used as given
-// (after filepath.Clean), so a segment can live on a real file system and be
-// Flushed. Segment names never leave /dev/shm unless they contain a '/'.
+// NUL, not "." or "..". A file path is absolute or starts with "./" and is used
+// as given (after filepath.Clean), so a segment can live on a real file system
+// and be Flushed; any other name with a '/' is refused (ErrName), so a name
+// never leaves /dev/shm by accident (see Path).
 // Anonymous segments (CreateAnonymous) are memfds with no name at all: hand
 // File to a child through exec.Cmd.ExtraFiles and attach there with FromFile;
 // nothing is left behind when the processes exit.

@@ -32,21 +32,21 @@ import (
 var (
 	// ErrNotRing reports a file that is not a segment at all: empty, too
 	// short, without the magic, or not a regular file.
-	ErrNotRing = errors.New("shm: not a shmring segment")
+	ErrNotRing = errors.New("not a shmring segment")
 	// ErrVersion reports a segment of a format version this package does not
 	// know.
-	ErrVersion = errors.New("shm: unsupported segment format version")
+	ErrVersion = errors.New("unsupported segment format version")
 	// ErrCorrupt reports a segment whose magic and version are right but
 	// whose header, size or seals are wrong.
-	ErrCorrupt = errors.New("shm: corrupt segment")
+	ErrCorrupt = errors.New("corrupt segment")
 	// ErrName reports an invalid segment name.
-	ErrName = errors.New("shm: invalid segment name")
+	ErrName = errors.New("invalid segment name")
 	// ErrNoSpace reports that the file system cannot hold a new segment.
-	ErrNoSpace = errors.New("shm: not enough space for the segment")
+	ErrNoSpace = errors.New("not enough space for the segment")
 	// ErrLocked reports a lock byte held by another open file description.
-	ErrLocked = errors.New("shm: lock held by another endpoint")
+	ErrLocked = errors.New("lock held by another endpoint")
 	// ErrNotSupported reports a platform without shared-memory segments.
-	ErrNotSupported = errors.New("shm: not supported on this platform")
+	ErrNotSupported = errors.New("not supported on this platform")
 )
 
 const (
@@ -91,16 +91,21 @@ func (c Config) validate() (header, os.FileMode, error) {
 
 // Path returns the file path of a segment name. A bare name (no '/') names a
 // file in /dev/shm: it must be non-empty, at most 255 bytes, free of NUL and
-// neither "." nor "..". A name containing '/' is a file path and is used as
-// given, cleaned by filepath.Clean; only NUL is rejected. Errors wrap ErrName.
+// neither "." nor "..". A file path must say so: it is absolute or starts
+// with "./", and is used as given, cleaned by filepath.Clean; only NUL is
+// rejected. Any other name with a '/' (such as "../etc/x" or "a/b", which a
+// name read from a configuration file could hold by mistake) is refused, so
+// that a name never lands outside /dev/shm by accident. Errors wrap ErrName.
 func Path(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", nameError(name, "contains NUL")
 	}
-	if strings.ContainsRune(name, '/') {
+	if strings.HasPrefix(name, "/") || strings.HasPrefix(name, "./") {
 		return filepath.Clean(name), nil
 	}
 	switch {
+	case strings.ContainsRune(name, '/'):
+		return "", nameError(name, `contains '/': a file path must be absolute or start with "./"`)
 	case name == "":
 		return "", nameError(name, "empty")
 	case name == "." || name == "..":

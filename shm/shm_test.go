@@ -141,7 +141,8 @@ func TestPath(t *testing.T) {
 		{long, "/dev/shm/" + long},
 		{"/tmp//x/", "/tmp/x"},
 		{"./seg", "seg"},
-		{"dir/../seg", "seg"},
+		{"./dir/../seg", "seg"},
+		{"./../seg", "../seg"},
 		{"/dev/shm/../tmp/seg", "/dev/tmp/seg"},
 	}
 	for _, tc := range valid {
@@ -151,7 +152,7 @@ func TestPath(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
-	invalid := []string{"", ".", "..", "a\x00b", long + "a", "/tmp/a\x00b"}
+	invalid := []string{"", ".", "..", "a\x00b", long + "a", "/tmp/a\x00b", "../etc/x", "dir/seg", "dir/../seg", ".x/y"}
 	for _, name := range invalid {
 		t.Run(fmt.Sprintf("invalid/%q", name), func(t *testing.T) {
 			_, err := Path(name)

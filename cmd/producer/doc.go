@@ -5,7 +5,8 @@
 //
 //	producer -ring NAME [-size BYTES] [-wait adaptive|spin|block] [-n N [-msgsize B]]
 //
-// A bare NAME is a file in /dev/shm; a NAME with a '/' is a file path.
+// A bare NAME is a file in /dev/shm; a file path is absolute or starts
+// with ./ (any other NAME with a '/' is refused).
 // Whichever of producer and consumer starts first creates the ring (with
 // -size, default 1 MiB; rounded up to a power of two), the other opens it, so
 // they can start in either order. A -size given to the side that opens the

@@ -12,7 +12,8 @@
 //	shmring send NAME [-z]
 //	shmring recv NAME [-n N] [-z]
 //
-// A bare NAME is a file in /dev/shm; a NAME with a '/' is a file path. Flags
+// A bare NAME is a file in /dev/shm; a file path is absolute or starts
+// with ./ (any other NAME with a '/' is refused). Flags
 // and arguments may come in any order; shmring COMMAND -h shows a command's
 // help.
 //

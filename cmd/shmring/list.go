@@ -61,8 +61,8 @@ func listEntry(w io.Writer, dir string, e os.DirEntry) {
 		return
 	}
 	p := filepath.Join(dir, e.Name())
-	if !strings.ContainsRune(p, '/') {
-		p = "./" + p // a bare name would mean /dev/shm
+	if !filepath.IsAbs(p) {
+		p = "./" + p // a bare name would mean /dev/shm, "a/b" is refused
 	}
 	info, err := shmring.Inspect(p)
 	switch {

@@ -75,7 +75,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-6s %s\n         %s\n", cmd.name, cmd.args, cmd.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "A bare NAME is a file in /dev/shm; a NAME with a '/' is a file path.")
+	fmt.Fprintln(w, "A bare NAME is a file in /dev/shm; a file path is absolute or starts with ./ (any other NAME with a '/' is refused).")
 	fmt.Fprintln(w, "Exit status: 0 done, 1 failure (or a corrupt ring for check), 2 usage, 130 interrupted.")
 }
 
