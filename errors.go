@@ -43,11 +43,11 @@ var (
 	// ErrClosed: the endpoint or ring was closed. It is os.ErrClosed.
 	ErrClosed = os.ErrClosed
 	// ErrBusy: another endpoint of the same role is attached to the ring.
-	ErrBusy = errors.New("shmring: ring already has an endpoint of this role attached")
+	ErrBusy = errors.New("ring already has an endpoint of this role attached")
 	// ErrPeerDead: the process on the other side died while attached,
 	// without closing its endpoint. A new peer may attach later; the next
 	// call checks again.
-	ErrPeerDead = errors.New("shmring: peer process died")
+	ErrPeerDead = errors.New("peer process died")
 	// ErrParentDead: the parent process died while this process waited on
 	// a ring that watches it (one obtained with Inherit, or opened with
 	// Options.WatchParent). It matches ErrPeerDead too (errors.Is), and
@@ -57,13 +57,13 @@ var (
 	// ErrMismatch: Open, OpenOrCreate or Inherit was asked explicitly for
 	// a kind, size, slot size or number of participants that the existing
 	// ring does not have. The error names both.
-	ErrMismatch = errors.New("shmring: ring does not match the requested options")
+	ErrMismatch = errors.New("ring does not match the requested options")
 )
 
 // parentDeadError is the type of ErrParentDead, which matches ErrPeerDead.
 type parentDeadError struct{}
 
-func (parentDeadError) Error() string        { return "shmring: parent process died" }
+func (parentDeadError) Error() string        { return "parent process died" }
 func (parentDeadError) Is(target error) bool { return target == ErrPeerDead }
 
 // corruptError marks an error from a lower layer as ErrCorrupt while keeping

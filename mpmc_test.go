@@ -1299,7 +1299,7 @@ func TestCheckMPMC(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, problems)
 			assert.Equal(t, tt.offset, problems[0].Offset, "%v", problems)
-			assert.Equal(t, "ring: corrupt: "+tt.message, problems[0].Message)
+			assert.Equal(t, "corrupt ring: "+tt.message, problems[0].Message)
 			check()
 		})
 	}

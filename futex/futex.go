@@ -24,11 +24,11 @@ import (
 )
 
 // ErrNotSupported is wrapped when the platform cannot provide the mechanism.
-var ErrNotSupported = errors.New("futex: not supported on this platform")
+var ErrNotSupported = errors.New("wake-ups not supported on this platform")
 
 // ErrMismatch is wrapped when the segment's cookie says another mechanism (futex vs semaphore
 // fallback) set it up, or names a semaphore set that cannot serve this Set.
-var ErrMismatch = errors.New("futex: segment uses a different wake-up mechanism")
+var ErrMismatch = errors.New("segment uses a different wake-up mechanism")
 
 // MaxWords bounds the nwords argument of Open.
 const MaxWords = 256

@@ -58,7 +58,7 @@ func TestAttachBadCursors(t *testing.T) {
 				require.NotPanics(t, func() { endpoint, err = a.attach(c) })
 				require.ErrorIs(t, err, ErrCorrupt)
 				assert.Nil(t, endpoint)
-				assert.Contains(t, err.Error(), "ring: corrupt")
+				assert.Contains(t, err.Error(), "corrupt ring")
 			})
 		}
 	}
@@ -215,7 +215,7 @@ func TestHostilePeer(t *testing.T) {
 			var err error
 			require.NotPanics(t, func() { err = tt.run(t, c) })
 			require.ErrorIs(t, err, ErrCorrupt)
-			assert.Contains(t, err.Error(), "ring: corrupt")
+			assert.Contains(t, err.Error(), "corrupt ring")
 		})
 	}
 }

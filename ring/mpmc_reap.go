@@ -165,7 +165,7 @@ import (
 // ErrEntryInUse reports a participant entry that is not free: the owner of
 // its lock died without leaving, and the entry must be reaped first, or the
 // entry still holds a claim.
-var ErrEntryInUse = errors.New("ring: participant entry in use")
+var ErrEntryInUse = errors.New("participant entry in use")
 
 // Join makes entry i the entry of a new producer or consumer (role is
 // EntryProducer or EntryConsumer) of process pid: it bumps the generation,

@@ -201,7 +201,7 @@ func TestNewMPMCRejects(t *testing.T) {
 	for _, n := range []int{0, size - 1, size - 4096, size + 1, size + 4096} {
 		_, err := NewMPMC(buf[:n], mpGeo)
 		require.ErrorIs(t, err, ErrCorrupt, "%d bytes", n)
-		assert.Contains(t, err.Error(), "ring: corrupt")
+		assert.Contains(t, err.Error(), "corrupt ring")
 	}
 	for shift := 1; shift < 8; shift++ {
 		_, err := NewMPMC(buf[shift:shift+size], mpGeo)

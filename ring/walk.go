@@ -19,7 +19,7 @@ type RecordError struct {
 	Reason string // what is wrong, naming the position
 }
 
-// Error returns "ring: corrupt: " followed by the reason.
+// Error returns "corrupt ring: " followed by the reason.
 func (e *RecordError) Error() string { return ErrCorrupt.Error() + ": " + e.Reason }
 
 // Is reports whether target is ErrCorrupt.

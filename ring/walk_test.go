@@ -140,7 +140,7 @@ func TestWalkCorrupt(t *testing.T) {
 			var walkErr error
 			require.NotPanics(t, func() { _, walkErr = walkAll(c, tt.head, tt.tail) })
 			require.ErrorIs(t, walkErr, ErrCorrupt)
-			assert.Contains(t, walkErr.Error(), "ring: corrupt")
+			assert.Contains(t, walkErr.Error(), "corrupt ring")
 
 			var re *RecordError
 			if tt.records == nil {

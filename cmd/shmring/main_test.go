@@ -280,7 +280,7 @@ func testRoundTrip(t *testing.T) {
 
 	res = invoke(t, strings.Repeat("x", 8185), "send", name)
 	assert.Equal(t, 1, res.Code)
-	assert.Contains(t, res.Stderr, "message 1: ring: message too large: the ring's largest message is 8176 bytes")
+	assert.Contains(t, res.Stderr, "message 1: message too large: the ring's largest message is 8176 bytes")
 }
 
 func testBinaryRecords(t *testing.T) {
@@ -403,7 +403,7 @@ func testCheck(t *testing.T) {
 
 	res = invoke(t, "", "check", name)
 	assert.Equal(t, 1, res.Code, "stderr: %s", res.Stderr)
-	assert.Contains(t, res.Stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: record at position 16 of length 100000", name, offset, offset))
+	assert.Contains(t, res.Stdout, fmt.Sprintf("%s: offset %d (%#x): corrupt ring: record at position 16 of length 100000", name, offset, offset))
 	assert.Contains(t, res.Stdout, name+": corrupt: 1 problem\n")
 
 	res = invoke(t, "", "stat", name)
@@ -634,7 +634,7 @@ func testMPMC(t *testing.T) {
 	require.NoError(t, err)
 	res = invoke(t, "", "check", name)
 	assert.Equal(t, 1, res.Code, "stderr: %s", res.Stderr)
-	assert.Contains(t, res.Stdout, fmt.Sprintf("%s: offset %d (%#x): ring: corrupt: slot of position 3 (claimed, enq 4) has seq 999, want 3 or 4\n", name, offset, offset))
+	assert.Contains(t, res.Stdout, fmt.Sprintf("%s: offset %d (%#x): corrupt ring: slot of position 3 (claimed, enq 4) has seq 999, want 3 or 4\n", name, offset, offset))
 	assert.Contains(t, res.Stdout, name+": corrupt: 1 problem\n")
 	res = invoke(t, "", "stat", name)
 	assert.Equal(t, 1, res.Code)
