@@ -224,6 +224,23 @@ func Inspect(name string) (_ *Info, err error) {
 	}
 }
 
+// Info describes r as Inspect describes a named ring, for every ring r has
+// open, anonymous ones included: its positions, depth, endpoints (alive or
+// not, with their counters as last flushed), waiters and events. It reads
+// the ring as Inspect does, without stopping anyone; after Close it returns
+// ErrClosed.
+func (r *Ring) Info() (info *Info, err error) {
+	oldFault, ok := r.enter()
+	if !ok {
+		return nil, ErrClosed
+	}
+	defer r.leave(oldFault, &err)
+	if r.mp != nil {
+		return inspectMPMC(r.seg)
+	}
+	return inspectSPSC(r.seg)
+}
+
 // Len returns how many messages r holds: in an SPSC ring, the records
 // committed and not yet released; in an MPMC ring, the committed slots that
 // no consumer has claimed yet. It works on every ring r has open, anonymous

@@ -419,3 +419,36 @@ func TestLenCorrupt(t *testing.T) {
 	_, err = r.Len()
 	assert.ErrorIs(t, err, shmring.ErrCorrupt)
 }
+
+func TestRingInfo(t *testing.T) {
+	ctx := watchdog(t)
+	for _, opts := range []*shmring.Options{{Size: inspectSize}, {Kind: shmring.MPMC, Size: inspectSize, SlotSize: 64}} {
+		t.Run(opts.Kind.String(), func(t *testing.T) {
+			r, err := shmring.CreateAnonymous(opts)
+			require.NoError(t, err)
+			p, err := r.Producer()
+			require.NoError(t, err)
+			require.NoError(t, p.Send(ctx, []byte("one")))
+			require.NoError(t, p.Send(ctx, []byte("two")))
+			p.Stats() // flushes the counters to the segment
+
+			info, err := r.Info()
+			require.NoError(t, err)
+			assert.Equal(t, opts.Kind.String(), info.Kind)
+			assert.Equal(t, 2, info.Messages)
+			assert.True(t, info.Settled)
+			if info.SPSC != nil {
+				assert.Equal(t, "alive", info.SPSC.Producer.String(), "this process's own endpoint is seen alive")
+				assert.Equal(t, "none", info.SPSC.Consumer.String())
+				assert.Equal(t, shmring.Stats{MsgsSent: 2, BytesSent: 6}, info.SPSC.Producer.Stats)
+			} else {
+				require.Len(t, info.MPMC.Participants, 1)
+				assert.True(t, info.MPMC.Participants[0].Alive, "this process's own endpoint is seen alive")
+				assert.Equal(t, shmring.Stats{MsgsSent: 2, BytesSent: 6}, info.MPMC.Participants[0].Stats)
+			}
+			require.NoError(t, r.Close())
+			_, err = r.Info()
+			assert.ErrorIs(t, err, shmring.ErrClosed)
+		})
+	}
+}
