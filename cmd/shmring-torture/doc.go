@@ -44,7 +44,8 @@
 //   - no message was received that its producer never sent;
 //   - no message was torn: length, round and checksum hold;
 //   - each consumer received each producer's messages in order, except, on
-//     an MPMC ring, as many adopted messages as consumers died or were closed;
+//     an MPMC ring, adopted messages: up to a batch (32) for each consumer
+//     that died or was closed, since a ReadBatch claims a run of positions;
 //   - no call waited longer than -bound, and each phase of the end of the
 //     round took less (a participant that hangs is sent SIGQUIT, and its
 //     goroutines' stacks are printed);
