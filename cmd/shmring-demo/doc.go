@@ -25,7 +25,7 @@
 // checks that every id came back once, from the right worker, correctly
 // transformed, and prints one line such as
 //
-//	items=100 workers=2 elapsed=12.3ms rate=8130 items/s ok
+//	items=1000000 workers=2 elapsed=57.3ms rate=17463222 items/s ok
 //
 // where elapsed runs from the start of the request stream to the last
 // response (spawning the workers is not included). Any mismatch, worker

@@ -48,7 +48,7 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("shmring-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
-	fs.Uint64Var(&cfg.items, "n", 100, "number of `items` to process")
+	fs.Uint64Var(&cfg.items, "n", 1000000, "number of `items` to process")
 	fs.IntVar(&cfg.workers, "workers", 2, "number of worker `processes`")
 	size := cli.Size(fs, 1<<20, "data `bytes` of each ring (K, M, G suffixes)")
 	wait := cli.Wait(fs)
