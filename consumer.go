@@ -86,7 +86,7 @@ func (c *Consumer) setUp() (err error) {
 		return err
 	}
 	c.st = c.rc.Counters()
-	if r.ctl.Closed.Load() == streamRead && r.ctl.ProducerAttached.Load() == 0 {
+	if streamWasRead(r.ctl.Closed.Load()) && r.ctl.ProducerAttached.Load() == 0 {
 		if tail := r.ctl.Tail.Load(); tail == r.ctl.Head.Load() {
 			c.stale, c.staleTail = true, tail
 		}
@@ -248,7 +248,7 @@ func (c *Consumer) peekOnce(reap bool) ([]byte, error) {
 			}
 		}
 		if m.Drained() {
-			return nil, io.EOF
+			return nil, endError(m.Closed.Load())
 		}
 		return nil, ErrEmpty
 	}
@@ -265,7 +265,7 @@ func (c *Consumer) peekOnce(reap bool) ([]byte, error) {
 	}
 	c.publish()
 	if c.stale {
-		if c.r.ctl.Closed.Load() == streamRead && c.r.ctl.Tail.Load() == c.staleTail {
+		if streamWasRead(c.r.ctl.Closed.Load()) && c.r.ctl.Tail.Load() == c.staleTail {
 			return nil, ErrEmpty // the end of a stream read before this consumer
 		}
 		// The next producer cleared the mark before it published or
@@ -276,14 +276,10 @@ func (c *Consumer) peekOnce(reap bool) ([]byte, error) {
 	}
 	// Mark the end as read: a consumer that attaches later waits for the
 	// next stream. A producer that cleared the mark meanwhile wins.
-	c.r.ctl.Closed.CompareAndSwap(1, streamRead)
-	return nil, io.EOF
+	v := c.r.ctl.Closed.Load()
+	c.r.ctl.Closed.CompareAndSwap(v, streamReadMark(v))
+	return nil, endError(v)
 }
-
-// streamRead is the SPSC closed word of a stream whose end a consumer has
-// read: any non-zero value means closed, and only this one makes a consumer
-// that attaches to the empty ring wait for the next producer.
-const streamRead = 2
 
 // rawPeek is the ring's TryPeek, remembering the length of what it found.
 func (c *Consumer) rawPeek() ([]byte, error) {

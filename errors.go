@@ -2,6 +2,7 @@ package shmring
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/shmring/shmring/ring"
@@ -58,7 +59,25 @@ var (
 	// a kind, size, slot size or number of participants that the existing
 	// ring does not have. The error names both.
 	ErrMismatch = errors.New("ring does not match the requested options")
+	// ErrAborted is matched (errors.Is) by the *AbortError a consumer gets
+	// at the end of a stream ended by Ring.AbortStream.
+	ErrAborted = errors.New("stream aborted")
 )
+
+// AbortError is what a consumer gets, instead of io.EOF, once it has drained
+// a stream that Ring.AbortStream ended: Code is the abort's reason, as the
+// aborting process gave it (a ring that another process scribbled on may
+// give any code, 0 included). It matches ErrAborted.
+type AbortError struct {
+	Code uint32
+}
+
+func (e *AbortError) Error() string {
+	return fmt.Sprintf("shmring: stream aborted (code %d)", e.Code)
+}
+
+// Is reports whether target is ErrAborted.
+func (e *AbortError) Is(target error) bool { return target == ErrAborted }
 
 // parentDeadError is the type of ErrParentDead, which matches ErrPeerDead.
 type parentDeadError struct{}

@@ -61,6 +61,10 @@ type Info struct {
 	// attempt, and Messages is only the count of the last, partial walk.
 	Settled bool `json:"settled"`
 	Closed  bool `json:"closed"` // the stream is closed (end of stream)
+	// Aborted reports that the stream ended with Ring.AbortStream, and
+	// AbortCode is the abort's code.
+	Aborted   bool   `json:"aborted,omitempty"`
+	AbortCode uint32 `json:"abort_code,omitempty"`
 
 	// Waiters counts the waiters announced on each condition: consumers
 	// waiting for data, producers waiting for space (in an MPMC ring, the
@@ -241,6 +245,15 @@ func (r *Ring) Info() (info *Info, err error) {
 	return inspectSPSC(r.seg)
 }
 
+// abortOf decodes the closed word v (see stream.go): whether it holds an
+// abort, and its code.
+func abortOf(v uint32) (bool, uint32) {
+	if v&streamAborted == 0 {
+		return false, 0
+	}
+	return true, v & MaxAbortCode
+}
+
 // Len returns how many messages r holds: in an SPSC ring, the records
 // committed and not yet released; in an MPMC ring, the committed slots that
 // no consumer has claimed yet. It works on every ring r has open, anonymous
@@ -341,6 +354,7 @@ func inspectSPSC(seg *shm.Segment) (*Info, error) {
 		Wakeups:    Conditions{Data: ctl.DataSeq.Load(), Space: ctl.SpaceSeq.Load()},
 		SPSC:       &SPSCInfo{Head: w.head, Tail: w.tail},
 	}
+	info.Aborted, info.AbortCode = abortOf(ctl.Closed.Load())
 	for i, ev := range ctl.Events {
 		info.Events[i] = EventInfo{Set: ev.State.Load() != 0, Waiters: ev.Waiters.Load()}
 	}
@@ -550,6 +564,7 @@ func inspectMPMC(seg *shm.Segment) (*Info, error) {
 			Orphans:      []int{},
 		},
 	}
+	info.Aborted, info.AbortCode = abortOf(m.Closed.Load())
 	for i, ev := range m.Events {
 		info.Events[i] = EventInfo{Set: ev.State.Load() != 0, Waiters: ev.Waiters.Load()}
 	}

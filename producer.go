@@ -430,8 +430,7 @@ func (p *Producer) detach() error {
 		return p.r.mp.Leave(p.ep.entry)
 	}
 	p.publish()
-	p.r.ctl.Closed.Store(1)
-	p.r.wakeIfWaiting(p.r.dataWords())
+	p.r.endStream(streamEnded)
 	return nil
 }
 

@@ -403,7 +403,7 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			// waker looked at the waiters, so the waker rightly skipped
 			// the bump.
 			ok, err := cond.ready()
-			if (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrClosed)) &&
+			if (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrAborted) || errors.Is(err, ErrClosed)) &&
 				time.Since(slept) >= peerCheckInterval && !r.bumpFollows(w, seq) {
 				r.lostWakeups.Add(1)
 			}

@@ -28,7 +28,10 @@
 //	received N messages in 1.234s: 812345 msgs/s
 //
 // timed from the arrival of the first message; a stream that ends before N
-// messages is a failure (status 1). SIGINT or SIGTERM closes the consumer
+// messages is a failure (status 1). A stream that the producer aborted
+// (shmring.Ring.AbortStream: cmd/producer does on SIGINT or SIGTERM, with
+// code 130, and when it fails, with code 1) is drained, then reported with
+// its code, and the consumer exits with status 1. SIGINT or SIGTERM closes the consumer
 // end, leaving unread messages in the ring for the next consumer, and exits
 // with status 130. A ring that cannot be opened (not a ring, corrupt, bad
 // name, no permission) exits with status 1, bad flags with status 2.

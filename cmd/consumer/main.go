@@ -107,14 +107,14 @@ func read(ctx context.Context, c *shmring.Consumer, buf []byte, cfg config, out 
 	var start time.Time
 	for cfg.n == 0 || count < cfg.n {
 		m, err := c.TryRecv(buf)
-		if err == shmring.ErrEmpty {
+		if errors.Is(err, shmring.ErrEmpty) {
 			// About to wait: show what arrived so far.
 			if err := out.Flush(); err != nil {
 				return count, 0, fmt.Errorf("write standard output: %w", err)
 			}
 			m, err = c.Recv(ctx, buf)
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if cfg.n > 0 {
 				return count, 0, fmt.Errorf("the stream ended after %d of %d messages", count, cfg.n)
 			}

@@ -21,7 +21,8 @@
 // producer end at the end, which ends the stream: the consumer reads what was
 // sent, then sees the end.
 //
-// SIGINT or SIGTERM closes the producer end (which also ends the stream) and
-// exits with status 130. A ring that cannot be opened or used exits with
+// SIGINT or SIGTERM aborts the stream with code 130 (a failure aborts it
+// with code 1), so that the consumer tells it from a finished one, closes the
+// producer end and exits with status 130. A ring that cannot be opened or used exits with
 // status 1, bad flags with status 2.
 package main

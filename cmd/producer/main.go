@@ -21,6 +21,13 @@ const maxBatch = 256
 // batchBytes bounds the memory of one batch of generated messages.
 const batchBytes = 1 << 20
 
+// The codes the producer aborts its stream with: the consumer reports them
+// (shmring.AbortError).
+const (
+	abortInterrupted = 130 // SIGINT or SIGTERM, as the exit status says
+	abortFailed      = 1   // reading standard input or sending failed
+)
+
 func main() {
 	ctx, stop := cli.SignalContext(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stderr)
@@ -66,7 +73,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	} else {
 		err = sendLines(ctx, p, stdin)
 	}
-	// Closing the producer ends the stream, on success and on failure alike.
+	// Closing the producer ends the stream; a failure or an interrupt
+	// aborts it first, so that the consumer tells it from a finished one.
+	if err != nil {
+		code := uint32(abortFailed)
+		if ctx.Err() != nil {
+			code = abortInterrupted
+		}
+		err = errors.Join(err, r.AbortStream(code))
+	}
 	err = errors.Join(err, p.Close(), r.Close())
 	switch {
 	case err == nil:
