@@ -85,10 +85,12 @@ const char *shmring_strerror(int code);          /* static text of a code ("unkn
 /* Copies the detailed message of the last failed call on the calling thread
    into buf (NUL-terminated, truncated to len; nothing is written when len is
    0) and returns its full length without the NUL, so that a caller may
-   retry with a larger buffer. A call that succeeds clears the calling
-   thread's message (the length is then 0). Messages are kept per OS thread
-   and only until that thread's next call, so they take no memory for a
-   thread that stopped calling after a success. */
+   retry with a larger buffer; 0 (and "") when the thread has had no failed
+   call. Only failures record (a success leaves the message as it was, and
+   costs nothing), SHMRING_EFULL and SHMRING_EEMPTY included. Messages are
+   kept by OS thread id, for at most 1024 threads: past that a failure on a
+   new thread drops another thread's message, and a thread that reuses the
+   id of one that exited sees that thread's message. */
 size_t shmring_last_error(char *buf, size_t len);
 
 /* Rings. */
@@ -104,8 +106,8 @@ int shmring_inherit(const char *key, const shmring_options *opts, shmring_ring *
    into env (NUL-terminated, at most envlen bytes) the NAME=VALUE the child's
    environment must hold (SHMRING_FD_<key>=<descriptor>). The caller closes
    the descriptor after starting the child. key is letters, digits and
-   underscores (SHMRING_ENAME otherwise); an env too small gives
-   SHMRING_EINVAL and leaves no descriptor open. As Go's Ring.Pass does, it
+   underscores (SHMRING_ENAME otherwise). envlen must be at least
+   strlen(key) + 32 (SHMRING_EINVAL otherwise, with nothing done). As Go's Ring.Pass does, it
    takes a hold that the child's shmring_inherit takes over (see the README
    on the shmring_nofutex build). */
 int shmring_pass_fd(shmring_ring r, const char *key, char *env, size_t envlen);

@@ -74,13 +74,25 @@ func (b *Bridge) Inherit(key string, o *Options) (uint64, error) {
 	return b.newRing(o, func(opts *shmring.Options) (*shmring.Ring, error) { return shmring.Inherit(key, opts) })
 }
 
+// PassEnvSlack is how many bytes more than its key the environment entry of
+// PassFD needs at most, with a NUL: SHMRING_FD_, =, a descriptor of up to
+// 10 digits and the NUL make 23.
+const PassEnvSlack = 32
+
 // PassFD is Ring.PassFile for a C parent: it returns a descriptor of the
 // segment without close-on-exec (at least 3), which the caller owns, and the
-// environment entry that names it.
-func (b *Bridge) PassFD(h uint64, key string) (fd int, env string, err error) {
+// environment entry that names it. envCap is the size of the caller's
+// buffer for the entry: one smaller than len(key)+PassEnvSlack gives
+// ErrInvalid before anything is done, so that no descriptor and no hold is
+// left behind.
+func (b *Bridge) PassFD(h uint64, key string, envCap int) (fd int, env string, err error) {
 	r, err := b.ring(h)
 	if err != nil {
 		return -1, "", err
+	}
+	if envCap < len(key)+PassEnvSlack {
+		return -1, "", fmt.Errorf("shmring: pass fd %q: an environment buffer of %d bytes, %d needed: %w",
+			key, envCap, len(key)+PassEnvSlack, ErrInvalid)
 	}
 	f, env, err := r.PassFile(key)
 	if err != nil {
