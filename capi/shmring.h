@@ -170,7 +170,12 @@ int64_t shmring_recv_batch(shmring_consumer c, void *buf, size_t cap, size_t *le
    re-arms it); it never stays unreadable while a message is committed. */
 int shmring_consumer_fd(shmring_consumer c);
 /* The same for a producer: readable while the producer can send; re-armed by
-   a try-send that finds the ring full (SHMRING_EFULL). */
+   a try-send that finds the ring full (SHMRING_EFULL): send with try-send
+   until SHMRING_EFULL before waiting on it again. It is readable at first,
+   then, after a refusal, once room was freed (a message released), the
+   stream ended (MPMC), the ring was closed or an error came. Room freed may
+   be less than the next message needs: the try-send then gives SHMRING_EFULL
+   again and re-arms it, and it waits for the next release. */
 int shmring_producer_fd(shmring_producer p);
 
 /* Events (0 <= i < SHMRING_NUM_EVENTS, see shmring_num_events). */

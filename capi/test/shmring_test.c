@@ -268,7 +268,7 @@ static void test_readiness_epoll(void)
 	CHECK(fd >= 0);
 	CODE(shmring_consumer_fd(c), fd);
 	CHECK(!readable(fd, 10));
-	CODE(shmring_producer_fd(p), SHMRING_ENOTSUPPORTED);
+	CODE(shmring_producer_fd(c), SHMRING_EINVAL);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	CHECK(ep >= 0);
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
@@ -297,6 +297,52 @@ static void test_readiness_epoll(void)
 	CODE(shmring_consumer_close(c), SHMRING_OK);
 	CHECK(close(ep) == 0);
 	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF); /* closed with the consumer */
+}
+
+static void *consume(void *arg)
+{
+	shmring_consumer c = *(shmring_consumer *)arg;
+	uint32_t v;
+	for (uint32_t i = 0; i < STREAM; i++) {
+		if (i % 256 == 0)
+			usleep(i % 3 * 50);
+		if (shmring_recv(c, &v, sizeof v, 10000000000LL) != sizeof v || v != i)
+			fail(__LINE__, "recv in the consumer thread");
+	}
+	return NULL;
+}
+
+/* A producer that waits only in poll on its descriptor and sends with
+   try_send until SHMRING_EFULL: a lost wake-up leaves it waiting on a ring
+   with room. */
+static void test_readiness_producer(void)
+{
+	shmring_ring r;
+	shmring_producer p;
+	shmring_consumer c;
+	shmring_options opts = {.size = 4096};
+	pthread_t t;
+	current = "producer readiness with poll";
+	pair(&opts, &r, &p, &c);
+	int fd = shmring_producer_fd(p);
+	CHECK(fd >= 0);
+	CHECK(readable(fd, 5000)); /* room, nothing refused yet */
+	CHECK(pthread_create(&t, NULL, consume, &c) == 0);
+	uint32_t i = 0;
+	while (i < STREAM) {
+		int rc = shmring_try_send(p, &i, sizeof i);
+		if (rc == SHMRING_OK) {
+			i++;
+			continue;
+		}
+		CODE(rc, SHMRING_EFULL);
+		CHECK(readable(fd, 5000)); /* 5 s without readiness: a lost wake-up */
+	}
+	CHECK(pthread_join(t, NULL) == 0);
+	CODE(shmring_producer_close(p), SHMRING_OK);
+	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF); /* closed with the producer */
+	CODE(shmring_consumer_close(c), SHMRING_OK);
+	CODE(shmring_close(r), SHMRING_OK);
 }
 
 static void *set_event(void *arg)
@@ -407,6 +453,7 @@ int main(int argc, char **argv)
 	test_batches();
 	test_close_ends_recv();
 	test_readiness_epoll();
+	test_readiness_producer();
 	test_events();
 	test_cross_process(argv[0]);
 	printf("ok\n");
