@@ -129,16 +129,53 @@ func rate(t *testing.T, out string) float64 {
 	return r
 }
 
-// TestExample runs the C example and the same stream through the Go API,
-// and logs both rates and their ratio: what a cgo call per message costs.
+// TestExample runs the C example and the same streams through the Go API,
+// and logs the rates and their ratios: what a cgo call per message costs.
+// Between two processes the rates depend on where the scheduler puts them;
+// in one thread (loop) they time the calls alone.
 func TestExample(t *testing.T) {
 	dir := built(t)
-	out, err := run(filepath.Join(dir, "throughput"), strconv.Itoa(streamMsgs), strconv.Itoa(streamSize))
+	example := filepath.Join(dir, "throughput")
+	out, err := run(example, strconv.Itoa(streamMsgs), strconv.Itoa(streamSize))
 	require.NoError(t, err, "%s", out)
 	c := rate(t, out)
 	g := rate(t, goProduce(t))
 	t.Logf("%d messages of %d bytes, try-send to try-recv between two processes: C API %.0f msgs/s, Go API %.0f msgs/s, C/Go %.2f",
 		streamMsgs, streamSize, c, g, c/g)
+	out, err = run(example, strconv.Itoa(streamMsgs), strconv.Itoa(streamSize), "loop")
+	require.NoError(t, err, "%s", out)
+	c = rate(t, out)
+	g = rate(t, goLoop(t))
+	t.Logf("%d messages of %d bytes, try-send then try-recv in one thread: C API %.0f msgs/s (%.0f ns/msg), Go API %.0f msgs/s (%.0f ns/msg), C/Go %.2f",
+		streamMsgs, streamSize, c, 1e9/c, g, 1e9/g, c/g)
+}
+
+// goLoop is the C example's loop in Go: each message sent with TrySend
+// and received with TryRecv at once, in one goroutine.
+func goLoop(t *testing.T) string {
+	t.Helper()
+	r, err := shmring.CreateAnonymous(nil)
+	require.NoError(t, err)
+	defer r.Close()
+	p, err := r.Producer()
+	require.NoError(t, err)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	msg, buf := make([]byte, streamSize), make([]byte, streamSize)
+	start := time.Now()
+	for i := range uint64(streamMsgs) {
+		binary.NativeEndian.PutUint64(msg, i)
+		if err := p.TrySend(msg); err != nil {
+			require.NoError(t, err)
+		}
+		n, err := c.TryRecv(buf)
+		if err != nil || n != streamSize || binary.NativeEndian.Uint64(buf) != i {
+			require.NoError(t, err)
+			require.Failf(t, "wrong message", "message %d: %d bytes, sequence number %d", i, n, binary.NativeEndian.Uint64(buf))
+		}
+	}
+	elapsed := time.Since(start)
+	return fmt.Sprintf("msgs=%d size=%d elapsed=%.3fs rate=%.0f msgs/s\n", streamMsgs, streamSize, elapsed.Seconds(), streamMsgs/elapsed.Seconds())
 }
 
 // goProduce is the C example's producer in Go: it passes an anonymous ring

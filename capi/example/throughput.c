@@ -8,10 +8,13 @@
  *
  *     msgs=N size=SIZE elapsed=SECONDS rate=MSGS/S
  *
- * timed from its first message to the end of the stream.
+ * timed from its first message to the end of the stream. With "loop" as
+ * a third argument it runs in one thread instead: each message is sent with
+ * shmring_try_send and received with shmring_try_recv at once, which times
+ * the calls themselves, without the other process or the scheduler.
  *
  * Build: gcc -O2 -o throughput throughput.c -I.. -L<dir> -lshmring
- * Run:   ./throughput [N [SIZE]]      (default 1000000 messages of 64 bytes)
+ * Run:   ./throughput [N [SIZE [loop]]]   (default 1000000 messages of 64 bytes)
  */
 #include <spawn.h>
 #include <stdint.h>
@@ -83,6 +86,43 @@ static int consume(uint64_t n, size_t size)
 	return 0;
 }
 
+static int loop(uint64_t n, size_t size)
+{
+	shmring_ring r;
+	shmring_producer p;
+	shmring_consumer c;
+	int rc;
+	if ((rc = shmring_create_anonymous(NULL, &r)) != SHMRING_OK)
+		die("create_anonymous", rc);
+	if ((rc = shmring_producer_open(r, &p)) != SHMRING_OK)
+		die("producer_open", rc);
+	if ((rc = shmring_consumer_open(r, &c)) != SHMRING_OK)
+		die("consumer_open", rc);
+	char *msg = calloc(1, size), *buf = malloc(size);
+	uint64_t seq;
+	double start = now();
+	for (uint64_t i = 0; i < n; i++) {
+		memcpy(msg, &i, sizeof i);
+		if ((rc = shmring_try_send(p, msg, size)) != SHMRING_OK)
+			die("try_send", rc);
+		int64_t k = shmring_try_recv(c, buf, size);
+		if (k != (int64_t)size)
+			die("try_recv", (int)k);
+		memcpy(&seq, buf, sizeof seq);
+		if (seq != i) {
+			fprintf(stderr, "throughput: message %llu has sequence number %llu\n",
+				(unsigned long long)i, (unsigned long long)seq);
+			exit(1);
+		}
+	}
+	double elapsed = now() - start;
+	printf("msgs=%llu size=%zu elapsed=%.3fs rate=%.0f msgs/s\n", (unsigned long long)n, size, elapsed, n / elapsed);
+	free(msg);
+	free(buf);
+	shmring_close(r);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
@@ -93,6 +133,8 @@ int main(int argc, char **argv)
 	}
 	if (argc > 3 && strcmp(argv[3], "consume") == 0)
 		return consume(n, size);
+	if (argc > 3 && strcmp(argv[3], "loop") == 0)
+		return loop(n, size);
 
 	shmring_ring r;
 	shmring_producer p;
