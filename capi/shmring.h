@@ -62,8 +62,10 @@ enum { SHMRING_NUM_EVENTS = 8 }; /* events per ring; shmring_num_events() return
 /* Options; a NULL pointer or a zeroed struct means the documented defaults
    (the fields mean what the Go Options fields of the same names mean:
    mode is a permission such as 0600, spin_budget_ns the SpinBudget in
-   nanoseconds, watch_parent non-zero for true). Invalid values give
-   SHMRING_EINVAL. */
+   nanoseconds, watch_parent non-zero for true). A value a ring cannot have
+   (an unknown kind or wait, a negative number, a size above 4 GiB, a
+   slot_size above 16 MiB, more than 64 participants, mode bits other than
+   permissions) gives SHMRING_EINVAL. */
 typedef struct {
 	int32_t kind;
 	int32_t wait;

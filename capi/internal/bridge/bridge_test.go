@@ -110,8 +110,8 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, &shmring.Options{Kind: shmring.MPMC, Wait: shmring.Block, Size: 8192, Mode: 0o640,
 		SlotSize: 64, Participants: 4, WatchParent: true, SpinBudget: 5 * time.Microsecond}, o)
-	for _, bad := range []Options{{Kind: 2}, {Kind: -1}, {Wait: 3}, {Size: -1}, {Mode: 0o1000},
-		{SlotSize: -8}, {Participants: -1}, {SpinBudgetNs: -1}} {
+	for _, bad := range []Options{{Kind: 2}, {Kind: -1}, {Wait: 3}, {Size: -1}, {Size: 1<<32 + 1}, {Mode: 0o1000},
+		{SlotSize: -8}, {SlotSize: 1<<24 + 1}, {Participants: -1}, {Participants: 65}, {SpinBudgetNs: -1}} {
 		_, err := bad.options()
 		assert.ErrorIs(t, err, ErrInvalid, "%+v", bad)
 	}
