@@ -109,9 +109,9 @@ int shmring_inherit(const char *key, const shmring_options *opts, shmring_ring *
    environment must hold (SHMRING_FD_<key>=<descriptor>). The caller closes
    the descriptor after starting the child. key is letters, digits and
    underscores (SHMRING_ENAME otherwise). envlen must be at least
-   strlen(key) + 32 (SHMRING_EINVAL otherwise, with nothing done). As Go's Ring.Pass does, it
-   takes a hold that the child's shmring_inherit takes over (see the README
-   on the shmring_nofutex build). */
+   strlen(key) + 32 (SHMRING_EINVAL otherwise, with nothing done). As Go's
+   Ring.Pass does, it takes a hold that the child's shmring_inherit takes
+   over (see Ring.Pass on the shmring_nofutex build). */
 int shmring_pass_fd(shmring_ring r, const char *key, char *env, size_t envlen);
 /* Closes the ring: its endpoints are closed too (their blocked calls return
    SHMRING_ECLOSED, their readiness descriptors become readable), but their
