@@ -41,6 +41,7 @@ const _ = uint(-((bridge.OK-C.SHMRING_OK)*(bridge.OK-C.SHMRING_OK) +
 	(bridge.ENoEnt-C.SHMRING_ENOENT)*(bridge.ENoEnt-C.SHMRING_ENOENT) +
 	(bridge.EInval-C.SHMRING_EINVAL)*(bridge.EInval-C.SHMRING_EINVAL) +
 	(bridge.EPerm-C.SHMRING_EPERM)*(bridge.EPerm-C.SHMRING_EPERM) +
+	(bridge.EAborted-C.SHMRING_EABORTED)*(bridge.EAborted-C.SHMRING_EABORTED) +
 	(bridge.EOther-C.SHMRING_EOTHER)*(bridge.EOther-C.SHMRING_EOTHER) +
 	(shmring.NumEvents-C.SHMRING_NUM_EVENTS)*(shmring.NumEvents-C.SHMRING_NUM_EVENTS) +
 	(int(shmring.MPMC)-C.SHMRING_MPMC)*(int(shmring.MPMC)-C.SHMRING_MPMC) +

@@ -148,6 +148,17 @@ func shmring_kind(r C.uint64_t) C.int {
 	return C.int(k)
 }
 
+//export shmring_abort_stream
+func shmring_abort_stream(r C.uint64_t, code C.uint32_t) C.int {
+	return result(lib.AbortStream(uint64(r), uint32(code)))
+}
+
+//export shmring_abort_code
+func shmring_abort_code(r C.uint64_t) C.int64_t {
+	code, err := lib.AbortCode(uint64(r))
+	return result64(int(code), err)
+}
+
 //export shmring_max_message
 func shmring_max_message(r C.uint64_t) C.int64_t { return result64(lib.MaxMessage(uint64(r))) }
 

@@ -52,6 +52,7 @@ enum {
 	SHMRING_ENOENT = -18,        /* open: no such ring (os.ErrNotExist) */
 	SHMRING_EINVAL = -19,        /* bad argument or unknown handle */
 	SHMRING_EPERM = -20,         /* permission denied (os.ErrPermission) */
+	SHMRING_EABORTED = -21,      /* end of a stream ended by shmring_abort_stream (ErrAborted): shmring_abort_code gives its code */
 	SHMRING_EOTHER = -99         /* anything else: see shmring_last_error */
 };
 
@@ -120,6 +121,13 @@ int shmring_pass_fd(shmring_ring r, const char *key, char *env, size_t envlen);
    shmring_event_fd_close, which still accept them. */
 int shmring_close(shmring_ring r);                /* idempotent-safe: a closed or unknown handle gives SHMRING_ECLOSED or SHMRING_EINVAL */
 int shmring_close_stream(shmring_ring r);
+/* Ends the stream as shmring_close_stream does, with a reason: consumers
+   drain what was committed, then get SHMRING_EABORTED instead of
+   SHMRING_EEOF. code is from 1 to 2^30-1 (else SHMRING_EINVAL). */
+int shmring_abort_stream(shmring_ring r, uint32_t code);
+/* The code of the abort that ended r's stream (>= 0; 0 when the stream was
+   not aborted), or a negative code. */
+int64_t shmring_abort_code(shmring_ring r);
 int shmring_unlink(const char *name);
 int shmring_kind(shmring_ring r);                 /* SHMRING_SPSC or SHMRING_MPMC */
 int64_t shmring_max_message(shmring_ring r);

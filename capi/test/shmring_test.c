@@ -163,6 +163,29 @@ static void test_send_recv(void)
 	CODE(shmring_close(r), SHMRING_OK);
 }
 
+static void test_abort(void)
+{
+	shmring_ring r;
+	shmring_producer p;
+	shmring_consumer c;
+	shmring_options opts = {.size = 4096};
+	char buf[64];
+	current = "abort";
+	pair(&opts, &r, &p, &c);
+	CODE(shmring_abort_code(r), 0);
+	CODE(shmring_abort_stream(r, 0), SHMRING_EINVAL);
+	CODE(shmring_abort_stream(r, 1u << 30), SHMRING_EINVAL);
+	CODE(shmring_send(p, "last", 4, -1), SHMRING_OK);
+	CODE(shmring_abort_stream(r, 130), SHMRING_OK);
+	CODE(shmring_producer_close(p), SHMRING_OK);
+	CODE(shmring_recv(c, buf, sizeof buf, -1), 4);
+	CODE(shmring_recv(c, buf, sizeof buf, -1), SHMRING_EABORTED);
+	CODE(shmring_abort_code(r), 130);
+	CHECK(strcmp(shmring_strerror(SHMRING_EABORTED), "stream aborted") == 0);
+	CODE(shmring_consumer_close(c), SHMRING_OK);
+	CODE(shmring_close(r), SHMRING_OK);
+}
+
 static void test_batches(void)
 {
 	shmring_ring r;
@@ -450,6 +473,7 @@ int main(int argc, char **argv)
 	test_errors();
 	test_named();
 	test_send_recv();
+	test_abort();
 	test_batches();
 	test_close_ends_recv();
 	test_readiness_epoll();

@@ -129,6 +129,29 @@ func (b *Bridge) CloseStream(h uint64) error {
 	return r.CloseStream()
 }
 
+// AbortStream is Ring.AbortStream.
+func (b *Bridge) AbortStream(h uint64, code uint32) error {
+	r, err := b.ring(h)
+	if err != nil {
+		return err
+	}
+	return r.AbortStream(code)
+}
+
+// AbortCode returns the code of the abort that ended the ring's stream, 0
+// when it was not aborted (Ring.Info).
+func (b *Bridge) AbortCode(h uint64) (uint32, error) {
+	r, err := b.ring(h)
+	if err != nil {
+		return 0, err
+	}
+	info, err := r.Info()
+	if err != nil {
+		return 0, err
+	}
+	return info.AbortCode, nil
+}
+
 // Kind is Ring.Kind.
 func (b *Bridge) Kind(h uint64) (shmring.Kind, error) {
 	r, err := b.ring(h)

@@ -86,6 +86,7 @@ func TestCode(t *testing.T) {
 		{os.ErrNotExist, ENoEnt},
 		{os.ErrPermission, EPerm},
 		{ErrInvalid, EInval},
+		{&shmring.AbortError{Code: 3}, EAborted},
 		{errors.New("something else"), EOther},
 	}
 	for _, tt := range tests {
@@ -97,6 +98,7 @@ func TestCode(t *testing.T) {
 			assert.NotEmpty(t, Messages()[tt.want])
 		})
 	}
+	assert.Equal(t, EInval, Code(fmt.Errorf("wrapped: %w", os.ErrInvalid)), "os.ErrInvalid is a bad argument too")
 	assert.Len(t, Messages(), len(tests)-1, "one message per code")
 }
 

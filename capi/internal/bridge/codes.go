@@ -34,6 +34,7 @@ const (
 	ENoEnt        = -18
 	EInval        = -19
 	EPerm         = -20
+	EAborted      = -21
 	EOther        = -99
 )
 
@@ -49,6 +50,7 @@ var codes = []struct {
 	code int
 }{
 	{ErrInvalid, EInval},
+	{os.ErrInvalid, EInval},
 	{shmring.ErrFull, EFull},
 	{shmring.ErrEmpty, EEmpty},
 	{shmring.ErrTooLarge, ETooLarge},
@@ -65,6 +67,7 @@ var codes = []struct {
 	{shmring.ErrNoSpace, ENoSpace},
 	{shmring.ErrNotSupported, ENotSupported},
 	{io.EOF, EEOF},
+	{shmring.ErrAborted, EAborted},
 	{context.DeadlineExceeded, ETimeout},
 	{os.ErrExist, EExist},
 	{os.ErrNotExist, ENoEnt},
@@ -116,6 +119,7 @@ var messages = map[int]string{
 	ENoEnt:        "no such ring",
 	EInval:        "invalid argument",
 	EPerm:         "permission denied",
+	EAborted:      "stream aborted",
 	EOther:        "other error (see shmring_last_error)",
 }
 
