@@ -154,6 +154,9 @@ class AsyncConsumer(Consumer):
         self._ready = _Readiness()
         self._fd = Consumer.fileno(self)
         self._kept: collections.deque[bytes] = collections.deque()
+        # Set by a take from the ring that did not wait: the next one first
+        # lets the loop run, so that a busy stream never starves other tasks.
+        self._yield_due = False
 
     def try_recv(self) -> bytes:
         """A kept message, or one from the ring if there is one now; Empty otherwise."""
@@ -196,14 +199,26 @@ class AsyncConsumer(Consumer):
             raise_code(ETIMEOUT)
 
     async def _more(self, timeout: float | None) -> None:
-        """Returns once messages are kept; raises EndOfStream, Timeout or the ring's error."""
+        """Returns once messages are kept; raises EndOfStream, Timeout or the ring's error.
+
+        Between two takes that did not wait it lets the loop run once, so the
+        loop's other tasks wait at most for one batch.
+        """
+        if self._yield_due:
+            self._yield_due = False
+            await asyncio.sleep(0)
+            if self._kept:
+                return
+        waited = False
         while True:
             code = self._fill()
             if code == 0:
+                self._yield_due = not waited
                 return
             if code != EEMPTY:
                 raise_code(code)
             await self._wait_data(timeout)
+            waited = True
 
     async def recv(self, timeout: float | None = None) -> bytes:  # type: ignore[override]
         """Receives one message, waiting on the loop (up to timeout seconds)."""
