@@ -1,4 +1,4 @@
-"""Helpers of the test suite: ring names, Go commands, Python children."""
+"""Helpers of the test suite: the package on sys.path, ring names, Go commands,\nthe environment of Python children. Import it before shmring."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import unittest
@@ -14,6 +15,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_DIR = REPO / "python"
+if str(PYTHON_DIR) not in sys.path:
+    sys.path.insert(0, str(PYTHON_DIR))
 
 _bin_lock = threading.Lock()
 _bin_dir: Path | None = None

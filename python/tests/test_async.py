@@ -5,8 +5,9 @@ import threading
 import time
 import unittest
 
-import shmring
-from support import remove_ring, ring_name
+from support import remove_ring, ring_name  # first: it puts the package on sys.path
+
+import shmring  # noqa: E402
 
 
 def readers(loop: asyncio.AbstractEventLoop) -> set[int]:

@@ -2,7 +2,9 @@
 
 import unittest
 
-import shmring
+import support  # noqa: F401  (first: it puts the package on sys.path)
+
+import shmring  # noqa: E402
 from shmring import errors
 
 

@@ -9,8 +9,9 @@ import subprocess
 import unittest
 from pathlib import Path
 
-import shmring
-from support import go_bin, remove_ring, ring_name
+from support import go_bin, remove_ring, ring_name  # first: it puts the package on sys.path
+
+import shmring  # noqa: E402
 
 # The segment header, as shm/layout.go lays it out (native-endian fields).
 OFF_VERSION = 8

@@ -13,8 +13,9 @@ import threading
 import unittest
 from pathlib import Path
 
-import shmring
-from support import child_env, go_bin, remove_ring, ring_name
+from support import child_env, go_bin, remove_ring, ring_name  # first: it puts the package on sys.path
+
+import shmring  # noqa: E402
 
 N = int(os.environ.get("SHMRING_TEST_INTEROP_N", "1000000"))
 CHILD = str(Path(__file__).resolve().parent / "child.py")

@@ -12,8 +12,9 @@ import sys
 import unittest
 from pathlib import Path
 
-import shmring
-from support import child_env, go_bin
+from support import child_env, go_bin  # first: it puts the package on sys.path
+
+import shmring  # noqa: E402
 
 CHILD = str(Path(__file__).resolve().parent / "child.py")
 ITEM = struct.Struct("<QQ")
