@@ -398,7 +398,13 @@ class RingToken:
 
 def _rebuild_token(key: str, dupfd: Any, names: list[str]) -> RingToken:
     fd = dupfd.detach()
-    return RingToken(key, fd, {name: "" for name in names})
+    # The variable is set at once, not only in open: the Go runtime copies
+    # the environment when the library is loaded, and in a spawned child the
+    # tokens are unpickled before anything loads it.
+    for name in names:
+        os.environ[name] = str(fd)
+    return RingToken(key, fd, {name: str(fd) for name in names})
+
 
 
 class _Endpoint:
