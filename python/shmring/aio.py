@@ -24,7 +24,7 @@ import collections
 import ctypes
 from typing import AsyncIterator, Iterable
 
-from .errors import Closed, EndOfStream, raise_code
+from .errors import Closed, EndOfStream, NotSupported, raise_code
 from .ring import (
     ECLOSED,
     EEMPTY,
@@ -44,6 +44,16 @@ __all__ = ["AsyncProducer", "AsyncConsumer", "Event"]
 def _wake(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    """The loop time at which a timeout in seconds runs out (None: never)."""
+    return None if timeout is None else asyncio.get_running_loop().time() + timeout
+
+
+def _left(deadline: float | None) -> float | None:
+    """The seconds left until deadline (None: for ever)."""
+    return None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
 
 
 class _Readiness:
@@ -73,38 +83,65 @@ class _Readiness:
             fut.set_exception(exc)
 
 
+#: The first and the longest pause of a producer that polls for room.
+POLL_FIRST = 20e-6
+POLL_MAX = 1e-3
+
+
 class AsyncProducer(Producer):
     """A producer for asyncio: send and send_batch are coroutines.
 
     try_send, stats, fileno and close are the synchronous Producer's.
+
+    It waits for room on the producer's readiness descriptor. Where the
+    library has none (shmring_producer_fd gives SHMRING_ENOTSUPPORTED), it
+    polls with try-sends between loop timers instead, from POLL_FIRST
+    doubling up to POLL_MAX seconds: the loop is never blocked, and a full
+    ring costs at most one try-send per POLL_MAX.
     """
 
     def __init__(self, ring: Ring) -> None:
         super().__init__(ring)
         self._ready = _Readiness()
-        self._fd = Producer.fileno(self)
+        self._pause = POLL_FIRST
+        try:
+            self._fd: int | None = Producer.fileno(self)
+        except NotSupported:
+            self._fd = None
 
     async def send(self, data: bytes | bytearray | memoryview, timeout: float | None = None) -> None:  # type: ignore[override]
         """Sends one message, waiting on the loop (up to timeout seconds) for room."""
         if type(data) is not bytes:
             data = bytes(data)
         try_send = self._lib.shmring_try_send
+        deadline = _deadline(timeout)
         while True:
             code = try_send(self.handle, data, len(data))
             if code == EFULL:
-                await self._wait_room(timeout)
+                await self._wait_room(_left(deadline))
                 continue
             check(code)
+            self._pause = POLL_FIRST
             return
 
     async def _wait_room(self, timeout: float | None) -> None:
+        """Returns when there may be room: the descriptor is readable, or a poll
+        pause has passed."""
+        if self._fd is None:
+            waiting = self._poll_pause()
+        else:
+            waiting = self._ready.wait(self._fd)
         if timeout is None:
-            await self._ready.wait(self._fd)
+            await waiting
             return
         try:
-            await asyncio.wait_for(self._ready.wait(self._fd), timeout)
+            await asyncio.wait_for(waiting, timeout)
         except asyncio.TimeoutError:
             raise_code(ETIMEOUT)
+
+    async def _poll_pause(self) -> None:
+        await asyncio.sleep(self._pause)
+        self._pause = min(self._pause * 2, POLL_MAX)
 
     async def send_batch(self, msgs: Iterable[bytes | bytearray | memoryview], timeout: float | None = None) -> int:  # type: ignore[override]
         """Sends the messages in order, as many at a time as there is room for,
@@ -112,10 +149,12 @@ class AsyncProducer(Producer):
         unless the timeout ran out: then Timeout if none was)."""
         parts = [m if type(m) is bytes else bytes(m) for m in msgs]
         sent = 0
+        deadline = _deadline(timeout)
         while sent < len(parts):
             n = self._send_some(parts, sent, 0)
             if n > 0:
                 sent += n
+                self._pause = POLL_FIRST
                 continue
             if n not in (EFULL, ETIMEOUT):
                 check(n)
@@ -127,7 +166,7 @@ class AsyncProducer(Producer):
             if code != EFULL:
                 check(code)
             try:
-                await self._wait_room(timeout)
+                await self._wait_room(_left(deadline))
             except TimeoutError:
                 if sent == 0:
                     raise
@@ -210,6 +249,7 @@ class AsyncConsumer(Consumer):
             if self._kept:
                 return
         waited = False
+        deadline = _deadline(timeout)
         while True:
             code = self._fill()
             if code == 0:
@@ -217,7 +257,7 @@ class AsyncConsumer(Consumer):
                 return
             if code != EEMPTY:
                 raise_code(code)
-            await self._wait_data(timeout)
+            await self._wait_data(_left(deadline))
             waited = True
 
     async def recv(self, timeout: float | None = None) -> bytes:  # type: ignore[override]
