@@ -220,8 +220,9 @@ class AsyncConsumer(Consumer):
         if n > 0:
             self._kept.extend(self._split(n))
             return 0
-        if n not in (EEMPTY, ETIMEOUT):
+        if n != ETIMEOUT:
             return n
+        # Only a receive that reports EEMPTY re-arms the descriptor.
         n = self._lib.shmring_try_recv(h, self._buf, len(self._buf))
         if n >= 0:
             self._kept.append(ctypes.string_at(self._buf, n))
