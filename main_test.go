@@ -252,6 +252,7 @@ func watchdog(t testing.TB) context.Context {
 type helperConfig struct {
 	env   map[string]string        // added to the environment
 	rings map[string]*shmring.Ring // passed with Ring.Pass under their keys
+	files map[string]*shmring.Ring // passed with Ring.PassFile under their keys
 	stdin bool                     // keep a pipe to the helper's stdin (see closeStdin)
 }
 
@@ -282,6 +283,9 @@ func startHelper(t *testing.T, role string, cfg helperConfig) *helper {
 			cancel()
 			require.NoError(t, err)
 		}
+	}
+	for key, r := range cfg.files {
+		passFile(t, cmd, r, key)
 	}
 	h := &helper{
 		role:   role,
@@ -321,6 +325,22 @@ func startHelper(t *testing.T, role string, cfg helperConfig) *helper {
 		<-h.done
 	})
 	return h
+}
+
+// passFile passes r to cmd's process under key with Ring.PassFile, as a
+// program that is not written in Go would: the descriptor goes to the child
+// at its own number, which the environment entry names.
+func passFile(t *testing.T, cmd *exec.Cmd, r *shmring.Ring, key string) {
+	t.Helper()
+	f, env, err := r.PassFile(key)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, f.Close()) })
+	i := int(f.Fd()) - 3
+	require.GreaterOrEqual(t, i, len(cmd.ExtraFiles), "descriptor %d taken by an earlier ExtraFiles entry", f.Fd())
+	// nil entries leave the child's descriptors of those numbers closed.
+	cmd.ExtraFiles = append(cmd.ExtraFiles, make([]*os.File, i+1-len(cmd.ExtraFiles))...)
+	cmd.ExtraFiles[i] = f
+	cmd.Env = append(cmd.Env, env)
 }
 
 // wait waits for the helper to exit and returns cmd.Wait's result: nil for

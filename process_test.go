@@ -271,6 +271,33 @@ func TestAnonymousRingOutlivesCreator(t *testing.T) {
 	require.NoError(t, consumer.wait())
 }
 
+// TestPassFile hands an anonymous ring to a helper with Ring.PassFile, the
+// descriptor at its own number as a C or Python parent would pass it, and
+// receives the helper's stream through it.
+func TestPassFile(t *testing.T) {
+	ctx := watchdog(t)
+	r := createAnon(t, &shmring.Options{Size: streamSize})
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	h := startHelper(t, "produce", helperConfig{
+		env:   map[string]string{envCount: strconv.Itoa(streamShort / 10), envSeed: "12"},
+		files: map[string]*shmring.Ring{ringKey: r},
+	})
+	recvStream(t, ctx, c, 12, streamShort/10)
+	require.NoError(t, h.wait())
+}
+
+// TestPassFileErrors: a bad key, and a closed ring.
+func TestPassFileErrors(t *testing.T) {
+	r, err := shmring.CreateAnonymous(&shmring.Options{Size: 4096})
+	require.NoError(t, err)
+	_, _, err = r.PassFile("no-dashes")
+	assert.ErrorIs(t, err, shmring.ErrName)
+	require.NoError(t, r.Close())
+	_, _, err = r.PassFile(ringKey)
+	assert.ErrorIs(t, err, shmring.ErrClosed)
+}
+
 // TestInheritTwice inherits one passed ring twice in a helper: either the
 // second Inherit fails, or both rings work; in no case may two rings own one
 // descriptor, so that closing one closes the other's, or whatever reuses its

@@ -473,29 +473,63 @@ const envPrefix = "SHMRING_FD_"
 // ring by then. A child that never calls Inherit, or fails to start, leaves
 // an anonymous ring's state behind for good (a System V semaphore set: ipcs -s
 // lists it, ipcrm removes it); a named ring's Unlink removes it regardless.
-func (r *Ring) Pass(cmd *exec.Cmd, key string) (err error) {
+func (r *Ring) Pass(cmd *exec.Cmd, key string) error {
+	return r.pass("pass", key, func(seg *os.File) error {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, seg)
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		// Descriptors 0-2 are stdio; ExtraFiles[i] becomes 3+i in the child.
+		fd := 2 + len(cmd.ExtraFiles)
+		cmd.Env = append(cmd.Env, envPrefix+key+"="+strconv.Itoa(fd))
+		return nil
+	})
+}
+
+// PassFile is Pass for a child that is not started with os/exec (a C
+// program's posix_spawn, another language's process API): it returns a new
+// descriptor of the segment, f, and the NAME=VALUE entry, env, that the
+// child's environment must hold (SHMRING_FD_<key>=<f.Fd()>). The child must
+// receive the descriptor at the same number, f.Fd(), and then calls
+// Inherit(key). f is close-on-exec, as every os.File: the code that starts
+// the child hands it over (Python's pass_fds, or clearing FD_CLOEXEC just
+// before the exec) and closes f once the child has started. key, the hold
+// taken with the shmring_nofutex build tag and the errors are those of
+// Pass.
+func (r *Ring) PassFile(key string) (f *os.File, env string, err error) {
+	err = r.pass("pass file", key, func(seg *os.File) error {
+		// At least 3: a child's descriptors 0-2 are its stdio.
+		fd, err := unix.FcntlInt(seg.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return fmt.Errorf("shmring: pass file %q: dup: %w", key, err)
+		}
+		f = os.NewFile(uintptr(fd), "shmring:"+key)
+		env = envPrefix + key + "=" + strconv.Itoa(fd)
+		return nil
+	})
+	return f, env, err
+}
+
+// pass is the part that Pass and PassFile share: it checks key, takes the
+// hold for the child, then calls give with the segment's file (which stays
+// the ring's).
+func (r *Ring) pass(op, key string, give func(seg *os.File) error) (err error) {
 	if !validKey(key) {
-		return fmt.Errorf("shmring: pass: %w: key %q must be letters, digits and underscores", ErrName, key)
+		return fmt.Errorf("shmring: %s: %w: key %q must be letters, digits and underscores", op, ErrName, key)
 	}
 	oldFault, ok := r.enter()
 	if !ok {
-		return fmt.Errorf("shmring: pass %q: %w", key, ErrClosed)
+		return fmt.Errorf("shmring: %s %q: %w", op, key, ErrClosed)
 	}
 	defer r.leave(oldFault, &err)
 	if err := r.fx.Hold(); err != nil {
-		return fmt.Errorf("shmring: pass %q: %w", key, err)
+		return fmt.Errorf("shmring: %s %q: %w", op, key, err)
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, r.seg.File())
-	if cmd.Env == nil {
-		cmd.Env = os.Environ()
-	}
-	// Descriptors 0-2 are stdio; ExtraFiles[i] becomes 3+i in the child.
-	fd := 2 + len(cmd.ExtraFiles)
-	cmd.Env = append(cmd.Env, envPrefix+key+"="+strconv.Itoa(fd))
-	return nil
+	return give(r.seg.File())
 }
 
-// Inherit opens a ring that the parent process passed with Pass(cmd, key).
+// Inherit opens a ring that the parent process passed with Pass(cmd, key)
+// or PassFile(key).
 // The ring must match what opts asks for, as with Open (ErrMismatch). It
 // watches the parent process whatever opts says (Options.WatchParent): once
 // the parent has died, every wait on the ring ends with ErrParentDead, so a
