@@ -124,6 +124,11 @@ class AsyncProducer(Producer):
             self._pause = POLL_FIRST
             return
 
+    @property
+    def polls(self) -> bool:
+        """Whether it polls for room, the library having no producer descriptor."""
+        return self._fd is None
+
     async def _wait_room(self, timeout: float | None) -> None:
         """Returns when there may be room: the descriptor is readable, or a poll
         pause has passed."""

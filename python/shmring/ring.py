@@ -15,7 +15,6 @@ import os
 import time
 import weakref
 from dataclasses import dataclass
-from multiprocessing import reduction
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from . import _lib
@@ -32,6 +31,9 @@ ECLOSED = -5
 EEOF = -15
 ETIMEOUT = -16
 EINVAL = -19
+
+#: Starts the variable that names a passed ring's descriptor (SHMRING_FD_<key>).
+ENV_PREFIX = "SHMRING_FD_"
 
 #: The most messages one receive of a batch returns by default.
 DEFAULT_BATCH = 64
@@ -238,7 +240,11 @@ class Ring:
         if isinstance(key, RingToken):
             return key.open(kind=kind, size=size, wait=wait, slot_size=slot_size, participants=participants)
         opts = _options(kind, size, wait, slot_size, participants, 0, True, spin_budget)
-        return cls._make("shmring_inherit", key.encode(), opts)
+        ring = cls._make("shmring_inherit", key.encode(), opts)
+        # The descriptor is the ring's now: this process's children must not
+        # be told of it (the library forgets the variable, as Go's Inherit does).
+        os.environ.pop(ENV_PREFIX + key, None)
+        return ring
 
     @staticmethod
     def unlink(name: str | os.PathLike[str]) -> None:
@@ -355,12 +361,21 @@ class Ring:
 
 
 class RingToken:
-    """A ring passed to a multiprocessing child: pickle it to the child, which
-    calls Ring.inherit(token) (or token.open()) once.
+    """A ring passed to a multiprocessing child started with the 'spawn' start
+    method: pass it in the Process's arguments; the child calls
+    Ring.inherit(token) (or token.open()) once.
 
-    It carries a descriptor of the segment; multiprocessing duplicates it into
-    the child (at start for a Process's arguments, through its resource sharer
-    otherwise).
+    Pickling it while the Process starts hands the segment's descriptor to the
+    child at the same number (multiprocessing's pass_fds) and sets the
+    variable that names it (SHMRING_FD_<key>) in this process's environment,
+    which the child inherits when it is executed: the Go runtime in the
+    library reads the environment a process was executed with, never a
+    variable set afterwards, so the variable must be there at exec. Close the
+    token (or leave its with block) once the child has started: that closes
+    the descriptor here and removes the variable. Keys of tokens given to one
+    child must differ. Any other pickling (a Queue, a Pipe, the 'forkserver'
+    method, which runs children from a process executed earlier) raises
+    ShmringError: name the ring instead (Ring.open in the child).
     """
 
     def __init__(self, key: str, fd: int, env: dict[str, str]) -> None:
@@ -370,24 +385,35 @@ class RingToken:
         self._env = env
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        from multiprocessing import context, popen_spawn_posix
+
         if self._fd is None:
             raise Closed(f"shmring: token {self.key!r} already closed or used", ECLOSED)
-        return (_rebuild_token, (self.key, reduction.DupFd(self._fd), list(self._env)))
+        popen = context.get_spawning_popen()
+        if not isinstance(popen, popen_spawn_posix.Popen):
+            raise ShmringError(
+                f"shmring: token {self.key!r}: a token goes to a child only in the arguments "
+                "of a Process of the 'spawn' start method"
+            )
+        fd = popen.duplicate_for_child(self._fd)
+        os.environ.update(self._env)
+        return (_rebuild_token, (self.key, fd))
 
     def open(self, **options: Any) -> Ring:
-        """Opens the ring in the process that received the token (at most once)."""
+        """Opens the ring in the child that received the token (at most once)."""
         if self._fd is None:
             raise Closed(f"shmring: token {self.key!r} already closed or used", ECLOSED)
-        for name in self._env:
-            os.environ[name] = str(self._fd)
         self._fd = None
         return Ring.inherit(self.key, **options)
 
     def close(self) -> None:
-        """Closes the descriptor in this process (the parent, after the start)."""
+        """In the parent, after the start: closes the descriptor and removes the variable."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+            for name, value in self._env.items():
+                if os.environ.get(name) == value:
+                    del os.environ[name]
 
     def __enter__(self) -> RingToken:
         return self
@@ -396,15 +422,9 @@ class RingToken:
         self.close()
 
 
-def _rebuild_token(key: str, dupfd: Any, names: list[str]) -> RingToken:
-    fd = dupfd.detach()
-    # The variable is set at once, not only in open: the Go runtime copies
-    # the environment when the library is loaded, and in a spawned child the
-    # tokens are unpickled before anything loads it.
-    for name in names:
-        os.environ[name] = str(fd)
-    return RingToken(key, fd, {name: str(fd) for name in names})
-
+def _rebuild_token(key: str, fd: int) -> RingToken:
+    """The token in the child: the descriptor and variable came with its start."""
+    return RingToken(key, fd, {})
 
 
 class _Endpoint:

@@ -107,15 +107,17 @@ class MultiprocessingTest(unittest.TestCase):
             self.assertEqual(proc.exitcode, 0)
             self.assertEqual(got, [(i, 2 * i * i) for i in range(n)])
 
-    def test_used_token_cannot_be_pickled(self) -> None:
+    def test_token_only_at_spawn(self) -> None:
         import pickle
 
         with shmring.Ring.create_anonymous() as r:
             tok = r.token("T")
+            with self.assertRaises(shmring.ShmringError):
+                pickle.dumps(tok)
             tok.close()
+            self.assertNotIn("SHMRING_FD_T", os.environ)
             with self.assertRaises(shmring.Closed):
                 pickle.dumps(tok)
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -39,9 +39,10 @@ class AnonymousRingTest(unittest.TestCase):
                 sent += 1
         self.assertGreater(sent, 10)
         self.assertLessEqual(sent * len(msg), self.ring.capacity)
-        self.assertEqual(c.try_recv(), msg)
+        for _ in range(3):
+            self.assertEqual(c.try_recv(), msg)
         p.try_send(msg)  # room again
-        got = 0
+        got = 2
         while True:
             try:
                 self.assertEqual(c.try_recv(), msg)
