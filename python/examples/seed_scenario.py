@@ -78,15 +78,20 @@ def build_go_demo(dest: Path) -> str:
     return str(exe)
 
 
-async def process_exit(sentinel: int) -> None:
-    """Waits on the loop for a multiprocessing process's sentinel descriptor."""
+async def process_exit(proc: multiprocessing.process.BaseProcess) -> int:
+    """Waits on the loop for a multiprocessing process to end; its exit code."""
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    loop.add_reader(sentinel, lambda: done.done() or done.set_result(None))
+    loop.add_reader(proc.sentinel, lambda: done.done() or done.set_result(None))
     try:
         await done
     finally:
-        loop.remove_reader(sentinel)
+        loop.remove_reader(proc.sentinel)
+    # The sentinel fires as the process ends; its exit status follows.
+    while proc.exitcode is None:
+        await asyncio.sleep(0.001)
+        proc.join(0)
+    return proc.exitcode
 
 
 async def ticker(stop: asyncio.Event, worst: list[float]) -> None:
@@ -105,13 +110,11 @@ async def run(n: int, py_workers: int, go_workers: int, go_demo: str | None) -> 
     exits = []
     with req, resp:
         # Python workers: tokens through multiprocessing.
-        procs = []
         for k in range(py_workers):
             with req.token("REQUEST") as rt, resp.token("RESPONSE") as st:
                 proc = ctx.Process(target=python_worker, args=(k, rt, st))
                 proc.start()
-            procs.append(proc)
-            exits.append(asyncio.create_task(process_exit(proc.sentinel)))
+            exits.append(asyncio.create_task(process_exit(proc)))
         # Go workers: descriptors and environment through subprocess.
         for _ in range(go_workers):
             fds, env = [], {"SHMRING_DEMO_WORKER": "adaptive"}
@@ -140,26 +143,26 @@ async def run(n: int, py_workers: int, go_workers: int, go_demo: str | None) -> 
 
         async def end_responses() -> None:
             codes = await asyncio.gather(*exits)
-            for proc in procs:
-                if proc.exitcode != 0:
-                    raise RuntimeError(f"a Python worker exited with {proc.exitcode}")
-            if any(code != 0 for code in codes if code is not None):
-                raise RuntimeError(f"a Go worker failed: exit statuses {codes}")
+            if any(codes):
+                raise RuntimeError(f"a worker failed: exit statuses {codes} (Python workers first)")
             resp.close_stream()  # every worker is done: the collector's async for ends
 
-        t0 = time.perf_counter()
-        sender, ender = asyncio.create_task(stream()), asyncio.create_task(end_responses())
         seen = bytearray(n)
-        got = 0
-        async for msg in c:
-            i, v = ITEM.unpack(msg)
-            if i >= n or seen[i] or v != (i * i * 2) & 0xFFFFFFFFFFFFFFFF:
-                raise RuntimeError(f"bad or repeated answer: id {i} value {v}")
-            seen[i] = 1
-            got += 1
+
+        async def collect() -> int:
+            got = 0
+            async for msg in c:
+                i, v = ITEM.unpack(msg)
+                if i >= n or seen[i] or v != (i * i * 2) & 0xFFFFFFFFFFFFFFFF:
+                    raise RuntimeError(f"bad or repeated answer: id {i} value {v}")
+                seen[i] = 1
+                got += 1
+            return got
+
+        t0 = time.perf_counter()
+        # The first failure of the three ends the run.
+        _, _, got = await asyncio.gather(stream(), end_responses(), collect())
         elapsed = time.perf_counter() - t0
-        await sender
-        await ender
         stop.set()
         await tick
         p.close()
