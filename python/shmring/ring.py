@@ -295,16 +295,18 @@ class Ring:
 
         return AsyncProducer(self)
 
-    def async_consumer(self, batch: int = DEFAULT_BATCH) -> AsyncConsumer:
+    def async_consumer(self, batch: int = DEFAULT_BATCH, spin: float = 0.0) -> AsyncConsumer:
         """Attaches a consumer for asyncio (see shmring.aio).
 
         batch is the most messages it takes from the ring at once; the rest
         wait in this object for the next recv. On an MPMC ring, where each
         message goes to one consumer, batch=1 shares them out most evenly.
+        spin is how long (seconds) a receive that finds the ring empty keeps
+        trying, holding the loop, before it waits on the loop.
         """
         from .aio import AsyncConsumer
 
-        return AsyncConsumer(self, batch)
+        return AsyncConsumer(self, batch, spin)
 
     def event(self, i: int) -> Event:
         """Event i (0 <= i < num_events()) of the ring's segment."""
