@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import queue
 import shutil
 import statistics
 import struct
