@@ -7,24 +7,49 @@ import (
 	"sync/atomic"
 )
 
-// The poller turns the ring's readiness into channel sends, so that a
-// consumer can select on a ring together with contexts, timers and other
-// channels. It hands over readiness, never messages: the receiver drains with
-// TryRecv, which copies straight from shared memory, and the poller does not
-// look at the ring again until a TryRecv (or TryPeek) has found it empty.
+// The poller turns the ring's readiness into channel sends, so that an
+// endpoint can be selected on together with contexts, timers and other
+// channels: a consumer's Ready (messages to read) and a producer's Ready
+// (room to write). It hands over readiness, never messages: the receiver
+// goes on with TryRecv or TrySend, which touch shared memory themselves,
+// and the poller does not look at the ring again until a try has failed
+// (ErrEmpty, ErrFull) and re-armed it.
 //
-// Ownership: the poller goroutine reads only the shared tail, head and closed
-// words, never the Consumer's private cursors, which belong to the goroutine
-// that calls TryRecv. The armed channel carries the hand-back: TryPeek sends
-// on it after publishing its head, so the poller's next Load(head) sees
-// every release (channel send happens before the receive completes).
+// Ownership: the poller goroutine reads only shared words (tail, head,
+// sequence words, the closed flag) and what its condition was handed when it
+// was armed, never the endpoint's private cursors, which belong to the
+// goroutine that calls the endpoint's methods. The armed channel carries the
+// hand-back: the try sends on it after publishing its cursor, so the
+// poller's next loads see every release or commit (a channel send happens
+// before the receive completes).
 type poller struct {
-	c      *Consumer
+	r      *Ring
+	ep     *endpoint
+	words  waitWords
+	cond   condition // the endpoint's readiness; reads only shared words
 	signal chan struct{}
 	armed  chan struct{}
 	quit   chan struct{}
 	done   chan struct{}
-	err    atomic.Pointer[error] // ErrPeerDead or another wait error, for TryPeek
+	err    atomic.Pointer[error] // ErrPeerDead or another wait error, for the next try
+}
+
+// startPoller starts the poller of endpoint ep, which waits on words until
+// cond is ready. It starts armed.
+func startPoller(r *Ring, ep *endpoint, words waitWords, cond condition) *poller {
+	p := &poller{
+		r:      r,
+		ep:     ep,
+		words:  words,
+		cond:   cond,
+		signal: make(chan struct{}),
+		armed:  make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	p.armed <- struct{}{}
+	go p.run()
+	return p
 }
 
 // Ready returns a channel that receives a value when messages can be read,
@@ -39,16 +64,7 @@ func (c *Consumer) Ready() <-chan struct{} {
 		return alwaysReady
 	}
 	if c.poller == nil {
-		p := &poller{
-			c:      c,
-			signal: make(chan struct{}),
-			armed:  make(chan struct{}, 1),
-			quit:   make(chan struct{}),
-			done:   make(chan struct{}),
-		}
-		p.armed <- struct{}{}
-		c.poller = p
-		go p.run()
+		c.poller = startPoller(c.r, c.ep, c.r.dataWords(), readable{c})
 	}
 	c.ep.end()
 	return c.poller.signal
@@ -63,7 +79,7 @@ var alwaysReady = func() <-chan struct{} {
 
 func (p *poller) run() {
 	defer close(p.done)
-	if p.c.r.faults {
+	if p.r.faults {
 		debug.SetPanicOnFault(true)
 	}
 	for {
@@ -89,12 +105,12 @@ func (p *poller) run() {
 	}
 }
 
-// waitReady waits until the consumer can make progress. A fault on a
+// waitReady waits until the endpoint can make progress. A fault on a
 // segment whose file was shrunk ends it with an error wrapping ErrCorrupt.
 // The goroutine is the poller's own, so run turns panic-on-fault on for
 // good; the recovery has no closure, so that a wait allocates nothing.
 func (p *poller) waitReady() (err error) {
-	r := p.c.r
+	r := p.r
 	if r.faults {
 		defer func() {
 			if e := recover(); e != nil {
@@ -102,32 +118,35 @@ func (p *poller) waitReady() (err error) {
 			}
 		}()
 	}
-	return r.wait(context.Background(), p.c.ep, nil, r.dataWords(), p)
+	return r.wait(context.Background(), p.ep, nil, p.words, p.cond)
 }
 
+// readable is a consumer's readiness (condition of the poller's wait).
+type readable struct{ c *Consumer }
+
 // ready reports committed records or an ended stream not read to its end
-// yet (condition of wait).
-func (p *poller) ready() (bool, error) {
-	if m := p.c.r.mp; m != nil {
+// yet.
+func (rd readable) ready() (bool, error) {
+	if m := rd.c.r.mp; m != nil {
 		return m.Readable(), nil
 	}
-	ctl := p.c.r.ctl
+	ctl := rd.c.r.ctl
 	// An end already read (streamRead) is not news: the consumer waits
 	// for the next producer.
 	return ctl.Committed(ctl.Head.Load()) || ctl.Closed.Load() == 1, nil
 }
 
 // peerDead checks the SPSC producer, or reaps dead MPMC participants
-// without counting them (condition of wait).
-func (p *poller) peerDead() error {
-	if p.c.mc != nil {
-		return p.c.r.reapDead(nil)
+// without counting them.
+func (rd readable) peerDead() error {
+	if rd.c.mc != nil {
+		return rd.c.r.reapDead(nil)
 	}
-	return p.c.peerDead()
+	return rd.c.peerDead()
 }
 
-// rearm lets the poller look at the ring again; called by TryPeek on
-// ErrEmpty, after the head was published.
+// rearm lets the poller look at the ring again; called by a try that found
+// no message (no room), after its cursor was published.
 func (p *poller) rearm() {
 	select {
 	case p.armed <- struct{}{}:

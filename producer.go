@@ -23,6 +23,9 @@ type Producer struct {
 
 	want int    // payload size a waiting reservation asks for
 	got  []byte // what the waiting reservation obtained
+
+	poller *poller   // started by Ready
+	room   *writable // the poller's condition
 }
 
 // statsFlushEvery is how many messages a producer or consumer sends or
@@ -242,8 +245,18 @@ func (p *Producer) TryReserve(n int) (buf []byte, err error) {
 	return buf, err
 }
 
-// tryReserve is TryReserve inside a call.
+// tryReserve is TryReserve inside a call. ErrFull re-arms the Ready
+// poller, if any.
 func (p *Producer) tryReserve(n int) ([]byte, error) {
+	buf, err := p.tryReserveOnce(n)
+	if err == ErrFull && p.poller != nil {
+		return nil, p.full()
+	}
+	return buf, err
+}
+
+// tryReserveOnce is tryReserve without the poller.
+func (p *Producer) tryReserveOnce(n int) ([]byte, error) {
 	if p.mp != nil {
 		buf, err := p.tryReserveMPMC(n)
 		if err != ErrFull {
@@ -417,10 +430,14 @@ func (p *Producer) reserved() int {
 	return p.rp.Reserved()
 }
 
-// detach ends an SPSC stream after publishing what was committed. An MPMC
-// producer gives up its reservation, if any, and its entry: the stream goes
-// on for the other producers (Ring.CloseStream ends it).
+// detach stops the poller and ends an SPSC stream after publishing what was
+// committed. An MPMC producer gives up its reservation, if any, and its
+// entry: the stream goes on for the other producers (Ring.CloseStream ends
+// it).
 func (p *Producer) detach() error {
+	if p.poller != nil {
+		p.poller.stop()
+	}
 	p.flushStats()
 	if p.mp != nil {
 		if p.mp.Holding() {

@@ -7,7 +7,6 @@ package main
 import "C"
 
 import (
-	"math"
 	"unsafe"
 
 	"github.com/shmring/shmring"
@@ -50,13 +49,22 @@ const _ = uint(-((bridge.OK-C.SHMRING_OK)*(bridge.OK-C.SHMRING_OK) +
 	(int(shmring.Block)-C.SHMRING_BLOCK)*(int(shmring.Block)-C.SHMRING_BLOCK) +
 	(int(shmring.Adaptive)-C.SHMRING_ADAPTIVE)*(int(shmring.Adaptive)-C.SHMRING_ADAPTIVE)))
 
+// maxSpan bounds the length of a C array taken as a slice: a larger size_t
+// (SIZE_MAX for "no limit", say) is cut to it, since unsafe.Slice panics on
+// a length past the address space, and a panic would end the C program.
+// Past maxSpan, arguments are not real buffers anyway.
+const maxSpan = 1 << 40
+
+// span returns n, cut to maxSpan elements of size bytes.
+func span(n C.size_t, size uintptr) int { return int(min(uint64(n), maxSpan/uint64(size))) }
+
 // bytesAt returns the n bytes at p as a slice (nil for n == 0), valid for
 // the duration of the C call that gave them.
 func bytesAt(p unsafe.Pointer, n C.size_t) []byte {
 	if n == 0 || p == nil {
 		return nil
 	}
-	return unsafe.Slice((*byte)(p), int(min(uint64(n), math.MaxInt)))
+	return unsafe.Slice((*byte)(p), span(n, 1))
 }
 
 // options reads a shmring_options (nil for NULL: the defaults).
@@ -92,17 +100,18 @@ func putStats(p unsafe.Pointer, s shmring.Stats) {
 	}
 }
 
-// batchAt returns message i of the C arrays msgs and lens.
-func batchAt(msgs unsafe.Pointer, lens *C.size_t, n C.size_t) func(i int) []byte {
-	ptrs := unsafe.Slice((*unsafe.Pointer)(msgs), int(n))
-	sizes := unsafe.Slice(lens, int(n))
-	return func(i int) []byte { return bytesAt(ptrs[i], sizes[i]) }
+// batch returns how many messages the C arrays msgs and lens of n entries
+// hold (n, or maxSpan's share of it), and message i.
+func batch(msgs unsafe.Pointer, lens *C.size_t, n C.size_t) (int, func(i int) []byte) {
+	ptrs := unsafe.Slice((*unsafe.Pointer)(msgs), span(n, unsafe.Sizeof(msgs)))
+	sizes := unsafe.Slice(lens, span(n, unsafe.Sizeof(*lens)))
+	return len(ptrs), func(i int) []byte { return bytesAt(ptrs[i], sizes[i]) }
 }
 
 // lengths returns the C array lens of n size_t as []uintptr (size_t and
 // uintptr have the same size wherever Go runs).
 func lengths(lens *C.size_t, n C.size_t) []uintptr {
-	return unsafe.Slice((*uintptr)(unsafe.Pointer(lens)), int(n))
+	return unsafe.Slice((*uintptr)(unsafe.Pointer(lens)), span(n, unsafe.Sizeof(*lens)))
 }
 
 // putString copies s into buf of n bytes, truncated and NUL-terminated;

@@ -223,7 +223,8 @@ func shmring_send_batch(p C.uint64_t, msgs unsafe.Pointer, lens *C.size_t, n C.s
 	if n != 0 && (msgs == nil || lens == nil) {
 		return result64(0, errNull("msgs or lens"))
 	}
-	return result64(lib.SendBatch(uint64(p), int(n), batchAt(msgs, lens, n), int64(timeoutNs)))
+	k, msg := batch(msgs, lens, n)
+	return result64(lib.SendBatch(uint64(p), k, msg, int64(timeoutNs)))
 }
 
 //export shmring_recv

@@ -62,8 +62,10 @@ enum { SHMRING_NUM_EVENTS = 8 }; /* events per ring; shmring_num_events() return
 /* Options; a NULL pointer or a zeroed struct means the documented defaults
    (the fields mean what the Go Options fields of the same names mean:
    mode is a permission such as 0600, spin_budget_ns the SpinBudget in
-   nanoseconds, watch_parent non-zero for true). Invalid values give
-   SHMRING_EINVAL. */
+   nanoseconds, watch_parent non-zero for true). A value a ring cannot have
+   (an unknown kind or wait, a negative number, a size above 4 GiB, a
+   slot_size above 16 MiB, more than 64 participants, mode bits other than
+   permissions) gives SHMRING_EINVAL. */
 typedef struct {
 	int32_t kind;
 	int32_t wait;
@@ -107,9 +109,9 @@ int shmring_inherit(const char *key, const shmring_options *opts, shmring_ring *
    environment must hold (SHMRING_FD_<key>=<descriptor>). The caller closes
    the descriptor after starting the child. key is letters, digits and
    underscores (SHMRING_ENAME otherwise). envlen must be at least
-   strlen(key) + 32 (SHMRING_EINVAL otherwise, with nothing done). As Go's Ring.Pass does, it
-   takes a hold that the child's shmring_inherit takes over (see the README
-   on the shmring_nofutex build). */
+   strlen(key) + 32 (SHMRING_EINVAL otherwise, with nothing done). As Go's
+   Ring.Pass does, it takes a hold that the child's shmring_inherit takes
+   over (see Ring.Pass on the shmring_nofutex build). */
 int shmring_pass_fd(shmring_ring r, const char *key, char *env, size_t envlen);
 /* Closes the ring: its endpoints are closed too (their blocked calls return
    SHMRING_ECLOSED, their readiness descriptors become readable), but their
@@ -170,7 +172,12 @@ int64_t shmring_recv_batch(shmring_consumer c, void *buf, size_t cap, size_t *le
    re-arms it); it never stays unreadable while a message is committed. */
 int shmring_consumer_fd(shmring_consumer c);
 /* The same for a producer: readable while the producer can send; re-armed by
-   a try-send that finds the ring full (SHMRING_EFULL). */
+   a try-send that finds the ring full (SHMRING_EFULL): send with try-send
+   until SHMRING_EFULL before waiting on it again. It is readable at first,
+   then, after a refusal, once room was freed (a message released), the
+   stream ended (MPMC), the ring was closed or an error came. Room freed may
+   be less than the next message needs: the try-send then gives SHMRING_EFULL
+   again and re-arms it, and it waits for the next release. */
 int shmring_producer_fd(shmring_producer p);
 
 /* Events (0 <= i < SHMRING_NUM_EVENTS, see shmring_num_events). */

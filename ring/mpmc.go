@@ -198,6 +198,18 @@ func (m *MPMC) Readable() bool {
 	return orphans != 0 || err != nil
 }
 
+// Writable reports, without claiming anything, whether a producer's
+// TryReserve may find room now: the slot at enq is not that of a full ring
+// (its consumer freed it, another producer has moved enq on, or it holds a
+// value TryReserve reports as ErrCorrupt), or the stream has ended (which
+// TryReserve reports). For a poller that must not claim on the producer's
+// behalf; it makes no system call.
+func (m *MPMC) Writable() bool {
+	p := m.Enq.Load()
+	d := int64(m.seqWord(p).Load() - p)
+	return d != -int64(m.geo.Slots) && d != 1-int64(m.geo.Slots) || m.Closed.Load() != 0
+}
+
 // MPMCProducer is one producer of an MPMC ring, attached through its
 // participant entry. It is not safe for concurrent use; each goroutine or
 // process that sends uses its own, on its own entry.

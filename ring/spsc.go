@@ -258,6 +258,10 @@ func (p *Producer) Publish() bool {
 	return true
 }
 
+// Head returns the consumer's head as this producer last loaded it: after
+// a TryReserve that returned ErrFull, the head that left no room.
+func (p *Producer) Head() uint64 { return p.head }
+
 // Pending reports whether committed records await Publish.
 func (p *Producer) Pending() bool { return p.tail != p.published }
 

@@ -110,8 +110,8 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, &shmring.Options{Kind: shmring.MPMC, Wait: shmring.Block, Size: 8192, Mode: 0o640,
 		SlotSize: 64, Participants: 4, WatchParent: true, SpinBudget: 5 * time.Microsecond}, o)
-	for _, bad := range []Options{{Kind: 2}, {Kind: -1}, {Wait: 3}, {Size: -1}, {Mode: 0o1000},
-		{SlotSize: -8}, {Participants: -1}, {SpinBudgetNs: -1}} {
+	for _, bad := range []Options{{Kind: 2}, {Kind: -1}, {Wait: 3}, {Size: -1}, {Size: 1<<32 + 1}, {Mode: 0o1000},
+		{SlotSize: -8}, {SlotSize: 1<<24 + 1}, {Participants: -1}, {Participants: 65}, {SpinBudgetNs: -1}} {
 		_, err := bad.options()
 		assert.ErrorIs(t, err, ErrInvalid, "%+v", bad)
 	}
@@ -379,12 +379,85 @@ func TestConsumerFDNoLostWakeup(t *testing.T) {
 }
 
 func TestProducerFD(t *testing.T) {
+	noLeaks(t)
+	for _, kind := range []int32{int32(shmring.SPSC), int32(shmring.MPMC)} {
+		t.Run(shmring.Kind(kind).String(), func(t *testing.T) {
+			var b Bridge
+			r, err := b.CreateAnonymous(&Options{Kind: kind, Size: 4096, SlotSize: 64})
+			require.NoError(t, err)
+			p, err := b.ProducerOpen(r)
+			require.NoError(t, err)
+			c, err := b.ConsumerOpen(r)
+			require.NoError(t, err)
+			_, err = b.ProducerFD(c)
+			assert.Equal(t, EInval, code(err), "a consumer")
+			fd, err := b.ProducerFD(p)
+			require.NoError(t, err)
+			again, err := b.ProducerFD(p)
+			require.NoError(t, err)
+			assert.Equal(t, fd, again)
+			assert.True(t, readable(t, fd, 5000*time.Millisecond), "room, nothing refused yet")
+
+			msg := make([]byte, 64)
+			for err == nil {
+				err = b.TrySend(p, msg)
+			}
+			require.Equal(t, EFull, code(err))
+			assert.False(t, readable(t, fd, 20*time.Millisecond), "full")
+			buf := make([]byte, 64)
+			for range 3 {
+				_, err = b.TryRecv(c, buf)
+				require.NoError(t, err)
+			}
+			assert.True(t, readable(t, fd, 5000*time.Millisecond), "room was freed")
+			require.NoError(t, b.TrySend(p, msg))
+			require.NoError(t, b.ProducerClose(p))
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+			assert.ErrorIs(t, err, unix.EBADF, "the producer's close closed the descriptor")
+			require.NoError(t, b.ConsumerClose(c))
+			require.NoError(t, b.Close(r))
+		})
+	}
+}
+
+// TestProducerFDNoLostWakeup fills the ring with try-send and waits only on
+// the producer's descriptor, against a consumer that pauses at random: a
+// lost wake-up leaves the producer waiting on a ring with room.
+func TestProducerFDNoLostWakeup(t *testing.T) {
+	noLeaks(t)
+	const n = 20000
 	var b Bridge
-	_, p, c := pair(t, &b, nil)
-	_, err := b.ProducerFD(p)
-	assert.Equal(t, ENotSupported, code(err))
-	_, err = b.ProducerFD(c)
-	assert.Equal(t, EInval, code(err))
+	_, p, c := pair(t, &b, &Options{Size: 4096})
+	fd, err := b.ProducerFD(p)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64)
+		for i := range n {
+			if i%64 == 0 {
+				time.Sleep(time.Duration(i%7) * 10 * time.Microsecond)
+			}
+			if _, err := b.Recv(c, buf, int64(10*time.Second)); err != nil {
+				done <- fmt.Errorf("message %d: %w", i, err)
+				return
+			}
+		}
+		done <- b.ConsumerClose(c)
+	}()
+	msg := make([]byte, 24)
+	for sent := 0; sent < n; {
+		err := b.TrySend(p, msg)
+		if err == nil {
+			sent++
+			continue
+		}
+		require.Equal(t, EFull, code(err))
+		if !readable(t, fd, 5*time.Second) {
+			require.Failf(t, "lost wake-up", "descriptor not readable for 5 s after %d of %d messages", sent, n)
+		}
+	}
+	require.NoError(t, <-done)
+	require.NoError(t, b.ProducerClose(p))
 }
 
 func TestEvents(t *testing.T) {

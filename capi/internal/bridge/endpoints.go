@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/shmring/shmring"
 )
@@ -20,14 +19,13 @@ type producer struct {
 	pending error
 	// batch is SendBatch's slice of messages, kept between calls.
 	batch [][]byte
+	readiness
 }
 
 // consumer is the object of a consumer handle.
 type consumer struct {
 	c *shmring.Consumer
-	// mu guards ready against the close that stops it.
-	mu    sync.Mutex
-	ready *signalFD // nil until ConsumerFD
+	readiness
 }
 
 // ProducerOpen attaches a producer to ring h.
@@ -56,13 +54,13 @@ func (b *Bridge) ConsumerOpen(h uint64) (uint64, error) {
 	return b.handles.add(&consumer{c: c}), nil
 }
 
-// ProducerClose closes producer h.
+// ProducerClose closes producer h, then its readiness descriptor.
 func (b *Bridge) ProducerClose(h uint64) error {
 	p, err := remove[*producer](&b.handles, h)
 	if err != nil {
 		return err
 	}
-	return p.p.Close()
+	return errors.Join(p.p.Close(), p.readiness.close())
 }
 
 // ConsumerClose closes consumer h, then its readiness descriptor.
@@ -71,14 +69,7 @@ func (b *Bridge) ConsumerClose(h uint64) error {
 	if err != nil {
 		return err
 	}
-	err = c.c.Close()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ready != nil {
-		err = errors.Join(err, c.ready.close())
-		c.ready = nil
-	}
-	return err
+	return errors.Join(c.c.Close(), c.readiness.close())
 }
 
 // ProducerStats is Producer.Stats.
@@ -126,13 +117,18 @@ func (b *Bridge) Send(h uint64, msg []byte, timeoutNs int64) error {
 	return p.p.Send(ctx, msg)
 }
 
-// TrySend is Producer.TrySend.
+// TrySend is Producer.TrySend, with the readiness descriptor reset when it
+// finds the ring full (see readiness.reset).
 func (b *Bridge) TrySend(h uint64, msg []byte) error {
 	p, err := b.sender(h)
 	if err != nil {
 		return err
 	}
-	return p.p.TrySend(msg)
+	err = p.p.TrySend(msg)
+	if err == shmring.ErrFull && p.reset() {
+		err = p.p.TrySend(msg)
+	}
+	return err
 }
 
 // SendBatch sends n messages, message i being msg(i), waiting at most
@@ -149,9 +145,10 @@ func (b *Bridge) SendBatch(h uint64, n int, msg func(i int) []byte, timeoutNs in
 	for i := range n {
 		p.batch = append(p.batch, msg(i))
 	}
-	ctx, cancel := timeoutContext(timeoutNs)
-	defer cancel()
-	sent, err := p.p.SendBatch(ctx, p.batch)
+	sent, err := p.sendBatch(timeoutNs)
+	if sent == 0 && timeoutNs == 0 && errors.Is(err, context.DeadlineExceeded) && p.reset() {
+		sent, err = p.sendBatch(timeoutNs)
+	}
 	clear(p.batch) // the C caller's memory must not outlive the call here
 	if errors.Is(err, context.DeadlineExceeded) {
 		if sent > 0 {
@@ -167,6 +164,13 @@ func (b *Bridge) SendBatch(h uint64, n int, msg func(i int) []byte, timeoutNs in
 		return sent, nil
 	}
 	return sent, err
+}
+
+// sendBatch sends p.batch, waiting at most timeoutNs for room.
+func (p *producer) sendBatch(timeoutNs int64) (int, error) {
+	ctx, cancel := timeoutContext(timeoutNs)
+	defer cancel()
+	return p.p.SendBatch(ctx, p.batch)
 }
 
 // receiver returns consumer h.
@@ -189,41 +193,17 @@ func (b *Bridge) Recv(h uint64, buf []byte, timeoutNs int64) (int, error) {
 }
 
 // TryRecv is Consumer.TryRecv, with the readiness descriptor reset when it
-// finds the ring empty (see emptied).
+// finds the ring empty (see readiness.reset).
 func (b *Bridge) TryRecv(h uint64, buf []byte) (int, error) {
 	c, err := b.receiver(h)
 	if err != nil {
 		return 0, err
 	}
 	n, err := c.c.TryRecv(buf)
-	if err == shmring.ErrEmpty && c.emptied() {
+	if err == shmring.ErrEmpty && c.reset() {
 		n, err = c.c.TryRecv(buf)
 	}
 	return n, err
-}
-
-// emptied resets the readiness descriptor after a try found the ring empty,
-// and reports whether there was one: the caller then tries once more.
-//
-// No wake-up is lost (try, drain, try). The first try's ErrEmpty re-armed
-// the consumer's Ready channel; from then on, a message committed makes the
-// poller signal, and watchReady raise the descriptor. A raise that comes
-// before the reset (the drain) is erased by it, but the poller saw that
-// message committed before the raise, hence before the second try, which
-// therefore receives it (or, on an MPMC ring, finds that another consumer
-// took it). A raise after the reset stays. So when the second try also
-// finds the ring empty, the descriptor is readable, or becomes readable,
-// as soon as anything is committed: the second try re-armed the poller too
-// (if the first re-arming has been used up meanwhile, its signal came
-// after the reset and is still on the descriptor).
-func (c *consumer) emptied() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ready == nil {
-		return false
-	}
-	c.ready.reset()
-	return true
 }
 
 // RecvBatch receives up to len(lens) messages, packed back to back into
@@ -241,7 +221,7 @@ func (b *Bridge) RecvBatch(h uint64, buf []byte, lens []uintptr, timeoutNs int64
 	var msg []byte
 	if timeoutNs == 0 {
 		msg, err = c.c.TryPeek()
-		if err == shmring.ErrEmpty && c.emptied() {
+		if err == shmring.ErrEmpty && c.reset() {
 			msg, err = c.c.TryPeek()
 		}
 	} else {

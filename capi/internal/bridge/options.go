@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/ring"
 )
 
 // Options are the fields of shmring_options, as C gives them.
@@ -22,10 +23,10 @@ type Options struct {
 	SpinBudgetNs int64
 }
 
-// options converts o (nil: the defaults) to shmring.Options. Values that no
-// Options field can hold (an unknown kind or strategy, a negative size,
-// bits of mode other than permissions) give ErrInvalid; the rest is checked
-// by shmring itself.
+// options converts o (nil: the defaults) to shmring.Options. A value that
+// a ring cannot have (an unknown kind or strategy, a negative number, a
+// size, slot size or number of participants above the largest, bits of
+// mode other than permissions) gives ErrInvalid.
 func (o *Options) options() (*shmring.Options, error) {
 	if o == nil {
 		return nil, nil
@@ -38,13 +39,13 @@ func (o *Options) options() (*shmring.Options, error) {
 		return nil, bad("kind", o.Kind)
 	case o.Wait < int32(shmring.Adaptive) || o.Wait > int32(shmring.Block):
 		return nil, bad("wait", o.Wait)
-	case o.Size < 0:
+	case o.Size < 0 || o.Size > ring.MaxCapacity:
 		return nil, bad("size", o.Size)
 	case o.Mode&^uint32(os.ModePerm) != 0:
 		return nil, bad("mode", fmt.Sprintf("%#o", o.Mode))
-	case o.SlotSize < 0:
+	case o.SlotSize < 0 || o.SlotSize > ring.MPMCMaxSlotSize:
 		return nil, bad("slot_size", o.SlotSize)
-	case o.Participants < 0:
+	case o.Participants < 0 || o.Participants > shmring.MaxParticipants:
 		return nil, bad("participants", o.Participants)
 	case o.SpinBudgetNs < 0:
 		return nil, bad("spin_budget_ns", o.SpinBudgetNs)
