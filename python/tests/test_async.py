@@ -21,6 +21,9 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
         self.ring = shmring.Ring.create_anonymous(size=1 << 16)
         self.addCleanup(self.ring.close)
         self.loop = asyncio.get_running_loop()
+        # The test runner's debug mode reports steps slower than this; on a
+        # loaded machine a descheduled process makes any step slow.
+        self.loop.slow_callback_duration = 1.0
         self.baseline = readers(self.loop)
 
     def assertNoReaders(self) -> None:
@@ -171,6 +174,7 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
 
 class AsyncEventTest(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self) -> None:
+        asyncio.get_running_loop().slow_callback_duration = 1.0
         self.name = ring_name("event")
         self.addCleanup(remove_ring, self.name)
         self.a = shmring.Ring.create(self.name)
