@@ -25,7 +25,7 @@ import ctypes
 import time
 from typing import AsyncIterator, Iterable
 
-from .errors import Closed, EndOfStream, NotSupported, raise_code
+from .errors import Closed, EndOfStream, raise_code
 from .ring import (
     ECLOSED,
     EEMPTY,
@@ -84,31 +84,18 @@ class _Readiness:
             fut.set_exception(exc)
 
 
-#: The first and the longest pause of a producer that polls for room.
-POLL_FIRST = 20e-6
-POLL_MAX = 1e-3
-
-
 class AsyncProducer(Producer):
     """A producer for asyncio: send and send_batch are coroutines.
 
     try_send, stats, fileno and close are the synchronous Producer's.
-
-    It waits for room on the producer's readiness descriptor. Where the
-    library has none (shmring_producer_fd gives SHMRING_ENOTSUPPORTED), it
-    polls with try-sends between loop timers instead, from POLL_FIRST
-    doubling up to POLL_MAX seconds: the loop is never blocked, and a full
-    ring costs at most one try-send per POLL_MAX.
+    It waits for room on the producer's readiness descriptor, after a
+    try-send found the ring full (SHMRING_EFULL), which re-armed it.
     """
 
     def __init__(self, ring: Ring) -> None:
         super().__init__(ring)
         self._ready = _Readiness()
-        self._pause = POLL_FIRST
-        try:
-            self._fd: int | None = Producer.fileno(self)
-        except NotSupported:
-            self._fd = None
+        self._fd = Producer.fileno(self)
 
     async def send(self, data: bytes | bytearray | memoryview, timeout: float | None = None) -> None:  # type: ignore[override]
         """Sends one message, waiting on the loop (up to timeout seconds) for room."""
@@ -122,32 +109,17 @@ class AsyncProducer(Producer):
                 await self._wait_room(_left(deadline))
                 continue
             check(code)
-            self._pause = POLL_FIRST
             return
-
-    @property
-    def polls(self) -> bool:
-        """Whether it polls for room, the library having no producer descriptor."""
-        return self._fd is None
 
     async def _wait_room(self, timeout: float | None) -> None:
-        """Returns when there may be room: the descriptor is readable, or a poll
-        pause has passed."""
-        if self._fd is None:
-            waiting = self._poll_pause()
-        else:
-            waiting = self._ready.wait(self._fd)
+        """Returns once the descriptor says there may be room; Timeout after timeout seconds."""
         if timeout is None:
-            await waiting
+            await self._ready.wait(self._fd)
             return
         try:
-            await asyncio.wait_for(waiting, timeout)
+            await asyncio.wait_for(self._ready.wait(self._fd), timeout)
         except asyncio.TimeoutError:
             raise_code(ETIMEOUT)
-
-    async def _poll_pause(self) -> None:
-        await asyncio.sleep(self._pause)
-        self._pause = min(self._pause * 2, POLL_MAX)
 
     async def send_batch(self, msgs: Iterable[bytes | bytearray | memoryview], timeout: float | None = None) -> int:  # type: ignore[override]
         """Sends the messages in order, as many at a time as there is room for,
@@ -160,7 +132,6 @@ class AsyncProducer(Producer):
             n = self._send_some(parts, sent, 0)
             if n > 0:
                 sent += n
-                self._pause = POLL_FIRST
                 continue
             if n not in (EFULL, ETIMEOUT):
                 check(n)
@@ -241,6 +212,7 @@ class AsyncConsumer(Consumer):
         return n
 
     async def _wait_data(self, timeout: float | None) -> None:
+        """Returns once the descriptor says there may be messages; Timeout after timeout seconds."""
         if timeout is None:
             await self._ready.wait(self._fd)
             return
