@@ -62,6 +62,8 @@ class _Readiness:
 
     def __init__(self) -> None:
         self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fd = -1
 
     async def wait(self, fd: int) -> None:
         """Returns once fd is readable; removes the reader however it ends."""
@@ -69,17 +71,24 @@ class _Readiness:
             raise RuntimeError("shmring: another coroutine is already waiting on this endpoint")
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._waiter = fut
+        self._waiter, self._loop, self._fd = fut, loop, fd
         loop.add_reader(fd, _wake, fut)
         try:
             await fut
         finally:
-            self._waiter = None
-            loop.remove_reader(fd)
+            self._unregister()
+
+    def _unregister(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self._fd)
+        self._waiter, self._loop, self._fd = None, None, -1
 
     def abort(self, exc: BaseException) -> None:
-        """Ends a pending wait with exc (the endpoint is being closed)."""
+        """Ends a pending wait with exc, and removes its reader at once: the
+        endpoint is being closed, and its descriptor with it, whose number
+        the next descriptor opened may take."""
         fut = self._waiter
+        self._unregister()
         if fut is not None and not fut.done():
             fut.set_exception(exc)
 
