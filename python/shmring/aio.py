@@ -250,23 +250,24 @@ class AsyncConsumer(Consumer):
                 return
             if code != EEMPTY:
                 raise_code(code)
-            if not waited and self._spin > 0 and self._spin_fill():
-                return
+            if not waited and self._spin > 0:
+                code = self._spin_fill()
+                if code == 0:
+                    return
+                if code != EEMPTY:
+                    raise_code(code)
             await self._wait_data(_left(deadline))
             waited = True
 
-    def _spin_fill(self) -> bool:
-        """Tries to take messages for up to spin seconds, holding the loop;
-        whether some came. It ends on an EEMPTY (the descriptor re-armed) or
-        with messages kept; an error is left for the next take."""
+    def _spin_fill(self) -> int:
+        """Tries to take messages for up to spin seconds, holding the loop.
+        Returns 0 (messages kept), EEMPTY (the last try found the ring empty,
+        which re-armed the descriptor) or another code."""
         end = time.perf_counter() + self._spin
-        while time.perf_counter() < end:
+        code = EEMPTY
+        while code == EEMPTY and time.perf_counter() < end:
             code = self._fill()
-            if code == 0:
-                return True
-            if code != EEMPTY:
-                return False
-        return False
+        return code
 
     async def recv(self, timeout: float | None = None) -> bytes:  # type: ignore[override]
         """Receives one message, waiting on the loop (up to timeout seconds)."""

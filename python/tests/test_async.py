@@ -17,6 +17,8 @@ def readers(loop: asyncio.AbstractEventLoop) -> set[int]:
 
 
 class AsyncTest(unittest.IsolatedAsyncioTestCase):
+    """Async endpoints on an anonymous SPSC ring; every test ends with no reader left on the loop."""
+
     async def asyncSetUp(self) -> None:
         self.ring = shmring.Ring.create_anonymous(size=1 << 16)
         self.addCleanup(self.ring.close)
@@ -27,6 +29,7 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
         self.baseline = readers(self.loop)
 
     def assertNoReaders(self) -> None:
+        """Asserts that the loop watches no descriptor beyond those it had at set-up."""
         self.assertEqual(readers(self.loop), self.baseline)
 
     async def test_send_recv_and_async_for(self) -> None:
@@ -131,6 +134,24 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
         await p.send(b"after")
         self.assertEqual(c.recv(timeout=1), b"after")
 
+    async def test_spinning_consumer(self) -> None:
+        p, c = self.ring.producer(), self.ring.async_consumer(batch=8, spin=200e-6)
+        n = 3000
+
+        def send_all() -> None:
+            for i in range(n):
+                p.send(i.to_bytes(4, "little"))
+                if i % 100 == 0:
+                    time.sleep(0.001)
+            p.close()
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        got = [int.from_bytes(m, "little") async for m in c]
+        sender.join(10)
+        self.assertEqual(got, list(range(n)))
+        self.assertNoReaders()
+
     async def test_timeouts(self) -> None:
         c = self.ring.async_consumer()
         t0 = time.monotonic()
@@ -172,6 +193,8 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
 
 
 class AsyncEventTest(unittest.IsolatedAsyncioTestCase):
+    """Events awaited on the loop, set through another handle of a named ring."""
+
     async def asyncSetUp(self) -> None:
         asyncio.get_running_loop().slow_callback_duration = 1.0
         self.name = ring_name("event")

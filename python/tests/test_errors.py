@@ -9,6 +9,8 @@ from shmring import errors
 
 
 class ErrorHierarchyTest(unittest.TestCase):
+    """Each code gives its class, with a message, under ShmringError and the right built-in."""
+
     def test_every_code_maps_to_its_class(self) -> None:
         want = {
             -1: shmring.Full,

@@ -9,6 +9,8 @@ from support import PYTHON_DIR, go_bin
 
 
 class SeedScenarioTest(unittest.TestCase):
+    """python/examples/seed_scenario.py with two Python and two Go workers."""
+
     def test_seed_scenario(self) -> None:
         done = subprocess.run(
             [

@@ -20,6 +20,7 @@ OFF_CRC = 80
 
 
 def _crc32c_table() -> list[int]:
+    """The table of the reflected CRC-32C polynomial."""
     table = []
     for i in range(256):
         c = i
@@ -46,8 +47,11 @@ def reseal(b: bytearray) -> None:
 
 
 class HostileTest(unittest.TestCase):
+    """Segment files written by hand into /dev/shm, opened from Python and from the Go CLI."""
+
     @classmethod
     def setUpClass(cls) -> None:
+        """Keeps the bytes of a sound 8 KiB ring, whose name is then removed."""
         name = ring_name("image")
         try:
             with shmring.Ring.create(name, size=8192):
@@ -56,6 +60,7 @@ class HostileTest(unittest.TestCase):
             remove_ring(name)
 
     def write(self, data: bytes) -> str:
+        """Writes data as a new file in /dev/shm (removed after the test); its name."""
         name = ring_name("hostile")
         self.addCleanup(remove_ring, name)
         fd = os.open(Path("/dev/shm", name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -64,6 +69,7 @@ class HostileTest(unittest.TestCase):
         return name
 
     def check(self, data: bytes, cls: type[shmring.ShmringError], sentinel: str) -> None:
+        """Asserts that Python refuses data with cls and Go with the same sentinel error."""
         name = self.write(data)
         with self.assertRaises(cls) as cm:
             shmring.Ring.open(name)

@@ -36,6 +36,8 @@ def parse_records(data: bytes) -> list[bytes]:
 
 
 class InteropTest(unittest.TestCase):
+    """N messages each way between Go commands and Python, on a named ring of each kind."""
+
     def setUp(self) -> None:
         self.name = ring_name("interop")
         self.addCleanup(remove_ring, self.name)
@@ -71,6 +73,7 @@ class InteropTest(unittest.TestCase):
         self.assertTrue(seqs == list(range(N)), "not every message exactly once and in order")
 
     def produce_to_go_consumer(self, kind: shmring.Kind) -> list[bytes]:
+        """Sends N messages from Python to `shmring recv -z`; what it received."""
         ring = shmring.Ring.create(self.name, kind=kind, size=1 << 20, slot_size=16 if kind == shmring.Kind.MPMC else 0)
         self.addCleanup(ring.close)
         proc = subprocess.Popen([go_bin("shmring"), "recv", "-z", self.name], stdout=subprocess.PIPE)

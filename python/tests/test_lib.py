@@ -14,6 +14,8 @@ from shmring import _lib  # noqa: E402
 
 
 class LibraryTest(unittest.TestCase):
+    """SHMRING_LIB, the build with the Go toolchain, and its errors."""
+
     def test_build_without_go_says_so(self) -> None:
         with tempfile.TemporaryDirectory() as tmp, mock.patch("shutil.which", return_value=None):
             with self.assertRaises(_lib.LibraryError) as cm:

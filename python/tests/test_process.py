@@ -40,6 +40,7 @@ async def round_trip(req: shmring.Ring, resp: shmring.Ring, n: int) -> list[tupl
     p, c = req.async_producer(), resp.async_consumer()
 
     async def produce() -> None:
+        """Sends the items, then ends the stream."""
         await p.send_batch(ITEM.pack(i, i * i) for i in range(n))
         p.close()
 
@@ -50,7 +51,10 @@ async def round_trip(req: shmring.Ring, resp: shmring.Ring, n: int) -> list[tupl
 
 
 class PassTest(unittest.TestCase):
+    """Rings passed with pass_to to children started with subprocess."""
+
     def check_worker(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        """Runs an echo worker over two passed rings and checks every answer."""
         n = 20000
         with shmring.Ring.create_anonymous() as req, shmring.Ring.create_anonymous() as resp:
             proc = start_with_rings(cmd, {"REQUEST": req, "RESPONSE": resp}, env)
@@ -92,6 +96,8 @@ class PassTest(unittest.TestCase):
 
 
 class MultiprocessingTest(unittest.TestCase):
+    """Rings passed as tokens to multiprocessing's 'spawn' children."""
+
     def test_token_to_spawned_child(self) -> None:
         import child
 

@@ -11,6 +11,8 @@ import shmring  # noqa: E402
 
 
 class AnonymousRingTest(unittest.TestCase):
+    """The synchronous API on an anonymous SPSC ring of 64 KiB."""
+
     def setUp(self) -> None:
         self.ring = shmring.Ring.create_anonymous(size=1 << 16)
         self.addCleanup(self.ring.close)
@@ -163,6 +165,8 @@ class AnonymousRingTest(unittest.TestCase):
 
 
 class NamedRingTest(unittest.TestCase):
+    """Named rings: create, open, mismatch, unlink, MPMC, events."""
+
     def setUp(self) -> None:
         self.name = ring_name("named")
         self.addCleanup(remove_ring, self.name)
