@@ -93,31 +93,49 @@ class _Readiness:
             fut.set_exception(exc)
 
 
+#: How many messages an async producer sends, without having to wait, before
+#: it lets the loop run once.
+YIELD_EVERY = 256
+
+
 class AsyncProducer(Producer):
     """A producer for asyncio: send and send_batch are coroutines.
 
     try_send, stats, fileno and close are the synchronous Producer's.
     It waits for room on the producer's readiness descriptor, after a
-    try-send found the ring full (SHMRING_EFULL), which re-armed it.
+    try-send found the ring full (SHMRING_EFULL), which re-armed it. A
+    producer that never has to wait lets the loop run once every
+    YIELD_EVERY messages, so that a fast stream does not starve the loop's
+    other tasks.
     """
 
     def __init__(self, ring: Ring) -> None:
         super().__init__(ring)
         self._ready = _Readiness()
         self._fd = Producer.fileno(self)
+        self._unyielded = 0  # messages sent since the coroutine last suspended
+
+    async def _pace(self) -> None:
+        """Lets the loop run if YIELD_EVERY messages went without a suspension."""
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            await asyncio.sleep(0)
 
     async def send(self, data: bytes | bytearray | memoryview, timeout: float | None = None) -> None:  # type: ignore[override]
         """Sends one message, waiting on the loop (up to timeout seconds) for room."""
         if type(data) is not bytes:
             data = bytes(data)
+        await self._pace()
         try_send = self._lib.shmring_try_send
         deadline = _deadline(timeout)
         while True:
             code = try_send(self.handle, data, len(data))
             if code == EFULL:
                 await self._wait_room(_left(deadline))
+                self._unyielded = 0
                 continue
             check(code)
+            self._unyielded += 1
             return
 
     async def _wait_room(self, timeout: float | None) -> None:
@@ -134,6 +152,7 @@ class AsyncProducer(Producer):
         """Sends the messages in order, as many at a time as there is room for,
         waiting on the loop for room; returns how many were sent (all of them,
         unless the timeout ran out: then Timeout if none was)."""
+        await self._pace()
         parts = [m if type(m) is bytes else bytes(m) for m in msgs]
         sent = 0
         deadline = _deadline(timeout)
@@ -141,6 +160,7 @@ class AsyncProducer(Producer):
             n = self._send_some(parts, sent, 0)
             if n > 0:
                 sent += n
+                self._unyielded += n
                 continue
             if n not in (EFULL, ETIMEOUT):
                 check(n)
@@ -148,9 +168,11 @@ class AsyncProducer(Producer):
             code = self._lib.shmring_try_send(self.handle, parts[sent], len(parts[sent]))
             if code == 0:
                 sent += 1
+                self._unyielded += 1
                 continue
             if code != EFULL:
                 check(code)
+            self._unyielded = 0
             try:
                 await self._wait_room(_left(deadline))
             except TimeoutError:

@@ -152,6 +152,33 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(got, list(range(n)))
         self.assertNoReaders()
 
+    async def test_busy_stream_lets_the_loop_run(self) -> None:
+        ring = shmring.Ring.create_anonymous(size=1 << 20)
+        self.addCleanup(ring.close)
+        p, c = ring.async_producer(), ring.async_consumer(batch=64)
+        ticks = 0
+        stop = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop:
+                await asyncio.sleep(0)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        n = 10000  # 240 KB of records: the ring never fills, nothing ever waits
+        for i in range(n):
+            await p.send(i.to_bytes(8, "little"))
+        self.assertGreaterEqual(ticks, n // shmring.aio.YIELD_EVERY - 1)
+        p.close()
+        before = ticks
+        got = [m async for m in c]
+        self.assertEqual(len(got), n)
+        self.assertGreaterEqual(ticks - before, n // 64 - 1)
+        stop = True
+        await task
+
     async def test_timeouts(self) -> None:
         c = self.ring.async_consumer()
         t0 = time.monotonic()
