@@ -1,4 +1,4 @@
-"""Rings, their synchronous endpoints, events, and passing a ring to a child.
+"""Rings, their synchronous endpoints, and passing a ring to a child.
 
 A Ring is a handle on a segment (named, file-backed or anonymous). Its
 producer() and consumer() attach the synchronous endpoints defined here;
@@ -23,7 +23,7 @@ from .errors import Closed, EndOfStream, ShmringError, error_for, raise_code
 if TYPE_CHECKING:
     from .aio import AsyncConsumer, AsyncProducer, Event
 
-__all__ = ["Kind", "Wait", "Ring", "Producer", "Consumer", "Stats", "RingToken", "EFULL", "EEMPTY", "EEOF"]
+__all__ = ["Kind", "Wait", "Ring", "Producer", "Consumer", "Stats", "RingToken", "num_events"]
 
 EFULL = -1
 EEMPTY = -2
@@ -95,6 +95,7 @@ def _options(
     watch_parent: bool,
     spin_budget: float | None,
 ) -> _lib.Options:
+    """The C options struct of the keyword options (kinds and strategies by name or value)."""
     if isinstance(kind, str):
         kind = Kind[kind.upper()]
     if isinstance(wait, str):
@@ -112,6 +113,7 @@ def _options(
 
 
 def _name(name: str | os.PathLike[str]) -> bytes:
+    """A ring name or path as the C API takes it."""
     return os.fsencode(name)
 
 
@@ -141,6 +143,7 @@ class Ring:
 
     @classmethod
     def _make(cls, fn_name: str, name: bytes | None, opts: _lib.Options) -> Ring:
+        """Calls the C constructor fn_name (with name unless None) and wraps its handle."""
         out = ctypes.c_uint64()
         fn = getattr(_lib.lib(), fn_name)
         if name is None:
@@ -352,6 +355,7 @@ class Ring:
             raise_code(code)
 
     def __enter__(self) -> Ring:
+        """The ring itself; the with block closes it."""
         return self
 
     def __exit__(self, *exc: object) -> None:
