@@ -233,14 +233,7 @@ class AsyncConsumer(Consumer):
         if n > 0:
             self._kept.extend(self._split(n))
             return 0
-        if n != ETIMEOUT:
-            return n
-        # Only a receive that reports EEMPTY re-arms the descriptor.
-        n = self._lib.shmring_try_recv(h, self._buf, len(self._buf))
-        if n >= 0:
-            self._kept.append(ctypes.string_at(self._buf, n))
-            return 0
-        return n
+        return n  # a batch with a timeout of 0 finds an empty ring with EEMPTY
 
     async def _wait_data(self, timeout: float | None) -> None:
         """Returns once the descriptor says there may be messages; Timeout after timeout seconds."""
