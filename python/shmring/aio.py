@@ -162,9 +162,10 @@ class AsyncProducer(Producer):
                 sent += n
                 self._unyielded += n
                 continue
-            if n not in (EFULL, ETIMEOUT):
+            if n != EFULL:
                 check(n)
-            # Re-arm the descriptor with a try-send, as the contract asks.
+            # Re-arm the descriptor with a try-send, as the contract asks
+            # (whether a batch's EFULL re-arms it, the contract does not say).
             code = self._lib.shmring_try_send(self.handle, parts[sent], len(parts[sent]))
             if code == 0:
                 sent += 1
