@@ -31,7 +31,7 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 	slot := cli.Bytes(fs, "slot", shmring.DefaultSlotSize, 1, ring.MPMCMaxSlotSize, "mpmc: slot `bytes`, the largest message, up to 16M")
 	participants := fs.Int("participants", shmring.MaxParticipants, "mpmc: `N` endpoints that may attach at once, 1 to 64")
 	mode := fs.String("mode", "0600", "permission `bits` of the file, in octal (the umask does not apply)")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}

@@ -29,7 +29,7 @@ func runList(_ context.Context, cmd *command, args []string, std stdio) int {
 			"not a ring. Files are opened read-only (and only regular ones), never locked: ls changes\n"+
 			"nothing.")
 	dir := fs.String("dir", defaultDir, "`directory` to list")
-	names, code, ok := parse(fs, args)
+	names, code, ok := parse(std, fs, args)
 	if !ok {
 		return code
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,7 @@ func TestCLI(t *testing.T) {
 	bin = filepath.Join(clitest.Build(t, buildTags, "github.com/shmring/shmring/cmd/shmring"), "shmring")
 
 	t.Run("usage", testUsage)
+	t.Run("sizes", testSizes)
 	t.Run("round trip", testRoundTrip)
 	t.Run("binary records", testBinaryRecords)
 	t.Run("ls", testList)
@@ -176,7 +179,10 @@ func testUsage(t *testing.T) {
 		code int
 		err  string // in the standard error
 	}{
-		{"no command", nil, 2, "usage: shmring COMMAND"},
+		{"no command", nil, 2, "shmring: missing COMMAND\nusage: shmring COMMAND"},
+		{"help for two commands", []string{"help", "ls", "stat"}, 2, `shmring help: unexpected argument "stat"`},
+		{"help for no command", []string{"help", "frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"version argument", []string{"version", "x"}, 2, `shmring version: unexpected argument "x"`},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"missing name", []string{"stat"}, 2, "missing NAME"},
 		{"two names", []string{"stat", name, "other"}, 2, `unexpected argument "other"`},
@@ -192,6 +198,12 @@ func testUsage(t *testing.T) {
 		{"participants of an spsc ring", []string{"create", ringName(t), "-participants", "2"}, 2, "-participants is for -kind mpmc"},
 		{"bad participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "65"}, 2, "bad -participants 65"},
 		{"bad slot", []string{"create", ringName(t), "-kind", "mpmc", "-slot", "big"}, 2, "bad size"},
+		{"size beyond 4G", []string{"create", ringName(t), "-size", "5G"}, 2, `invalid value "5G" for flag -size: size "5G" is 5368709120 bytes, outside 1 to 4294967296`},
+		{"size beyond 2^62", []string{"create", ringName(t), "-size", "99999999999G"}, 2, `bad size "99999999999G"`},
+		{"zero size", []string{"create", ringName(t), "-size", "0"}, 2, `bad size "0"`},
+		{"slot beyond 16M", []string{"create", ringName(t), "-kind", "mpmc", "-slot", "17MiB"}, 2, `size "17MiB" is 17825792 bytes, outside 1 to 16777216`},
+		{"zero participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "0"}, 2, "bad -participants 0"},
+		{"unparsable participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "many"}, 2, `invalid value "many" for flag -participants`},
 		{"existing ring", []string{"create", name}, 1, "exists"},
 		{"missing ring", []string{"stat", ringName(t)}, 1, "no such file"},
 	}
@@ -203,16 +215,103 @@ func testUsage(t *testing.T) {
 			assert.Empty(t, res.Stdout)
 		})
 	}
+	for _, tt := range tests {
+		if tt.code == 2 {
+			t.Run(tt.name+" shows the usage", func(t *testing.T) {
+				res := invoke(t, "", tt.args...)
+				assert.Contains(t, res.Stderr, "usage: shmring ", "a usage error is followed by the usage")
+			})
+		}
+	}
 	for _, cmd := range commands {
-		t.Run(cmd.name+" -h", func(t *testing.T) {
-			res := invoke(t, "", cmd.name, "-h")
+		for _, help := range [][]string{{cmd.name, "-h"}, {cmd.name, "--help"}, {cmd.name, "-help"}, {"help", cmd.name}, {cmd.name, "x", "-h"}} {
+			t.Run(strings.Join(help, " "), func(t *testing.T) {
+				res := invoke(t, "", help...)
+				assert.Equal(t, 0, res.Code)
+				assert.True(t, strings.HasPrefix(res.Stdout, "usage: shmring "+cmd.name+" "+cmd.args+"\n"), "help on standard output: %s", res.Stdout)
+				assert.Empty(t, res.Stderr)
+			})
+		}
+	}
+	for _, help := range []string{"-h", "--help", "-help", "help"} {
+		t.Run(help, func(t *testing.T) {
+			res := invoke(t, "", help)
 			assert.Equal(t, 0, res.Code)
-			assert.Contains(t, res.Stderr, "usage: shmring "+cmd.name+" ")
+			assert.True(t, strings.HasPrefix(res.Stdout, "usage: shmring COMMAND"), "%s", res.Stdout)
+			assert.Empty(t, res.Stderr)
+			for _, cmd := range commands {
+				assert.Contains(t, res.Stdout, fmt.Sprintf("  %-6s %s\n", cmd.name, cmd.args))
+			}
 		})
 	}
-	res := invoke(t, "", "-h")
-	assert.Equal(t, 0, res.Code)
-	assert.Contains(t, res.Stdout, "usage: shmring COMMAND")
+	t.Run("version", func(t *testing.T) {
+		want := invoke(t, "", "version")
+		assert.Equal(t, 0, want.Code)
+		assert.Empty(t, want.Stderr)
+		assert.Regexp(t, `^shmring version \S+(, \S+ revision [0-9a-f]+( \([^)]*\))?)?, go1\.\S+\n$`, want.Stdout)
+		for _, flag := range []string{"-version", "--version"} {
+			assert.Equal(t, want, invoke(t, "", flag), flag)
+		}
+	})
+}
+
+func TestVersion(t *testing.T) {
+	tests := []struct {
+		name string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"no build information", nil, "shmring version unknown (no build information), " + runtime.Version()},
+		{"a checkout without version control", &debug.BuildInfo{GoVersion: "go1.25.1", Main: debug.Module{Version: "(devel)"}},
+			"shmring version (devel), go1.25.1"},
+		{"a modified checkout", &debug.BuildInfo{GoVersion: "go1.25.1", Main: debug.Module{Version: "v0.0.0-20261206221000-3dd2874c4b2e+dirty"},
+			Settings: []debug.BuildSetting{
+				{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "3dd2874c4b2e"},
+				{Key: "vcs.time", Value: "2026-12-06T22:10:00Z"}, {Key: "vcs.modified", Value: "true"},
+			}},
+			"shmring version v0.0.0-20261206221000-3dd2874c4b2e+dirty, git revision 3dd2874c4b2e (2026-12-06T22:10:00Z, modified), go1.25.1"},
+		{"a release", &debug.BuildInfo{GoVersion: "go1.25.1", Main: debug.Module{Version: "v1.2.3"},
+			Settings: []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "abc"}, {Key: "vcs.modified", Value: "false"}}},
+			"shmring version v1.2.3, git revision abc, go1.25.1"},
+		{"no module version", &debug.BuildInfo{GoVersion: "go1.25.1"}, "shmring version (devel), go1.25.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, version(tt.info))
+		})
+	}
+}
+
+func testSizes(t *testing.T) {
+	tests := []struct {
+		args     []string
+		capacity int
+		slot     int // largest message of an mpmc ring
+	}{
+		{[]string{"-size", "4096"}, 4096, 0},
+		{[]string{"-size", "64k"}, 64 << 10, 0},
+		{[]string{"-size", "64K"}, 64 << 10, 0},
+		{[]string{"-size", "64KiB"}, 64 << 10, 0},
+		{[]string{"-size", "1m"}, 1 << 20, 0},
+		{[]string{"-size", "1MiB"}, 1 << 20, 0},
+		{[]string{"-size", "1000KB"}, 1 << 20, 0}, // 1000000 bytes, rounded up
+		{[]string{"-size", "1MB"}, 1 << 20, 0},
+		{[]string{"-size", "5kb"}, 8 << 10, 0},
+		{[]string{"-kind", "mpmc", "-size", "8K", "-slot", "1KB"}, 8 * 1000, 1000},
+		{[]string{"-kind", "mpmc", "-size", "8K", "-slot", "1k"}, 8 << 10, 1 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			name := ringName(t)
+			res := invoke(t, "", append([]string{"create", name}, tt.args...)...)
+			require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+			info := inspect(t, name)
+			assert.Equal(t, tt.capacity, info.Capacity)
+			if tt.slot != 0 {
+				assert.Equal(t, tt.slot, info.MaxMessage)
+			}
+		})
+	}
 }
 
 // statObject runs stat -json on name and decodes its object.

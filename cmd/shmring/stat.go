@@ -44,7 +44,7 @@ func runStat(ctx context.Context, cmd *command, args []string, std stdio) int {
 			"ends with status 0 on SIGINT or SIGTERM, or once the stream is closed and drained.")
 	asJSON := fs.Bool("json", false, "print one JSON object (with -w, one per line per refresh)")
 	watch := fs.Bool("w", false, "refresh every second, with rates")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}
