@@ -419,16 +419,55 @@ func testList(t *testing.T) {
 	require.NoError(t, os.Symlink(ring, filepath.Join(dir, "link")))
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
 
+	corrupt := filepath.Join(dir, "corrupt")
+	t.Cleanup(func() { removeRing(t, corrupt, corrupt) })
+	require.Equal(t, 0, invoke(t, "", "create", corrupt, "-size", "4K").Code)
+	writeByte(t, corrupt, 40, 0xff) // the region size: the header checksum fails
+
 	res := invoke(t, "", "ls", "-dir", dir)
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	lines := strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n")
-	require.Len(t, lines, 6, "%s", res.Stdout)
-	assert.Regexp(t, `^NAME +KIND +CAPACITY +DEPTH +MESSAGES +PRODUCER +CONSUMER +STREAM$`, lines[0])
+	require.Len(t, lines, 3, "rings only: %s", res.Stdout)
+	assert.Regexp(t, `^NAME +KIND +CAPACITY +DEPTH +MESSAGES +PRODUCER +CONSUMER +STREAM +NOTE$`, lines[0])
 	assert.Regexp(t, `^a-ring +spsc +4096 +32 +2 +none +none +closed$`, lines[1])
-	assert.Regexp(t, `^fifo +not a ring: a named pipe$`, lines[2])
-	assert.Regexp(t, `^link +not a ring: a symbolic link$`, lines[3])
-	assert.Regexp(t, `^notes\.txt +not a ring: no shmring header$`, lines[4])
-	assert.Regexp(t, `^subdir +not a ring: a directory$`, lines[5])
+	assert.Regexp(t, `^corrupt +- +- +- +- +- +- +- +corrupt ring \(shmring check shows where\)$`, lines[2])
+	assertColumns(t, lines)
+
+	res = invoke(t, "", "ls", "-a", "-dir", dir)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	lines = strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n")
+	require.Len(t, lines, 7, "%s", res.Stdout)
+	assert.Regexp(t, `^a-ring +spsc +4096 +32 +2 +none +none +closed$`, lines[1])
+	assert.Regexp(t, `^corrupt +- +- +- +- +- +- +- +corrupt ring`, lines[2])
+	assert.Regexp(t, `^fifo +- +- +- +- +- +- +- +not a ring: a named pipe$`, lines[3])
+	assert.Regexp(t, `^link +- +- +- +- +- +- +- +not a ring: a symbolic link$`, lines[4])
+	assert.Regexp(t, `^notes\.txt +- +- +- +- +- +- +- +not a ring: no shmring header$`, lines[5])
+	assert.Regexp(t, `^subdir +- +- +- +- +- +- +- +not a ring: a directory$`, lines[6])
+	assertColumns(t, lines)
+
+	res = invoke(t, "", "ls", "-a", "-json", "-dir", dir)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	require.Equal(t, 1, strings.Count(res.Stdout, "\n"), "one array: %s", res.Stdout)
+	var objs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &objs))
+	require.Len(t, objs, 6)
+	want := statObject(t, ring)
+	want["ring"] = true
+	assert.Equal(t, want, objs[0], "a ring: the object of stat -json, with ring")
+	assert.Equal(t, map[string]any{"name": corrupt, "ring": true, "note": "corrupt ring (shmring check shows where)"}, objs[1])
+	assert.Equal(t, map[string]any{"name": filepath.Join(dir, "fifo"), "ring": false, "note": "not a ring: a named pipe"}, objs[2])
+	assert.Equal(t, map[string]any{"name": notes, "ring": false, "note": "not a ring: no shmring header"}, objs[4])
+
+	res = invoke(t, "", "ls", "-json", "-dir", dir)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &objs))
+	assert.Len(t, objs, 2, "rings only")
+
+	empty := t.TempDir()
+	res = invoke(t, "", "ls", "-json", "-dir", empty)
+	assert.Equal(t, "[]\n", res.Stdout)
+	res = invoke(t, "", "ls", "-dir", empty)
+	assert.Regexp(t, `^NAME +KIND .* NOTE\n$`, res.Stdout)
 
 	got, err := os.ReadFile(notes)
 	require.NoError(t, err)
@@ -448,6 +487,39 @@ func testList(t *testing.T) {
 		res := invoke(t, "", "ls", "-dir", filepath.Join(dir, "absent"))
 		assert.Equal(t, 1, res.Code)
 	})
+}
+
+// writeByte overwrites the byte at offset off of the file p.
+func writeByte(t *testing.T, p string, off int64, b byte) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{b}, off)
+	require.NoError(t, errors.Join(err, f.Close()))
+}
+
+// assertColumns checks that every cell of lines starts where its column's
+// title in lines[0] starts: one space or more before it, none at it. A line
+// may end before the last column (an empty NOTE).
+func assertColumns(t *testing.T, lines []string) {
+	t.Helper()
+	var starts []int
+	for i := 1; i < len(lines[0]); i++ {
+		if lines[0][i-1] == ' ' && lines[0][i] != ' ' {
+			starts = append(starts, i)
+		}
+	}
+	require.Len(t, starts, 8, "nine titles: %q", lines[0])
+	for _, line := range lines[1:] {
+		for i, s := range starts {
+			if len(line) <= s {
+				assert.Equal(t, len(starts)-1, i, "only the last cell may be missing: %q", line)
+				assert.NotEqual(t, ' ', line[len(line)-1], "no trailing spaces: %q", line)
+				break
+			}
+			assert.True(t, line[s-1] == ' ' && line[s] != ' ', "column %d starts at %d in %q", i+1, s, line)
+		}
+	}
 }
 
 func testClose(t *testing.T) {
@@ -509,7 +581,7 @@ func testCheck(t *testing.T) {
 	assert.Equal(t, 1, res.Code)
 	assert.Contains(t, res.Stderr, "shmring check shows where")
 	res = invoke(t, "", "ls")
-	assert.Regexp(t, `(?m)^`+name+` +corrupt ring`, res.Stdout)
+	assert.Regexp(t, `(?m)^`+name+`( +-){7} +corrupt ring`, res.Stdout)
 
 	after, err := os.ReadFile(p)
 	require.NoError(t, err)
@@ -542,10 +614,7 @@ func testRemove(t *testing.T) {
 	if sem {
 		require.True(t, semaphoreSet(t, cookie), "the ring has its semaphore set")
 	}
-	f, err := os.OpenFile(corrupt, os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt([]byte{0xff}, 40) // the region size: the header checksum fails
-	require.NoError(t, errors.Join(err, f.Close()))
+	writeByte(t, corrupt, 40, 0xff) // the region size: the header checksum fails
 	require.NoError(t, os.WriteFile(notRing, []byte("keep me"), 0o600))
 
 	res := invoke(t, "", "rm", sound, notRing, corrupt)

@@ -204,10 +204,15 @@ type statJSON struct {
 	Rates *rates `json:"rates,omitempty"`
 }
 
+// newStatJSON returns the JSON object of info and r (nil for none).
+func newStatJSON(info *shmring.Info, r *rates) *statJSON {
+	return &statJSON{Info: info, Mode: fmt.Sprintf("%04o", info.Mode), Rates: r}
+}
+
 // show writes info (and r, if any) as text or as one JSON object.
 func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 	if asJSON {
-		return json.NewEncoder(w).Encode(statJSON{Info: info, Mode: fmt.Sprintf("%04o", info.Mode), Rates: r})
+		return json.NewEncoder(w).Encode(newStatJSON(info, r))
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	line := func(key, format string, args ...any) {
