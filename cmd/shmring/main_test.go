@@ -682,26 +682,86 @@ func testInterrupt(t *testing.T) {
 	})
 }
 
+// objects decodes the complete lines of out, one JSON object each.
+func objects(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var objs []map[string]any
+	for line := range strings.Lines(out) {
+		if !strings.HasSuffix(line, "\n") {
+			break // being written
+		}
+		var obj map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &obj), "%q", line)
+		objs = append(objs, obj)
+	}
+	return objs
+}
+
+// awaitObject waits until s has printed a JSON object for which match holds,
+// and returns it.
+func (s *started) awaitObject(t *testing.T, what string, match func(obj map[string]any) bool) map[string]any {
+	t.Helper()
+	var found map[string]any
+	await(t, what, func() bool {
+		for _, obj := range objects(t, s.stdout.String()) {
+			if match(obj) {
+				found = obj
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// spscField returns field of the spsc object of obj, nil if there is none.
+func spscField(obj map[string]any, field string) any {
+	sp, _ := obj["spsc"].(map[string]any)
+	return sp[field]
+}
+
 func testWatch(t *testing.T) {
 	name := ringName(t)
 	require.Equal(t, 0, invoke(t, "", "create", name).Code)
 	watch := start(t, "stat", "-w", "-json", name)
-	await(t, "the first refresh", func() bool { return strings.Count(watch.stdout.String(), "\n") >= 1 })
+	watch.awaitObject(t, "the first refresh", func(map[string]any) bool { return true })
 	require.Equal(t, 0, invoke(t, "a\nb\nc\n", "send", name).Code)
 	require.Equal(t, 0, invoke(t, "", "recv", name).Code)
-	// The stream is closed and drained: stat -w ends by itself.
-	assert.Equal(t, 0, watch.wait(t), "stderr: %s", watch.stderr)
-	assert.Contains(t, watch.stderr.String(), "end of stream")
+	await(t, "the end of the stream", func() bool {
+		return strings.Contains(watch.stderr.String(), "shmring stat: end of stream; watching for a new one\n")
+	})
+	last := watch.awaitObject(t, "the drained ring", func(obj map[string]any) bool {
+		return obj["closed"] == true && spscField(obj, "head") == 48.0
+	})
+	objs := objects(t, watch.stdout.String())
+	assert.NotContains(t, objs[0], "rates", "no rates before a second sample")
+	assert.Contains(t, last, "rates")
 
-	lines := strings.Split(strings.TrimSuffix(watch.stdout.String(), "\n"), "\n")
-	require.GreaterOrEqual(t, len(lines), 2)
-	var first, last map[string]any
-	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
-	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
-	assert.NotContains(t, first, "rates", "no rates before a second sample")
-	require.Contains(t, last, "rates")
-	assert.EqualValues(t, 3*16, last["spsc"].(map[string]any)["head"])
-	assert.Equal(t, true, last["closed"])
+	// A new producer reopens the stream; stat -w watches on.
+	require.Equal(t, 0, invoke(t, "d\n", "send", name).Code)
+	watch.awaitObject(t, "the new producer's message", func(obj map[string]any) bool {
+		return spscField(obj, "tail") == 64.0
+	})
+
+	// The ring goes, and a new one comes under the same name.
+	require.Equal(t, 0, invoke(t, "", "rm", name).Code)
+	await(t, "stat -w to wait", func() bool { return strings.Contains(watch.stderr.String(), "shmring stat: waiting for "+name+"\n") })
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
+	require.Equal(t, 0, invoke(t, "x\ny\n", "send", name).Code)
+	again := watch.awaitObject(t, "the new ring", func(obj map[string]any) bool { return obj["capacity"] == 4096.0 })
+	assert.NotContains(t, again, "rates", "no rates across two rings")
+	watch.awaitObject(t, "the new ring's messages", func(obj map[string]any) bool {
+		return obj["capacity"] == 4096.0 && obj["messages"] == 2.0
+	})
+
+	require.NoError(t, watch.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 130, watch.wait(t), "stat -w ends with status 130 on SIGTERM")
+	stderr := watch.stderr.String()
+	assert.True(t, strings.HasSuffix(stderr, "shmring stat: interrupted\n"), "%s", stderr)
+	assert.Equal(t, 1, strings.Count(stderr, "waiting for "+name+"\n"), "said once: %s", stderr)
+	for _, obj := range objects(t, watch.stdout.String()) {
+		assert.Equal(t, filepath.Join("/dev/shm", name), obj["name"])
+	}
 
 	t.Run("SIGINT", func(t *testing.T) {
 		name := ringName(t)
@@ -709,8 +769,24 @@ func testWatch(t *testing.T) {
 		watch := start(t, "stat", "-w", name)
 		await(t, "the first refresh", func() bool { return strings.Contains(watch.stdout.String(), "events") })
 		require.NoError(t, watch.cmd.Process.Signal(os.Interrupt))
-		assert.Equal(t, 0, watch.wait(t), "stat -w ends with status 0 on SIGINT")
+		assert.Equal(t, 130, watch.wait(t), "stat -w ends with status 130 on SIGINT")
 		assert.Regexp(t, `(?m)^ring +/dev/shm/`+name+`$`, watch.stdout.String())
+		assert.Equal(t, "shmring stat: interrupted\n", watch.stderr.String())
+	})
+	t.Run("a ring not there yet", func(t *testing.T) {
+		name := ringName(t)
+		watch := start(t, "stat", "-w", name)
+		await(t, "stat -w to wait", func() bool { return watch.stderr.String() == "shmring stat: waiting for "+name+"\n" })
+		assert.Empty(t, watch.stdout.String())
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
+		await(t, "the ring", func() bool { return strings.Contains(watch.stdout.String(), "events") })
+		require.NoError(t, watch.cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 130, watch.wait(t))
+	})
+	t.Run("a name that is not valid", func(t *testing.T) {
+		res := invoke(t, "", "stat", "-w", "../x")
+		assert.Equal(t, 1, res.Code)
+		assert.Contains(t, res.Stderr, "shmring stat: ")
 	})
 }
 
