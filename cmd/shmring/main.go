@@ -45,6 +45,7 @@ var commands = []*command{
 	{"check", "NAME", "validate a ring's header and records without changing anything", runCheck},
 	{"send", "NAME [-z]", "send each line of standard input as a message", runSend},
 	{"recv", "NAME [-n N] [-z]", "print messages until N of them or the end of the stream", runRecv},
+	{"peek", "NAME [-n N] [-z] [-json]", "print the first N messages (default 10) without consuming them", runPeek},
 }
 
 // run is the whole program; it returns the exit status.

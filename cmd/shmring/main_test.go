@@ -52,6 +52,7 @@ func TestCLI(t *testing.T) {
 	t.Run("interrupt", testInterrupt)
 	t.Run("stat -w", testWatch)
 	t.Run("mpmc", testMPMC)
+	t.Run("peek", testPeek)
 }
 
 // invoke runs the command with args and stdin, and waits for it under the
@@ -192,6 +193,8 @@ func testUsage(t *testing.T) {
 		{"mode beyond permissions", []string{"create", ringName(t), "-mode", "4755"}, 2, "bad -mode"},
 		{"unknown kind", []string{"create", ringName(t), "-kind", "ring"}, 2, "unknown -kind"},
 		{"negative -n", []string{"recv", name, "-n", "-1"}, 2, "-n must not be negative"},
+		{"negative peek -n", []string{"peek", name, "-n", "-1"}, 2, "-n must not be negative"},
+		{"peek -z -json", []string{"peek", name, "-z", "-json"}, 2, "-z and -json do not go together"},
 		{"rm without names", []string{"rm"}, 2, "missing NAME"},
 		{"ls argument", []string{"ls", "extra"}, 2, `unexpected argument "extra"`},
 		{"slot of an spsc ring", []string{"create", ringName(t), "-slot", "64"}, 2, "-slot is for -kind mpmc"},
@@ -886,4 +889,90 @@ func testMPMC(t *testing.T) {
 	after, err := os.ReadFile(p)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "check and stat change nothing")
+}
+
+func testPeek(t *testing.T) {
+	name := ringName(t)
+	p := filepath.Join("/dev/shm", name)
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
+	res := invoke(t, "", "peek", name)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Empty(t, res.Stdout, "an empty ring")
+
+	var lines []string
+	for i := range 12 {
+		lines = append(lines, fmt.Sprintf("message %d", i))
+	}
+	lines[1] = ""
+	lines[2] = "\xff\x00 binary"
+	input := strings.Join(lines, "\n") + "\n"
+	require.Equal(t, 0, invoke(t, input, "send", name).Code)
+	before, err := os.ReadFile(p)
+	require.NoError(t, err)
+
+	res = invoke(t, "", "peek", name)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, strings.Join(lines[:10], "\n")+"\n", res.Stdout, "10 messages by default, as recv writes them")
+	res = invoke(t, "", "peek", name, "-n", "2")
+	assert.Equal(t, "message 0\n\n", res.Stdout)
+	res = invoke(t, "", "peek", "-n", "0", name)
+	assert.Equal(t, input, res.Stdout, "-n 0: all of them")
+
+	res = invoke(t, "", "peek", name, "-z", "-n", "3")
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	var records bytes.Buffer
+	for _, m := range lines[:3] {
+		records.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(m))))
+		records.WriteString(m)
+	}
+	assert.Equal(t, records.String(), res.Stdout, "-z: the records recv -z writes")
+
+	res = invoke(t, "", "peek", name, "-json", "-n", "3")
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	require.Equal(t, 1, strings.Count(res.Stdout, "\n"), "one array: %s", res.Stdout)
+	var objs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &objs))
+	assert.Equal(t, []map[string]any{
+		{"len": 9.0, "data": "bWVzc2FnZSAw", "text": "message 0"},
+		{"len": 0.0, "data": "", "text": ""},
+		{"len": 9.0, "data": "/wAgYmluYXJ5"}, // no text: not UTF-8
+	}, objs)
+
+	after, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "peek changes nothing")
+	assert.Equal(t, "none", inspect(t, name).SPSC.Consumer.String(), "peek never attaches")
+	res = invoke(t, "", "recv", name)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, input, res.Stdout, "recv gets every message: peek consumed none")
+
+	t.Run("mpmc", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name, "-kind", "mpmc", "-slot", "64", "-size", "4K").Code)
+		require.Equal(t, 0, invoke(t, "one\ntwo\nthree\n", "send", name).Code)
+		require.Equal(t, 0, invoke(t, "", "recv", name, "-n", "1").Code)
+		res := invoke(t, "", "peek", name)
+		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+		assert.Equal(t, "two\nthree\n", res.Stdout)
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
+		require.Equal(t, 0, invoke(t, "a\nbb\nccc\n", "send", name).Code)
+		// The second record claims a payload far beyond the tail.
+		f, err := os.OpenFile(filepath.Join("/dev/shm", name), os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteAt(binary.LittleEndian.AppendUint64(nil, 100000|1<<32), 4096+4096+16)
+		require.NoError(t, errors.Join(err, f.Close()))
+		res := invoke(t, "", "peek", name)
+		assert.Equal(t, 1, res.Code)
+		assert.Equal(t, "a\n", res.Stdout, "the messages before the damage")
+		assert.Contains(t, res.Stderr, "record at position 16 of length 100000")
+		assert.Contains(t, res.Stderr, "shmring check shows where")
+	})
+	t.Run("missing", func(t *testing.T) {
+		res := invoke(t, "", "peek", ringName(t))
+		assert.Equal(t, 1, res.Code)
+		assert.Contains(t, res.Stderr, "no such file")
+	})
 }
