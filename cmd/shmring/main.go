@@ -120,7 +120,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "A bare NAME is a file in /dev/shm; a file path is absolute or starts with ./ (any other NAME with a '/' is refused).")
 	fmt.Fprintln(w, "Sizes are bytes with an optional unit, in any case: K, M, G, KiB, MiB, GiB are powers of 1024, KB, MB, GB of 1000.")
-	fmt.Fprintln(w, "Exit status: 0 done, 1 failure (or a corrupt ring for check), 2 usage, 130 interrupted.")
+	fmt.Fprintln(w, "Exit status: 0 done, 1 failure (or a corrupt ring for check and peek), 2 usage, 130 interrupted.")
 }
 
 // flagSet returns the flag set of cmd, writing to std.err, whose usage
