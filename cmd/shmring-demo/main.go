@@ -50,7 +50,7 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	var cfg config
 	fs.Uint64Var(&cfg.items, "n", 1000000, "number of `items` to process")
 	fs.IntVar(&cfg.workers, "workers", 2, "number of worker `processes`")
-	size := cli.Size(fs, 1<<20, "data `bytes` of each ring (K, M, G suffixes)")
+	size := cli.Size(fs, 1<<20, "data `bytes` of each ring ("+cli.SizeUnits+")")
 	wait := cli.Wait(fs)
 	fs.BoolVar(&cfg.verbose, "v", false, "print progress on standard error")
 	if code, ok := cli.Parse(fs, args); !ok {

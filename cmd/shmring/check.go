@@ -22,7 +22,7 @@ func runCheck(_ context.Context, cmd *command, args []string, std stdio) int {
 			"sequence word of every slot against the range enq and deq allow (a problem's offset is\n"+
 			"then the slot's), the header of every committed slot, and the participant entries. Its\n"+
 			"producers and consumers must stand still while it reads (a ring in use rarely does).")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}

@@ -18,7 +18,7 @@ func runClose(_ context.Context, cmd *command, args []string, std stdio) int {
 		"On an mpmc ring it is how the stream ends (a producer that detaches does not end it),\n"+
 			"for good: every producer's send fails from then on, and every consumer stops once it\n"+
 			"has drained what was committed.")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/cli"
+	"github.com/shmring/shmring/ring"
 )
 
 // runCreate creates a ring.
@@ -21,18 +22,16 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 			"16 bytes less than -size. An mpmc ring has any number of producers and consumers, up to\n"+
 			"-participants attached at once, and each message goes to one consumer; it is cut into\n"+
 			"slots of -slot bytes (rounded up to a multiple of 8), the largest message: -size/-slot\n"+
-			"slots, at least 2, rounded up to a power of two.")
-	size := cli.Size(fs, shmring.DefaultSize, "data `bytes` of the ring (K, M, G suffixes)")
+			"slots, at least 2, rounded up to a power of two.",
+		"Sizes are bytes with an optional unit, in any case: K, M, G, KiB, MiB, GiB are powers of\n"+
+			"1024 (64K and 64KiB are 65536 bytes), KB, MB, GB powers of 1000 (1MB is 1000000 bytes).\n"+
+			"A size out of range is a usage error.")
+	size := cli.Size(fs, shmring.DefaultSize, "data `bytes` of the ring, up to 4G")
 	kind := fs.String("kind", "spsc", "ring `kind`: spsc or mpmc")
-	slot := int64(shmring.DefaultSlotSize)
-	fs.Func("slot", fmt.Sprintf("mpmc: slot `bytes`, the largest message (K, M suffixes; default %d)", shmring.DefaultSlotSize),
-		func(v string) (err error) {
-			slot, err = cli.ParseSize(v)
-			return err
-		})
+	slot := cli.Bytes(fs, "slot", shmring.DefaultSlotSize, 1, ring.MPMCMaxSlotSize, "mpmc: slot `bytes`, the largest message, up to 16M")
 	participants := fs.Int("participants", shmring.MaxParticipants, "mpmc: `N` endpoints that may attach at once, 1 to 64")
 	mode := fs.String("mode", "0600", "permission `bits` of the file, in octal (the umask does not apply)")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}
@@ -56,7 +55,7 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 		if *participants < 1 || *participants > shmring.MaxParticipants {
 			return cli.Usage(fs, "bad -participants %d (want 1 to %d)", *participants, shmring.MaxParticipants)
 		}
-		opts.Kind, opts.SlotSize, opts.Participants = shmring.MPMC, int(slot), *participants
+		opts.Kind, opts.SlotSize, opts.Participants = shmring.MPMC, int(*slot), *participants
 	default:
 		return cli.Usage(fs, "unknown -kind %q (want spsc or mpmc)", *kind)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/shmring/shmring"
@@ -39,44 +40,87 @@ var commands = []*command{
 	{"create", "NAME [-size BYTES] [-kind spsc|mpmc] [-slot BYTES] [-participants N] [-mode 0600]", "create a ring", runCreate},
 	{"rm", "NAME...", "remove rings", runRemove},
 	{"close", "NAME", "end a ring's stream: the consumers drain it, then stop", runClose},
-	{"ls", "[-dir DIR]", "list the rings in /dev/shm or DIR", runList},
+	{"ls", "[-dir DIR] [-a] [-json]", "list the rings in /dev/shm or DIR (-a: every file)", runList},
 	{"stat", "NAME [-json] [-w]", "show a ring's header, positions, endpoints and counters", runStat},
 	{"check", "NAME", "validate a ring's header and records without changing anything", runCheck},
 	{"send", "NAME [-z]", "send each line of standard input as a message", runSend},
 	{"recv", "NAME [-n N] [-z]", "print messages until N of them or the end of the stream", runRecv},
+	{"peek", "NAME [-n N] [-z] [-json]", "print the first N messages (default 10) without consuming them", runPeek},
 }
 
 // run is the whole program; it returns the exit status.
 func run(ctx context.Context, args []string, std stdio) int {
 	if len(args) == 0 {
+		fmt.Fprintln(std.err, "shmring: missing COMMAND")
 		usage(std.err)
 		return cli.ExitUsage
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "-h", "-help", "--help":
 		usage(std.out)
 		return cli.ExitOK
+	case "help":
+		// help COMMAND is COMMAND -h.
+		if len(args) == 1 {
+			usage(std.out)
+			return cli.ExitOK
+		}
+		if cmd := lookup(args[1]); cmd != nil && len(args) == 2 {
+			return cmd.run(ctx, cmd, []string{"-h"}, std)
+		}
+		return unknown(std, args[1:])
+	case "-version", "--version", "version":
+		if len(args) > 1 {
+			fmt.Fprintf(std.err, "shmring version: unexpected argument %q\n", args[1])
+			usage(std.err)
+			return cli.ExitUsage
+		}
+		debugInfo, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(std.out, version(debugInfo))
+		return cli.ExitOK
 	}
+	if cmd := lookup(args[0]); cmd != nil {
+		return cmd.run(ctx, cmd, args[1:], std)
+	}
+	return unknown(std, args)
+}
+
+// lookup returns the command called name, or nil.
+func lookup(name string) *command {
 	for _, cmd := range commands {
-		if cmd.name == args[0] {
-			return cmd.run(ctx, cmd, args[1:], std)
+		if cmd.name == name {
+			return cmd
 		}
 	}
-	fmt.Fprintf(std.err, "shmring: unknown command %q\n", args[0])
+	return nil
+}
+
+// unknown reports that args[0] is no command, or that help was given more
+// than one, and returns ExitUsage.
+func unknown(std stdio, args []string) int {
+	if lookup(args[0]) != nil {
+		fmt.Fprintf(std.err, "shmring help: unexpected argument %q\n", args[1])
+	} else {
+		fmt.Fprintf(std.err, "shmring: unknown command %q\n", args[0])
+	}
 	usage(std.err)
 	return cli.ExitUsage
 }
 
 // usage lists the commands on w.
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: shmring COMMAND [ARGS]; shmring COMMAND -h shows the command's help")
+	fmt.Fprintln(w, "usage: shmring COMMAND [ARGS]; shmring COMMAND -h (or shmring help COMMAND) shows the command's help")
 	fmt.Fprintln(w)
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-6s %s\n         %s\n", cmd.name, cmd.args, cmd.summary)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "shmring -h (or --help, help) prints this on standard output; shmring -version (or --version,")
+	fmt.Fprintln(w, "version) prints the module version and the revision it was built from.")
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "A bare NAME is a file in /dev/shm; a file path is absolute or starts with ./ (any other NAME with a '/' is refused).")
-	fmt.Fprintln(w, "Exit status: 0 done, 1 failure (or a corrupt ring for check), 2 usage, 130 interrupted.")
+	fmt.Fprintln(w, "Sizes are bytes with an optional unit, in any case: K, M, G, KiB, MiB, GiB are powers of 1024, KB, MB, GB of 1000.")
+	fmt.Fprintln(w, "Exit status: 0 done, 1 failure (or a corrupt ring for check and peek), 2 usage, 130 interrupted.")
 }
 
 // flagSet returns the flag set of cmd, writing to std.err, whose usage
@@ -102,14 +146,21 @@ func (cmd *command) flagSet(std stdio, help ...string) *flag.FlagSet {
 
 // parse parses args with fs, flags and arguments in any order (a "--" ends
 // the flags), and returns the arguments. ok is false when the command must
-// not go on; code is then ExitOK for -h and ExitUsage for bad flags.
-func parse(fs *flag.FlagSet, args []string) (names []string, code int, ok bool) {
+// not go on; code is then ExitOK for -h, whose help goes to std.out, and
+// ExitUsage for bad flags, whose message and help go to std.err.
+func parse(std stdio, fs *flag.FlagSet, args []string) (names []string, code int, ok bool) {
+	help := fs.Usage
+	fs.Usage = func() {} // the flag package's call; help is printed below
+	defer func() { fs.Usage = help }()
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				// -h prints the help on standard error; it was asked for.
+				fs.SetOutput(std.out)
+				help()
+				fs.SetOutput(std.err)
 				return nil, cli.ExitOK, false
 			}
+			help()
 			return nil, cli.ExitUsage, false
 		}
 		rest := fs.Args()
@@ -124,8 +175,8 @@ func parse(fs *flag.FlagSet, args []string) (names []string, code int, ok bool) 
 }
 
 // oneName parses args with fs and returns the single NAME they must hold.
-func oneName(fs *flag.FlagSet, args []string) (name string, code int, ok bool) {
-	names, code, ok := parse(fs, args)
+func oneName(std stdio, fs *flag.FlagSet, args []string) (name string, code int, ok bool) {
+	names, code, ok := parse(std, fs, args)
 	switch {
 	case !ok:
 		return "", code, false

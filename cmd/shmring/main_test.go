@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,7 @@ func TestCLI(t *testing.T) {
 	bin = filepath.Join(clitest.Build(t, buildTags, "github.com/shmring/shmring/cmd/shmring"), "shmring")
 
 	t.Run("usage", testUsage)
+	t.Run("sizes", testSizes)
 	t.Run("round trip", testRoundTrip)
 	t.Run("binary records", testBinaryRecords)
 	t.Run("ls", testList)
@@ -49,6 +52,7 @@ func TestCLI(t *testing.T) {
 	t.Run("interrupt", testInterrupt)
 	t.Run("stat -w", testWatch)
 	t.Run("mpmc", testMPMC)
+	t.Run("peek", testPeek)
 }
 
 // invoke runs the command with args and stdin, and waits for it under the
@@ -176,7 +180,10 @@ func testUsage(t *testing.T) {
 		code int
 		err  string // in the standard error
 	}{
-		{"no command", nil, 2, "usage: shmring COMMAND"},
+		{"no command", nil, 2, "shmring: missing COMMAND\nusage: shmring COMMAND"},
+		{"help for two commands", []string{"help", "ls", "stat"}, 2, `shmring help: unexpected argument "stat"`},
+		{"help for no command", []string{"help", "frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"version argument", []string{"version", "x"}, 2, `shmring version: unexpected argument "x"`},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"missing name", []string{"stat"}, 2, "missing NAME"},
 		{"two names", []string{"stat", name, "other"}, 2, `unexpected argument "other"`},
@@ -186,12 +193,20 @@ func testUsage(t *testing.T) {
 		{"mode beyond permissions", []string{"create", ringName(t), "-mode", "4755"}, 2, "bad -mode"},
 		{"unknown kind", []string{"create", ringName(t), "-kind", "ring"}, 2, "unknown -kind"},
 		{"negative -n", []string{"recv", name, "-n", "-1"}, 2, "-n must not be negative"},
+		{"negative peek -n", []string{"peek", name, "-n", "-1"}, 2, "-n must not be negative"},
+		{"peek -z -json", []string{"peek", name, "-z", "-json"}, 2, "-z and -json do not go together"},
 		{"rm without names", []string{"rm"}, 2, "missing NAME"},
 		{"ls argument", []string{"ls", "extra"}, 2, `unexpected argument "extra"`},
 		{"slot of an spsc ring", []string{"create", ringName(t), "-slot", "64"}, 2, "-slot is for -kind mpmc"},
 		{"participants of an spsc ring", []string{"create", ringName(t), "-participants", "2"}, 2, "-participants is for -kind mpmc"},
 		{"bad participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "65"}, 2, "bad -participants 65"},
 		{"bad slot", []string{"create", ringName(t), "-kind", "mpmc", "-slot", "big"}, 2, "bad size"},
+		{"size beyond 4G", []string{"create", ringName(t), "-size", "5G"}, 2, `invalid value "5G" for flag -size: size "5G" is 5368709120 bytes, outside 1 to 4294967296`},
+		{"size beyond 2^62", []string{"create", ringName(t), "-size", "99999999999G"}, 2, `bad size "99999999999G"`},
+		{"zero size", []string{"create", ringName(t), "-size", "0"}, 2, `bad size "0"`},
+		{"slot beyond 16M", []string{"create", ringName(t), "-kind", "mpmc", "-slot", "17MiB"}, 2, `size "17MiB" is 17825792 bytes, outside 1 to 16777216`},
+		{"zero participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "0"}, 2, "bad -participants 0"},
+		{"unparsable participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "many"}, 2, `invalid value "many" for flag -participants`},
 		{"existing ring", []string{"create", name}, 1, "exists"},
 		{"missing ring", []string{"stat", ringName(t)}, 1, "no such file"},
 	}
@@ -203,16 +218,103 @@ func testUsage(t *testing.T) {
 			assert.Empty(t, res.Stdout)
 		})
 	}
+	for _, tt := range tests {
+		if tt.code == 2 {
+			t.Run(tt.name+" shows the usage", func(t *testing.T) {
+				res := invoke(t, "", tt.args...)
+				assert.Contains(t, res.Stderr, "usage: shmring ", "a usage error is followed by the usage")
+			})
+		}
+	}
 	for _, cmd := range commands {
-		t.Run(cmd.name+" -h", func(t *testing.T) {
-			res := invoke(t, "", cmd.name, "-h")
+		for _, help := range [][]string{{cmd.name, "-h"}, {cmd.name, "--help"}, {cmd.name, "-help"}, {"help", cmd.name}, {cmd.name, "x", "-h"}} {
+			t.Run(strings.Join(help, " "), func(t *testing.T) {
+				res := invoke(t, "", help...)
+				assert.Equal(t, 0, res.Code)
+				assert.True(t, strings.HasPrefix(res.Stdout, "usage: shmring "+cmd.name+" "+cmd.args+"\n"), "help on standard output: %s", res.Stdout)
+				assert.Empty(t, res.Stderr)
+			})
+		}
+	}
+	for _, help := range []string{"-h", "--help", "-help", "help"} {
+		t.Run(help, func(t *testing.T) {
+			res := invoke(t, "", help)
 			assert.Equal(t, 0, res.Code)
-			assert.Contains(t, res.Stderr, "usage: shmring "+cmd.name+" ")
+			assert.True(t, strings.HasPrefix(res.Stdout, "usage: shmring COMMAND"), "%s", res.Stdout)
+			assert.Empty(t, res.Stderr)
+			for _, cmd := range commands {
+				assert.Contains(t, res.Stdout, fmt.Sprintf("  %-6s %s\n", cmd.name, cmd.args))
+			}
 		})
 	}
-	res := invoke(t, "", "-h")
-	assert.Equal(t, 0, res.Code)
-	assert.Contains(t, res.Stdout, "usage: shmring COMMAND")
+	t.Run("version", func(t *testing.T) {
+		want := invoke(t, "", "version")
+		assert.Equal(t, 0, want.Code)
+		assert.Empty(t, want.Stderr)
+		assert.Regexp(t, `^shmring version \S+(, \S+ revision [0-9a-f]+( \([^)]*\))?)?, go1\.\S+\n$`, want.Stdout)
+		for _, flag := range []string{"-version", "--version"} {
+			assert.Equal(t, want, invoke(t, "", flag), flag)
+		}
+	})
+}
+
+func TestVersion(t *testing.T) {
+	tests := []struct {
+		name string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"no build information", nil, "shmring version unknown (no build information), " + runtime.Version()},
+		{"a checkout without version control", &debug.BuildInfo{GoVersion: "go1.25.1", Main: debug.Module{Version: "(devel)"}},
+			"shmring version (devel), go1.25.1"},
+		{"a modified checkout", &debug.BuildInfo{GoVersion: "go1.25.1", Main: debug.Module{Version: "v0.0.0-20261206221000-3dd2874c4b2e+dirty"},
+			Settings: []debug.BuildSetting{
+				{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "3dd2874c4b2e"},
+				{Key: "vcs.time", Value: "2026-12-06T22:10:00Z"}, {Key: "vcs.modified", Value: "true"},
+			}},
+			"shmring version v0.0.0-20261206221000-3dd2874c4b2e+dirty, git revision 3dd2874c4b2e (2026-12-06T22:10:00Z, modified), go1.25.1"},
+		{"a release", &debug.BuildInfo{GoVersion: "go1.25.1", Main: debug.Module{Version: "v1.2.3"},
+			Settings: []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "abc"}, {Key: "vcs.modified", Value: "false"}}},
+			"shmring version v1.2.3, git revision abc, go1.25.1"},
+		{"no module version", &debug.BuildInfo{GoVersion: "go1.25.1"}, "shmring version (devel), go1.25.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, version(tt.info))
+		})
+	}
+}
+
+func testSizes(t *testing.T) {
+	tests := []struct {
+		args     []string
+		capacity int
+		slot     int // largest message of an mpmc ring
+	}{
+		{[]string{"-size", "4096"}, 4096, 0},
+		{[]string{"-size", "64k"}, 64 << 10, 0},
+		{[]string{"-size", "64K"}, 64 << 10, 0},
+		{[]string{"-size", "64KiB"}, 64 << 10, 0},
+		{[]string{"-size", "1m"}, 1 << 20, 0},
+		{[]string{"-size", "1MiB"}, 1 << 20, 0},
+		{[]string{"-size", "1000KB"}, 1 << 20, 0}, // 1000000 bytes, rounded up
+		{[]string{"-size", "1MB"}, 1 << 20, 0},
+		{[]string{"-size", "5kb"}, 8 << 10, 0},
+		{[]string{"-kind", "mpmc", "-size", "8K", "-slot", "1KB"}, 8 * 1000, 1000},
+		{[]string{"-kind", "mpmc", "-size", "8K", "-slot", "1k"}, 8 << 10, 1 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			name := ringName(t)
+			res := invoke(t, "", append([]string{"create", name}, tt.args...)...)
+			require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+			info := inspect(t, name)
+			assert.Equal(t, tt.capacity, info.Capacity)
+			if tt.slot != 0 {
+				assert.Equal(t, tt.slot, info.MaxMessage)
+			}
+		})
+	}
 }
 
 // statObject runs stat -json on name and decodes its object.
@@ -320,16 +422,55 @@ func testList(t *testing.T) {
 	require.NoError(t, os.Symlink(ring, filepath.Join(dir, "link")))
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
 
+	corrupt := filepath.Join(dir, "corrupt")
+	t.Cleanup(func() { removeRing(t, corrupt, corrupt) })
+	require.Equal(t, 0, invoke(t, "", "create", corrupt, "-size", "4K").Code)
+	writeByte(t, corrupt, 40, 0xff) // the region size: the header checksum fails
+
 	res := invoke(t, "", "ls", "-dir", dir)
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	lines := strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n")
-	require.Len(t, lines, 6, "%s", res.Stdout)
-	assert.Regexp(t, `^NAME +KIND +CAPACITY +DEPTH +MESSAGES +PRODUCER +CONSUMER +STREAM$`, lines[0])
+	require.Len(t, lines, 3, "rings only: %s", res.Stdout)
+	assert.Regexp(t, `^NAME +KIND +CAPACITY +DEPTH +MESSAGES +PRODUCER +CONSUMER +STREAM +NOTE$`, lines[0])
 	assert.Regexp(t, `^a-ring +spsc +4096 +32 +2 +none +none +closed$`, lines[1])
-	assert.Regexp(t, `^fifo +not a ring: a named pipe$`, lines[2])
-	assert.Regexp(t, `^link +not a ring: a symbolic link$`, lines[3])
-	assert.Regexp(t, `^notes\.txt +not a ring: no shmring header$`, lines[4])
-	assert.Regexp(t, `^subdir +not a ring: a directory$`, lines[5])
+	assert.Regexp(t, `^corrupt +- +- +- +- +- +- +- +corrupt ring \(shmring check shows where\)$`, lines[2])
+	assertColumns(t, lines)
+
+	res = invoke(t, "", "ls", "-a", "-dir", dir)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	lines = strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n")
+	require.Len(t, lines, 7, "%s", res.Stdout)
+	assert.Regexp(t, `^a-ring +spsc +4096 +32 +2 +none +none +closed$`, lines[1])
+	assert.Regexp(t, `^corrupt +- +- +- +- +- +- +- +corrupt ring`, lines[2])
+	assert.Regexp(t, `^fifo +- +- +- +- +- +- +- +not a ring: a named pipe$`, lines[3])
+	assert.Regexp(t, `^link +- +- +- +- +- +- +- +not a ring: a symbolic link$`, lines[4])
+	assert.Regexp(t, `^notes\.txt +- +- +- +- +- +- +- +not a ring: no shmring header$`, lines[5])
+	assert.Regexp(t, `^subdir +- +- +- +- +- +- +- +not a ring: a directory$`, lines[6])
+	assertColumns(t, lines)
+
+	res = invoke(t, "", "ls", "-a", "-json", "-dir", dir)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	require.Equal(t, 1, strings.Count(res.Stdout, "\n"), "one array: %s", res.Stdout)
+	var objs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &objs))
+	require.Len(t, objs, 6)
+	want := statObject(t, ring)
+	want["ring"] = true
+	assert.Equal(t, want, objs[0], "a ring: the object of stat -json, with ring")
+	assert.Equal(t, map[string]any{"name": corrupt, "ring": true, "note": "corrupt ring (shmring check shows where)"}, objs[1])
+	assert.Equal(t, map[string]any{"name": filepath.Join(dir, "fifo"), "ring": false, "note": "not a ring: a named pipe"}, objs[2])
+	assert.Equal(t, map[string]any{"name": notes, "ring": false, "note": "not a ring: no shmring header"}, objs[4])
+
+	res = invoke(t, "", "ls", "-json", "-dir", dir)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &objs))
+	assert.Len(t, objs, 2, "rings only")
+
+	empty := t.TempDir()
+	res = invoke(t, "", "ls", "-json", "-dir", empty)
+	assert.Equal(t, "[]\n", res.Stdout)
+	res = invoke(t, "", "ls", "-dir", empty)
+	assert.Regexp(t, `^NAME +KIND .* NOTE\n$`, res.Stdout)
 
 	got, err := os.ReadFile(notes)
 	require.NoError(t, err)
@@ -349,6 +490,39 @@ func testList(t *testing.T) {
 		res := invoke(t, "", "ls", "-dir", filepath.Join(dir, "absent"))
 		assert.Equal(t, 1, res.Code)
 	})
+}
+
+// writeByte overwrites the byte at offset off of the file p.
+func writeByte(t *testing.T, p string, off int64, b byte) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{b}, off)
+	require.NoError(t, errors.Join(err, f.Close()))
+}
+
+// assertColumns checks that every cell of lines starts where its column's
+// title in lines[0] starts: one space or more before it, none at it. A line
+// may end before the last column (an empty NOTE).
+func assertColumns(t *testing.T, lines []string) {
+	t.Helper()
+	var starts []int
+	for i := 1; i < len(lines[0]); i++ {
+		if lines[0][i-1] == ' ' && lines[0][i] != ' ' {
+			starts = append(starts, i)
+		}
+	}
+	require.Len(t, starts, 8, "nine titles: %q", lines[0])
+	for _, line := range lines[1:] {
+		for i, s := range starts {
+			if len(line) <= s {
+				assert.Equal(t, len(starts)-1, i, "only the last cell may be missing: %q", line)
+				assert.NotEqual(t, ' ', line[len(line)-1], "no trailing spaces: %q", line)
+				break
+			}
+			assert.True(t, line[s-1] == ' ' && line[s] != ' ', "column %d starts at %d in %q", i+1, s, line)
+		}
+	}
 }
 
 func testClose(t *testing.T) {
@@ -410,7 +584,7 @@ func testCheck(t *testing.T) {
 	assert.Equal(t, 1, res.Code)
 	assert.Contains(t, res.Stderr, "shmring check shows where")
 	res = invoke(t, "", "ls")
-	assert.Regexp(t, `(?m)^`+name+` +corrupt ring`, res.Stdout)
+	assert.Regexp(t, `(?m)^`+name+`( +-){7} +corrupt ring`, res.Stdout)
 
 	after, err := os.ReadFile(p)
 	require.NoError(t, err)
@@ -443,10 +617,7 @@ func testRemove(t *testing.T) {
 	if sem {
 		require.True(t, semaphoreSet(t, cookie), "the ring has its semaphore set")
 	}
-	f, err := os.OpenFile(corrupt, os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt([]byte{0xff}, 40) // the region size: the header checksum fails
-	require.NoError(t, errors.Join(err, f.Close()))
+	writeByte(t, corrupt, 40, 0xff) // the region size: the header checksum fails
 	require.NoError(t, os.WriteFile(notRing, []byte("keep me"), 0o600))
 
 	res := invoke(t, "", "rm", sound, notRing, corrupt)
@@ -514,26 +685,86 @@ func testInterrupt(t *testing.T) {
 	})
 }
 
+// objects decodes the complete lines of out, one JSON object each.
+func objects(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var objs []map[string]any
+	for line := range strings.Lines(out) {
+		if !strings.HasSuffix(line, "\n") {
+			break // being written
+		}
+		var obj map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &obj), "%q", line)
+		objs = append(objs, obj)
+	}
+	return objs
+}
+
+// awaitObject waits until s has printed a JSON object for which match holds,
+// and returns it.
+func (s *started) awaitObject(t *testing.T, what string, match func(obj map[string]any) bool) map[string]any {
+	t.Helper()
+	var found map[string]any
+	await(t, what, func() bool {
+		for _, obj := range objects(t, s.stdout.String()) {
+			if match(obj) {
+				found = obj
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// spscField returns field of the spsc object of obj, nil if there is none.
+func spscField(obj map[string]any, field string) any {
+	sp, _ := obj["spsc"].(map[string]any)
+	return sp[field]
+}
+
 func testWatch(t *testing.T) {
 	name := ringName(t)
 	require.Equal(t, 0, invoke(t, "", "create", name).Code)
 	watch := start(t, "stat", "-w", "-json", name)
-	await(t, "the first refresh", func() bool { return strings.Count(watch.stdout.String(), "\n") >= 1 })
+	watch.awaitObject(t, "the first refresh", func(map[string]any) bool { return true })
 	require.Equal(t, 0, invoke(t, "a\nb\nc\n", "send", name).Code)
 	require.Equal(t, 0, invoke(t, "", "recv", name).Code)
-	// The stream is closed and drained: stat -w ends by itself.
-	assert.Equal(t, 0, watch.wait(t), "stderr: %s", watch.stderr)
-	assert.Contains(t, watch.stderr.String(), "end of stream")
+	await(t, "the end of the stream", func() bool {
+		return strings.Contains(watch.stderr.String(), "shmring stat: end of stream; watching for a new one\n")
+	})
+	last := watch.awaitObject(t, "the drained ring", func(obj map[string]any) bool {
+		return obj["closed"] == true && spscField(obj, "head") == 48.0
+	})
+	objs := objects(t, watch.stdout.String())
+	assert.NotContains(t, objs[0], "rates", "no rates before a second sample")
+	assert.Contains(t, last, "rates")
 
-	lines := strings.Split(strings.TrimSuffix(watch.stdout.String(), "\n"), "\n")
-	require.GreaterOrEqual(t, len(lines), 2)
-	var first, last map[string]any
-	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
-	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
-	assert.NotContains(t, first, "rates", "no rates before a second sample")
-	require.Contains(t, last, "rates")
-	assert.EqualValues(t, 3*16, last["spsc"].(map[string]any)["head"])
-	assert.Equal(t, true, last["closed"])
+	// A new producer reopens the stream; stat -w watches on.
+	require.Equal(t, 0, invoke(t, "d\n", "send", name).Code)
+	watch.awaitObject(t, "the new producer's message", func(obj map[string]any) bool {
+		return spscField(obj, "tail") == 64.0
+	})
+
+	// The ring goes, and a new one comes under the same name.
+	require.Equal(t, 0, invoke(t, "", "rm", name).Code)
+	await(t, "stat -w to wait", func() bool { return strings.Contains(watch.stderr.String(), "shmring stat: waiting for "+name+"\n") })
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
+	require.Equal(t, 0, invoke(t, "x\ny\n", "send", name).Code)
+	again := watch.awaitObject(t, "the new ring", func(obj map[string]any) bool { return obj["capacity"] == 4096.0 })
+	assert.NotContains(t, again, "rates", "no rates across two rings")
+	watch.awaitObject(t, "the new ring's messages", func(obj map[string]any) bool {
+		return obj["capacity"] == 4096.0 && obj["messages"] == 2.0
+	})
+
+	require.NoError(t, watch.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 130, watch.wait(t), "stat -w ends with status 130 on SIGTERM")
+	stderr := watch.stderr.String()
+	assert.True(t, strings.HasSuffix(stderr, "shmring stat: interrupted\n"), "%s", stderr)
+	assert.Equal(t, 1, strings.Count(stderr, "waiting for "+name+"\n"), "said once: %s", stderr)
+	for _, obj := range objects(t, watch.stdout.String()) {
+		assert.Equal(t, filepath.Join("/dev/shm", name), obj["name"])
+	}
 
 	t.Run("SIGINT", func(t *testing.T) {
 		name := ringName(t)
@@ -541,8 +772,24 @@ func testWatch(t *testing.T) {
 		watch := start(t, "stat", "-w", name)
 		await(t, "the first refresh", func() bool { return strings.Contains(watch.stdout.String(), "events") })
 		require.NoError(t, watch.cmd.Process.Signal(os.Interrupt))
-		assert.Equal(t, 0, watch.wait(t), "stat -w ends with status 0 on SIGINT")
+		assert.Equal(t, 130, watch.wait(t), "stat -w ends with status 130 on SIGINT")
 		assert.Regexp(t, `(?m)^ring +/dev/shm/`+name+`$`, watch.stdout.String())
+		assert.Equal(t, "shmring stat: interrupted\n", watch.stderr.String())
+	})
+	t.Run("a ring not there yet", func(t *testing.T) {
+		name := ringName(t)
+		watch := start(t, "stat", "-w", name)
+		await(t, "stat -w to wait", func() bool { return watch.stderr.String() == "shmring stat: waiting for "+name+"\n" })
+		assert.Empty(t, watch.stdout.String())
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
+		await(t, "the ring", func() bool { return strings.Contains(watch.stdout.String(), "events") })
+		require.NoError(t, watch.cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 130, watch.wait(t))
+	})
+	t.Run("a name that is not valid", func(t *testing.T) {
+		res := invoke(t, "", "stat", "-w", "../x")
+		assert.Equal(t, 1, res.Code)
+		assert.Contains(t, res.Stderr, "shmring stat: ")
 	})
 }
 
@@ -642,4 +889,90 @@ func testMPMC(t *testing.T) {
 	after, err := os.ReadFile(p)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "check and stat change nothing")
+}
+
+func testPeek(t *testing.T) {
+	name := ringName(t)
+	p := filepath.Join("/dev/shm", name)
+	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
+	res := invoke(t, "", "peek", name)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Empty(t, res.Stdout, "an empty ring")
+
+	var lines []string
+	for i := range 12 {
+		lines = append(lines, fmt.Sprintf("message %d", i))
+	}
+	lines[1] = ""
+	lines[2] = "\xff\x00 binary"
+	input := strings.Join(lines, "\n") + "\n"
+	require.Equal(t, 0, invoke(t, input, "send", name).Code)
+	before, err := os.ReadFile(p)
+	require.NoError(t, err)
+
+	res = invoke(t, "", "peek", name)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, strings.Join(lines[:10], "\n")+"\n", res.Stdout, "10 messages by default, as recv writes them")
+	res = invoke(t, "", "peek", name, "-n", "2")
+	assert.Equal(t, "message 0\n\n", res.Stdout)
+	res = invoke(t, "", "peek", "-n", "0", name)
+	assert.Equal(t, input, res.Stdout, "-n 0: all of them")
+
+	res = invoke(t, "", "peek", name, "-z", "-n", "3")
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	var records bytes.Buffer
+	for _, m := range lines[:3] {
+		records.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(m))))
+		records.WriteString(m)
+	}
+	assert.Equal(t, records.String(), res.Stdout, "-z: the records recv -z writes")
+
+	res = invoke(t, "", "peek", name, "-json", "-n", "3")
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	require.Equal(t, 1, strings.Count(res.Stdout, "\n"), "one array: %s", res.Stdout)
+	var objs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &objs))
+	assert.Equal(t, []map[string]any{
+		{"len": 9.0, "data": "bWVzc2FnZSAw", "text": "message 0"},
+		{"len": 0.0, "data": "", "text": ""},
+		{"len": 9.0, "data": "/wAgYmluYXJ5"}, // no text: not UTF-8
+	}, objs)
+
+	after, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "peek changes nothing")
+	assert.Equal(t, "none", inspect(t, name).SPSC.Consumer.String(), "peek never attaches")
+	res = invoke(t, "", "recv", name)
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Equal(t, input, res.Stdout, "recv gets every message: peek consumed none")
+
+	t.Run("mpmc", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name, "-kind", "mpmc", "-slot", "64", "-size", "4K").Code)
+		require.Equal(t, 0, invoke(t, "one\ntwo\nthree\n", "send", name).Code)
+		require.Equal(t, 0, invoke(t, "", "recv", name, "-n", "1").Code)
+		res := invoke(t, "", "peek", name)
+		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+		assert.Equal(t, "two\nthree\n", res.Stdout)
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
+		require.Equal(t, 0, invoke(t, "a\nbb\nccc\n", "send", name).Code)
+		// The second record claims a payload far beyond the tail.
+		f, err := os.OpenFile(filepath.Join("/dev/shm", name), os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteAt(binary.LittleEndian.AppendUint64(nil, 100000|1<<32), 4096+4096+16)
+		require.NoError(t, errors.Join(err, f.Close()))
+		res := invoke(t, "", "peek", name)
+		assert.Equal(t, 1, res.Code)
+		assert.Equal(t, "a\n", res.Stdout, "the messages before the damage")
+		assert.Contains(t, res.Stderr, "record at position 16 of length 100000")
+		assert.Contains(t, res.Stderr, "shmring check shows where")
+	})
+	t.Run("missing", func(t *testing.T) {
+		res := invoke(t, "", "peek", ringName(t))
+		assert.Equal(t, 1, res.Code)
+		assert.Contains(t, res.Stderr, "no such file")
+	})
 }

@@ -26,7 +26,7 @@ func runRecv(ctx context.Context, cmd *command, args []string, std stdio) int {
 			"(status 1); on an mpmc ring, dead producers and consumers are reaped and recv goes on.")
 	n := fs.Int64("n", 0, "stop after `N` messages (0: at the end of the stream)")
 	records := fs.Bool("z", false, "write length-prefixed binary records instead of lines")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}

@@ -16,7 +16,7 @@ func runRemove(_ context.Context, cmd *command, args []string, std stdio) int {
 			"corrupt, or of another format version, is removed too. Processes that have a ring open\n"+
 			"keep using it; its memory is freed when the last one closes it. Every NAME is tried;\n"+
 			"the status is 1 if any could not be removed.")
-	names, code, ok := parse(fs, args)
+	names, code, ok := parse(std, fs, args)
 	if !ok {
 		return code
 	}

@@ -27,7 +27,7 @@ func runSend(ctx context.Context, cmd *command, args []string, std stdio) int {
 			"reopens it. On an mpmc ring the stream goes on for the other producers; shmring close\n"+
 			"ends it, after which send fails.")
 	records := fs.Bool("z", false, "read length-prefixed binary records instead of lines")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}

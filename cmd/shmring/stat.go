@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,10 +42,13 @@ func runStat(ctx context.Context, cmd *command, args []string, std stdio) int {
 			"and out (head), wake-ups/s (about the sleeps/s of each side), and msgs/s, estimated from\n"+
 			"the bytes consumed and the mean record size seen so far (the ring keeps no message\n"+
 			"counter); for an mpmc ring, msgs/s in and out, exact (enq and deq count messages). It\n"+
-			"ends with status 0 on SIGINT or SIGTERM, or once the stream is closed and drained.")
+			"watches on across ends of the stream and new producers; while NAME does not exist, or\n"+
+			"is not a ring it can read (being created, corrupt), it says \"waiting for NAME\" on\n"+
+			"standard error and goes on when a ring is back. It ends only on SIGINT or SIGTERM, with\n"+
+			"status 130.")
 	asJSON := fs.Bool("json", false, "print one JSON object (with -w, one per line per refresh)")
 	watch := fs.Bool("w", false, "refresh every second, with rates")
-	name, code, ok := oneName(fs, args)
+	name, code, ok := oneName(std, fs, args)
 	if !ok {
 		return code
 	}
@@ -64,46 +68,67 @@ func runStat(ctx context.Context, cmd *command, args []string, std stdio) int {
 // watch is stat -w. It samples the ring every sampleInterval, so that the
 // mean record size behind the msgs/s estimate sees records even in a ring
 // that its consumer keeps nearly empty, and shows a sample every
-// refreshInterval.
+// refreshInterval. It watches until a signal cancels ctx: across ends of the
+// stream, producers that come and go, and the ring being removed and created
+// again, saying on std.err what it waits for while there is no ring to show.
 func (cmd *command) watch(ctx context.Context, name string, asJSON bool, std stdio) int {
 	clearScreen := !asJSON && isTerminal(std.out)
 	ticker := time.NewTicker(sampleInterval)
 	defer ticker.Stop()
 	var (
-		m     meter
-		shown sample // the last sample shown
+		m       meter
+		shown   sample // the last sample shown of the ring as it is now
+		printed bool   // a sample was shown
+		waiting string // what was said on std.err about the ring, if anything
+		ended   bool   // the stream was closed and drained at the last sample
 	)
+	say := func(s string) {
+		if s != waiting {
+			fmt.Fprintf(std.err, "shmring %s: %s\n", cmd.name, s)
+		}
+		waiting = s
+	}
 	for {
 		info, err := shmring.Inspect(name)
-		if err != nil {
+		switch {
+		case err == nil:
+			waiting = "" // the ring is back: the next problem is said again
+			cur := sample{info, time.Now()}
+			m.observe(info)
+			if shown.info == nil || cur.at.Sub(shown.at) >= refreshInterval-sampleInterval/2 {
+				var r *rates
+				switch {
+				case clearScreen:
+					fmt.Fprint(std.out, "\033[H\033[2J")
+				case printed && !asJSON:
+					fmt.Fprintln(std.out)
+				}
+				if shown.info != nil {
+					r = m.rates(shown, cur)
+				}
+				if err := show(std.out, info, r, asJSON); err != nil {
+					return cmd.fail(std, err)
+				}
+				shown, printed = cur, true
+			}
+			if end := info.Closed && info.Depth == 0; end != ended {
+				if ended = end; end {
+					fmt.Fprintf(std.err, "shmring %s: end of stream; watching for a new one\n", cmd.name)
+				}
+			}
+		case errors.Is(err, os.ErrNotExist):
+			say("waiting for " + name)
+			m, shown, ended = meter{}, sample{}, false
+		case errors.Is(err, shmring.ErrNotRing), errors.Is(err, shmring.ErrCorrupt), errors.Is(err, shmring.ErrVersion):
+			// A ring being created, or one that a new one will replace.
+			say(fmt.Sprintf("waiting for %s: %v", name, err))
+			m, shown, ended = meter{}, sample{}, false
+		default:
 			return cmd.fail(std, err)
-		}
-		cur := sample{info, time.Now()}
-		m.observe(info)
-		end := info.Closed && info.Depth == 0
-		if first := shown.info == nil; first || end || cur.at.Sub(shown.at) >= refreshInterval-sampleInterval/2 {
-			var r *rates
-			switch {
-			case clearScreen:
-				fmt.Fprint(std.out, "\033[H\033[2J")
-			case !first && !asJSON:
-				fmt.Fprintln(std.out)
-			}
-			if !first {
-				r = m.rates(shown, cur)
-			}
-			if err := show(std.out, info, r, asJSON); err != nil {
-				return cmd.fail(std, err)
-			}
-			shown = cur
-		}
-		if end {
-			fmt.Fprintf(std.err, "shmring %s: end of stream\n", cmd.name)
-			return cli.ExitOK
 		}
 		select {
 		case <-ctx.Done():
-			return cli.ExitOK
+			return cmd.interrupted(std)
 		case <-ticker.C:
 		}
 	}
@@ -204,10 +229,15 @@ type statJSON struct {
 	Rates *rates `json:"rates,omitempty"`
 }
 
+// newStatJSON returns the JSON object of info and r (nil for none).
+func newStatJSON(info *shmring.Info, r *rates) *statJSON {
+	return &statJSON{Info: info, Mode: fmt.Sprintf("%04o", info.Mode), Rates: r}
+}
+
 // show writes info (and r, if any) as text or as one JSON object.
 func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 	if asJSON {
-		return json.NewEncoder(w).Encode(statJSON{Info: info, Mode: fmt.Sprintf("%04o", info.Mode), Rates: r})
+		return json.NewEncoder(w).Encode(newStatJSON(info, r))
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	line := func(key, format string, args ...any) {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/ring"
 )
 
 // Exit codes of the shmring commands.
@@ -89,46 +90,68 @@ func ParseWait(s string) (shmring.WaitStrategy, error) {
 	return 0, fmt.Errorf("unknown wait strategy %q (want adaptive, spin or block)", s)
 }
 
-// Size defines a -size flag on fs: a ring size in bytes, with an optional K,
-// M or G suffix (powers of 1024). It returns where the value is stored.
+// SizeUnits describes the units ParseSize accepts, for flag usage texts.
+const SizeUnits = "K, M, G, KiB, MiB, GiB: powers of 1024; KB, MB, GB: powers of 1000; any case"
+
+// Size defines a -size flag on fs: a ring's data size in bytes, as ParseSize
+// reads it, from 1 byte to the largest ring (4 GiB). It returns where the
+// value is stored.
 func Size(fs *flag.FlagSet, def int64, usage string) *int64 {
-	s := &sizeFlag{n: def}
-	fs.Var(s, "size", usage)
-	return &s.n
+	return Bytes(fs, "size", def, 1, ring.MaxCapacity, usage)
 }
 
-type sizeFlag struct{ n int64 }
+// Bytes defines a flag name on fs whose value is a byte count, as ParseSize
+// reads it, from lo to hi; a value outside them is refused when the flags are
+// parsed, which makes it a usage error. It returns where the value is stored.
+func Bytes(fs *flag.FlagSet, name string, def, lo, hi int64, usage string) *int64 {
+	b := &bytesFlag{n: def, lo: lo, hi: hi}
+	fs.Var(b, name, usage)
+	return &b.n
+}
 
-func (s *sizeFlag) String() string { return strconv.FormatInt(s.n, 10) }
+type bytesFlag struct{ n, lo, hi int64 }
 
-func (s *sizeFlag) Set(v string) error {
+func (b *bytesFlag) String() string { return strconv.FormatInt(b.n, 10) }
+
+func (b *bytesFlag) Set(v string) error {
 	n, err := ParseSize(v)
 	if err != nil {
 		return err
 	}
-	s.n = n
+	if n < b.lo || n > b.hi {
+		return fmt.Errorf("size %q is %d bytes, outside %d to %d", v, n, b.lo, b.hi)
+	}
+	b.n = n
 	return nil
 }
 
-// ParseSize parses a positive byte count with an optional K, M or G suffix
-// (powers of 1024), such as 4096, 64K or 1M.
+// sizeUnits are the unit suffixes of ParseSize, lower case, and the power
+// each multiplies by.
+var sizeUnits = []struct {
+	suffix string
+	factor int64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
+}
+
+// ParseSize parses a positive byte count: decimal digits with an optional
+// unit, in any case: K, M, G, KiB, MiB, GiB multiply by powers of 1024 (64K
+// and 64KiB are 65536), KB, MB, GB by powers of 1000 (1MB is 1000000). It
+// refuses anything else, zero, and counts beyond 2^62.
 func ParseSize(v string) (int64, error) {
-	shift := 0
-	switch {
-	case strings.HasSuffix(v, "K"):
-		shift = 10
-	case strings.HasSuffix(v, "M"):
-		shift = 20
-	case strings.HasSuffix(v, "G"):
-		shift = 30
+	digits, factor := v, int64(1)
+	lower := strings.ToLower(v)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(lower, u.suffix) {
+			digits, factor = v[:len(v)-len(u.suffix)], u.factor
+			break
+		}
 	}
-	digits := v
-	if shift != 0 {
-		digits = v[:len(v)-1]
+	n, err := strconv.ParseUint(digits, 10, 63)
+	if err != nil || n == 0 || n > (1<<62)/uint64(factor) {
+		return 0, fmt.Errorf("bad size %q (want a positive number of bytes up to 2^62, optionally with a unit: %s)", v, SizeUnits)
 	}
-	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)>>shift {
-		return 0, fmt.Errorf("bad size %q (want a positive number of bytes, optionally with K, M or G)", v)
-	}
-	return n << shift, nil
+	return int64(n) * factor, nil
 }

@@ -1,3 +1,4 @@
-// Package cli holds what the shmring commands share: the -size and -wait
-// flags, exit codes, and a context that SIGINT and SIGTERM cancel.
+// Package cli holds what the shmring commands share: byte-count flags such
+// as -size, the -wait flag, exit codes, and a context that SIGINT and
+// SIGTERM cancel.
 package cli
