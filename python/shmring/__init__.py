@@ -18,6 +18,7 @@ without exec afterwards (multiprocessing: use 'spawn' or 'forkserver').
 
 from .aio import AsyncConsumer, AsyncProducer, Event
 from .errors import (
+    Aborted,
     BadName,
     Busy,
     Closed,
@@ -45,6 +46,7 @@ from ._lib import LibraryError, library_path
 from .ring import Consumer, Kind, Producer, Ring, RingToken, Stats, Wait, num_events
 
 __all__ = [
+    "Aborted",
     "AsyncConsumer",
     "AsyncProducer",
     "BadName",

@@ -136,6 +136,8 @@ def _declare(dll: ctypes.CDLL) -> None:
         "shmring_pass_fd": (i32, [c_ring, ctypes.c_char_p, ctypes.c_char_p, sz]),
         "shmring_close": (i32, [c_ring]),
         "shmring_close_stream": (i32, [c_ring]),
+        "shmring_abort_stream": (i32, [c_ring, ctypes.c_uint32]),
+        "shmring_abort_code": (i64, [c_ring]),
         "shmring_unlink": (i32, [ctypes.c_char_p]),
         "shmring_kind": (i32, [c_ring]),
         "shmring_max_message": (i64, [c_ring]),

@@ -9,6 +9,7 @@ library's detailed one (shmring_last_error) when it has one.
 from __future__ import annotations
 
 import ctypes
+import re
 from typing import NoReturn
 
 from . import _lib
@@ -30,6 +31,7 @@ __all__ = [
     "NoSpace",
     "NotSupported",
     "EndOfStream",
+    "Aborted",
     "Timeout",
     "Exists",
     "NotFound",
@@ -141,6 +143,21 @@ class EndOfStream(ShmringError, EOFError):
     code = -15
 
 
+class Aborted(ShmringError):
+    """The stream was aborted (Ring.abort_stream) and is drained (SHMRING_EABORTED).
+
+    abort_code is the reason the aborting process gave, or None when the
+    message does not carry one.
+    """
+
+    code = -21
+
+    def __init__(self, message: str = "", code: int | None = None) -> None:
+        super().__init__(message, code)
+        m = re.search(r"\(code (\d+)\)", message)
+        self.abort_code: int | None = int(m.group(1)) if m else None
+
+
 class Timeout(ShmringError, TimeoutError):
     """The timeout ran out (SHMRING_ETIMEOUT)."""
 
@@ -195,6 +212,7 @@ _BY_CODE: dict[int, type[ShmringError]] = {
         NoSpace,
         NotSupported,
         EndOfStream,
+        Aborted,
         Timeout,
         Exists,
         NotFound,

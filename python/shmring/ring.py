@@ -321,6 +321,18 @@ class Ring:
         """Ends the stream of an MPMC ring for good, from any process."""
         check(self._lib.shmring_close_stream(self.handle))
 
+    def abort_stream(self, code: int) -> None:
+        """Ends the stream with a reason, from any process.
+
+        Consumers drain what was committed, then get Aborted (whose
+        abort_code is code) instead of EndOfStream. code is from 1 to 2**30-1.
+        """
+        check(self._lib.shmring_abort_stream(self.handle, code))
+
+    def abort_code(self) -> int:
+        """The code of the abort that ended the stream; 0 when it was not aborted."""
+        return check(self._lib.shmring_abort_code(self.handle))
+
     def pass_to(self, key: str) -> tuple[int, dict[str, str]]:
         """Prepares a child started with subprocess to inherit the ring under key.
 

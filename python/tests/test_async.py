@@ -50,6 +50,19 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
             await c.recv()
         self.assertNoReaders()
 
+    async def test_async_for_ends_with_an_abort(self) -> None:
+        p, c = self.ring.async_producer(), self.ring.async_consumer(batch=16)
+        await p.send(b"one")
+        self.ring.abort_stream(7)
+        got = []
+        with self.assertRaises(shmring.Aborted) as cm:
+            async for m in c:
+                got.append(m)
+        self.assertEqual(got, [b"one"])
+        self.assertEqual(cm.exception.abort_code, 7)
+        p.close()
+        self.assertNoReaders()
+
     async def test_batches(self) -> None:
         p, c = self.ring.async_producer(), self.ring.async_consumer()
         msgs = [bytes([i % 256]) * (i % 700) for i in range(3000)]

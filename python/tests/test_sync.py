@@ -29,6 +29,21 @@ class AnonymousRingTest(unittest.TestCase):
             with self.assertRaises(shmring.EndOfStream):
                 c.try_recv()
 
+    def test_abort_stream(self) -> None:
+        with self.ring.producer() as p, self.ring.consumer() as c:
+            p.send(b"last")
+            self.assertEqual(self.ring.abort_code(), 0)
+            self.ring.abort_stream(130)
+            p.close()  # a producer's close leaves the abort
+            self.assertEqual(c.recv(timeout=1), b"last")
+            with self.assertRaises(shmring.Aborted) as cm:
+                c.recv(timeout=1)
+            self.assertEqual(cm.exception.abort_code, 130)
+            self.assertNotIsInstance(cm.exception, EOFError)
+            self.assertEqual(self.ring.abort_code(), 130)
+            with self.assertRaises(shmring.InvalidArgument):
+                self.ring.abort_stream(0)
+
     def test_try_calls(self) -> None:
         p, c = self.ring.producer(), self.ring.consumer()
         with self.assertRaises(shmring.Empty):
