@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	}
 	// Closing the producer ends the stream; a failure or an interrupt
 	// aborts it first, so that the consumer tells it from a finished one.
-	if err != nil {
+	if err != nil && r.Kind() == shmring.SPSC {
 		code := uint32(abortFailed)
 		if ctx.Err() != nil {
 			code = abortInterrupted

@@ -5,7 +5,7 @@
 //
 //	shmring create NAME [-size BYTES] [-kind spsc|mpmc] [-slot BYTES] [-participants N] [-mode 0600]
 //	shmring rm NAME...
-//	shmring close NAME
+//	shmring close NAME [-abort CODE]
 //	shmring ls [-dir DIR] [-a] [-json]
 //	shmring stat NAME [-json] [-w]
 //	shmring check NAME

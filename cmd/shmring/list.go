@@ -28,9 +28,9 @@ func runList(_ context.Context, cmd *command, args []string, std stdio) int {
 			"producers and not yet by consumers), messages in it (~N: counted while the consumers\n"+
 			"moved), producer and consumer (spsc: alive, dead: attached but its process died,\n"+
 			"changing: attaching or detaching, or none; mpmc: how many are alive and dead, and the\n"+
-			"orphans, messages of dead consumers waiting for another), stream (open or closed), and a\n"+
-			"note. A ring that cannot be read (a corrupt header or records, another format version)\n"+
-			"is listed with \"-\" in the columns it cannot fill and the reason in NOTE; with -a, so is\n"+
+			"orphans, messages of dead consumers waiting for another), stream (open, closed or\n"+
+			"aborted), and a note. A ring that cannot be read (a corrupt header or records, another\n"+
+			"format version) is listed with \"-\" in the columns it cannot fill and the reason in NOTE; with -a, so is\n"+
 			"every other file, with the reason it is not a ring or could not be read.",
 		"With -json it prints one JSON array with an object per line of the text: \"name\" (the\n"+
 			"file's path), \"ring\" (the file has the shmring magic), the fields of stat -json for a\n"+
@@ -132,7 +132,10 @@ func listText(w io.Writer, rows []listRow) error {
 			continue
 		}
 		stream := "open"
-		if info.Closed {
+		switch {
+		case info.Aborted:
+			stream = "aborted"
+		case info.Closed:
 			stream = "closed"
 		}
 		producer, consumer := endpoints(info)

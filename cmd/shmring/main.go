@@ -39,7 +39,7 @@ type command struct {
 var commands = []*command{
 	{"create", "NAME [-size BYTES] [-kind spsc|mpmc] [-slot BYTES] [-participants N] [-mode 0600]", "create a ring", runCreate},
 	{"rm", "NAME...", "remove rings", runRemove},
-	{"close", "NAME", "end a ring's stream: the consumers drain it, then stop", runClose},
+	{"close", "NAME [-abort CODE]", "end a ring's stream: the consumers drain it, then stop", runClose},
 	{"ls", "[-dir DIR] [-a] [-json]", "list the rings in /dev/shm or DIR (-a: every file)", runList},
 	{"stat", "NAME [-json] [-w]", "show a ring's header, positions, endpoints and counters", runStat},
 	{"check", "NAME", "validate a ring's header and records without changing anything", runCheck},

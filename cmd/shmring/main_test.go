@@ -555,6 +555,24 @@ func testClose(t *testing.T) {
 		assert.Equal(t, "one\ntwo\n", recv.stdout.String())
 		require.NoError(t, p.Close())
 	})
+	t.Run("abort", func(t *testing.T) {
+		name := ringName(t)
+		require.Equal(t, 0, invoke(t, "", "create", name).Code)
+		require.Equal(t, 2, invoke(t, "", "close", name, "-abort", "1073741824").Code)
+		res := invoke(t, "one\n", "send", name)
+		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+		res = invoke(t, "", "close", name, "-abort", "42")
+		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+		info := inspect(t, name)
+		assert.True(t, info.Aborted, "an end no consumer read yet becomes an abort")
+		assert.Equal(t, uint32(42), info.AbortCode)
+		res = invoke(t, "", "stat", name)
+		assert.Contains(t, res.Stdout, "aborted (code 42)")
+		res = invoke(t, "", "recv", name)
+		assert.Equal(t, 1, res.Code)
+		assert.Equal(t, "one\n", res.Stdout, "what was committed comes first")
+		assert.Contains(t, res.Stderr, "stream aborted (code 42)")
+	})
 }
 
 func testCheck(t *testing.T) {

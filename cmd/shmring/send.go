@@ -23,8 +23,9 @@ func runSend(ctx context.Context, cmd *command, args []string, std stdio) int {
 		"When it exits it closes its producer end, however it exits: at the end of standard input\n"+
 			"(status 0), on SIGINT or SIGTERM (status 130), or on an error (status 1, such as a\n"+
 			"message larger than the ring's largest). On an spsc ring that ends the stream: the\n"+
-			"consumer reads what was sent, then sees the end, and a producer that attaches later\n"+
-			"reopens it. On an mpmc ring the stream goes on for the other producers; shmring close\n"+
+			"consumer reads what was sent, then sees the end (an abort with code 130 after a signal,\n"+
+			"1 after an error, so that it tells them from a finished stream), and a producer that\n"+
+			"attaches later reopens it. On an mpmc ring the stream goes on for the other producers; shmring close\n"+
 			"ends it, after which send fails.")
 	records := fs.Bool("z", false, "read length-prefixed binary records instead of lines")
 	name, code, ok := oneName(std, fs, args)
@@ -54,7 +55,18 @@ func send(ctx context.Context, name string, records bool, in io.Reader) (err err
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, p.Close()) }()
+	defer func() {
+		// On an spsc ring, a failure or an interrupt aborts the stream
+		// first, so that the consumer tells it from a finished one.
+		if err != nil && r.Kind() == shmring.SPSC {
+			code := uint32(cli.ExitFailure)
+			if ctx.Err() != nil {
+				code = cli.ExitInterrupted
+			}
+			err = errors.Join(err, r.AbortStream(code))
+		}
+		err = errors.Join(err, p.Close())
+	}()
 
 	// Reading standard input cannot be interrupted: it runs on its own
 	// goroutine, so that a signal ends send at once. When send returns

@@ -27,9 +27,9 @@ func runStat(ctx context.Context, cmd *command, args []string, std stdio) int {
 	fs := cmd.flagSet(std,
 		"It reads the ring without changing anything (the file is opened read-only, no lock is\n"+
 			"taken). Shown: the file, capacity, head and tail (bytes released and published since\n"+
-			"creation), depth (tail - head) and the messages in it, the stream (open or closed), the\n"+
-			"producer and consumer (alive; dead: attached but its process died; changing: attaching\n"+
-			"or detaching; none), the waiters announced on each condition, the wake-up counters (one\n"+
+			"creation), depth (tail - head) and the messages in it, the stream (open, closed, or\n"+
+			"aborted with its code), the producer and consumer (alive; dead: attached but its\n"+
+			"process died; changing: attaching or detaching; none), the waiters announced on each condition, the wake-up counters (one\n"+
 			"per wake-up, wrapping at 2^32) and the events.",
 		"An mpmc ring shows its slots, enq and deq (positions claimed by producers and by\n"+
 			"consumers since creation), depth (enq - deq slots) and the committed messages in it, and\n"+
@@ -244,7 +244,10 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\n", key, fmt.Sprintf(format, args...))
 	}
 	stream := "open"
-	if info.Closed {
+	switch {
+	case info.Aborted:
+		stream = fmt.Sprintf("aborted (code %d)", info.AbortCode)
+	case info.Closed:
 		stream = "closed"
 	}
 	line("ring", "%s", info.Name)
