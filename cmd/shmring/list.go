@@ -30,8 +30,9 @@ func runList(_ context.Context, cmd *command, args []string, std stdio) int {
 			"changing: attaching or detaching, or none; mpmc: how many are alive and dead, and the\n"+
 			"orphans, messages of dead consumers waiting for another), stream (open, closed or\n"+
 			"aborted), and a note. A ring that cannot be read (a corrupt header or records, another\n"+
-			"format version) is listed with \"-\" in the columns it cannot fill and the reason in NOTE; with -a, so is\n"+
-			"every other file, with the reason it is not a ring or could not be read.",
+			"format version) is listed with \"-\" in the columns it cannot fill and the reason in\n"+
+			"NOTE; with -a, so is every other file, with the reason it is not a ring or could not be\n"+
+			"read.",
 		"With -json it prints one JSON array with an object per line of the text: \"name\" (the\n"+
 			"file's path), \"ring\" (the file has the shmring magic), the fields of stat -json for a\n"+
 			"ring it could read, and \"note\" for a file it could not.",
