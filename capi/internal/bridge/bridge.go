@@ -98,7 +98,9 @@ func (b *Bridge) PassFD(h uint64, key string, envCap int) (fd int, env string, e
 	if err != nil {
 		return -1, "", err
 	}
-	defer f.Close()
+	// The copy made below is what goes to C: closing the original can only
+	// fail in ways that change nothing for the copy.
+	defer func() { _ = f.Close() }()
 	// The descriptor goes to C, which closes it with close(2): it must not
 	// belong to an os.File, whose finalizer would close its number again.
 	// The copy has no close-on-exec; the entry names its number instead.
