@@ -37,6 +37,9 @@
 //     after every return and wait again.
 //   - Wait never sleeps longer than its timeout, plus scheduling slack, and never returns a
 //     timeout before it has passed.
+//   - Where [WakeInterrupts] is true, Wake ends the Waits on its word even when the word still
+//     holds their value, so that a caller may sleep without a timeout and cut the sleep short
+//     with a Wake of its own.
 //   - No wake-up is lost: when a waker changes the word and then calls Wake, a sleeper that read
 //     the old value before the change is woken (up to n of them; the poll mechanism notices the
 //     change within its back-off instead).

@@ -15,8 +15,9 @@
 //
 // Timeouts are relative: after EINTR or the end of a maxSleep slice, Wait recomputes what is
 // left from its monotonic start, as the runtime's notetsleep does, so a signal storm neither
-// stretches nor shortens the wait. The syscall goes through unix.Syscall6, not RawSyscall, so
-// the Go scheduler hands the P to another thread while this one sleeps in the kernel.
+// stretches nor shortens the wait. FUTEX_WAIT goes through unix.Syscall6, not RawSyscall, so the
+// Go scheduler hands the P to another thread while this one sleeps in the kernel; FUTEX_WAKE,
+// which never blocks, goes through unix.RawSyscall6.
 //
 // Nothing lives outside the segment: the cookie only records that futexes are in use. Remove,
 // Release, Detach and Hold have nothing to do, and Adopt is Open.
@@ -34,6 +35,11 @@ import (
 
 // Mechanism names the implementation compiled in: "futex", "sysv-semaphore" or "poll".
 const Mechanism = "futex"
+
+// WakeInterrupts reports whether Wake ends a Wait on its word even while the word still holds the
+// value the sleeper waits on, so that a caller may sleep without a timeout and count on a Wake to
+// cut the sleep short: true, FUTEX_WAKE dequeues the sleepers whatever the word holds.
+const WakeInterrupts = true
 
 // Futex operations, from <linux/futex.h>; x/sys/unix does not define them. Both are the
 // shared variants: FUTEX_PRIVATE_FLAG (128) is deliberately absent.
@@ -73,7 +79,12 @@ func (s *Set) Wait(i int, word *atomic.Uint32, val uint32, timeout time.Duration
 	if word.Load() != val {
 		return nil
 	}
-	start := time.Now()
+	// The clock is read only for a timed wait: an untimed one (the
+	// eventcount's usual sleep) costs the system call alone.
+	var start time.Time
+	if timeout >= 0 {
+		start = time.Now()
+	}
 	for {
 		var ts *unix.Timespec
 		left := remaining(start, timeout)

@@ -253,6 +253,27 @@ func TestWakeWakesSleeper(t *testing.T) {
 	}
 }
 
+// TestWakeInterrupts checks WakeInterrupts: a Wake ends an untimed Wait whose word still holds its
+// value, or, where the mechanism says it does not, leaves it asleep.
+func TestWakeInterrupts(t *testing.T) {
+	var cookie, w atomic.Uint32
+	s := openSet(t, &cookie, 1)
+	done := goWait(s, 0, &w, 0, -1)
+	awaitSleepers(t, s, 0, &w, 1)
+	require.NoError(t, s.Wake(0, &w, 0))
+	if WakeInterrupts {
+		assert.NoError(t, awaitReturn(t, done), "a Wake on an unchanged word ended the sleep")
+		return
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned (%v) on an unchanged word although Wake does not interrupt", err)
+	case <-time.After(10 * time.Millisecond):
+	}
+	w.Store(1)
+	assert.NoError(t, awaitReturn(t, done))
+}
+
 func TestWakeAll(t *testing.T) {
 	var cookie, w atomic.Uint32
 	s := openSet(t, &cookie, 1)

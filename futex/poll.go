@@ -20,6 +20,12 @@ import (
 // Mechanism names the implementation compiled in: "futex", "sysv-semaphore" or "poll".
 const Mechanism = "poll"
 
+// WakeInterrupts reports whether Wake ends a Wait on its word even while the word still holds the
+// value the sleeper waits on, so that a caller may sleep without a timeout and count on a Wake to
+// cut the sleep short: false, Wake does nothing and a sleeper returns only when the word changes
+// or its timeout passes.
+const WakeInterrupts = false
+
 // Back-off bounds of Wait's polling.
 const (
 	pollMinSleep = 50 * time.Microsecond

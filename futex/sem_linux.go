@@ -120,6 +120,11 @@ import (
 // Mechanism names the implementation compiled in: "futex", "sysv-semaphore" or "poll".
 const Mechanism = "sysv-semaphore"
 
+// WakeInterrupts reports whether Wake ends a Wait on its word even while the word still holds the
+// value the sleeper waits on, so that a caller may sleep without a timeout and count on a Wake to
+// cut the sleep short: true, Wake raises the generation that every sleeper on the word awaits.
+const WakeInterrupts = true
+
 // System V semaphore constants from <linux/sem.h> that x/sys/unix does not define (IPC_PRIVATE,
 // IPC_CREAT, IPC_NOWAIT and IPC_RMID come from <linux/ipc.h> through x/sys/unix).
 const (
