@@ -174,7 +174,6 @@ func (c *Consumer) peek(ctx context.Context) ([]byte, error) {
 		return msg, err
 	}
 	c.st.EmptyWaits++
-	c.flushStats()
 	if err := c.r.wait(ctx, c.ep, c.st, c.r.dataWords(), c); err != nil {
 		return nil, err
 	}
@@ -500,8 +499,10 @@ func (c *Consumer) ready() (bool, error) {
 }
 
 // peerDead checks the SPSC producer, or reaps dead MPMC participants
-// (condition of wait).
+// (condition of wait). The wait's look at the peers, once a slice, is also
+// where a waiting consumer flushes its counters to the segment.
 func (c *Consumer) peerDead() error {
+	c.flushStats()
 	if c.mc != nil {
 		return c.r.reapDead(c.st)
 	}

@@ -139,10 +139,12 @@ func (rd readable) ready() (bool, error) {
 // peerDead checks the SPSC producer, or reaps dead MPMC participants
 // without counting them.
 func (rd readable) peerDead() error {
+	r := rd.c.r
 	if rd.c.mc != nil {
-		return rd.c.r.reapDead(nil)
+		return r.reapDead(nil)
 	}
-	return rd.c.peerDead()
+	// Not the consumer's peerDead, which flushes the owner's counters.
+	return r.peerDead(lockProducer, r.ctl.ProducerAttached)
 }
 
 // rearm lets the poller look at the ring again; called by a try that found

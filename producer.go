@@ -30,7 +30,8 @@ type Producer struct {
 
 // statsFlushEvery is how many messages a producer or consumer sends or
 // receives between two flushes of its counters to the segment, besides the
-// flushes at each wait and at Close.
+// flushes at each look at the peer while it waits (once a sleep slice) and
+// at Close.
 const statsFlushEvery = 1024
 
 // Producer attaches a producer end. On an SPSC ring it fails with ErrBusy
@@ -339,7 +340,6 @@ func (p *Producer) reserve(ctx context.Context, n int) ([]byte, error) {
 		return buf, err
 	}
 	p.st.FullWaits++
-	p.flushStats()
 	p.want = n
 	if err := p.r.wait(ctx, p.ep, p.st, p.r.spaceWords(), p); err != nil {
 		return nil, err
@@ -366,8 +366,10 @@ func (p *Producer) ready() (bool, error) {
 }
 
 // peerDead checks the SPSC consumer, or reaps dead MPMC participants
-// (condition of wait).
+// (condition of wait). The wait's look at the peers, once a slice, is also
+// where a waiting producer flushes its counters to the segment.
 func (p *Producer) peerDead() error {
+	p.flushStats()
 	if p.mp != nil {
 		return p.r.reapDead(p.st)
 	}

@@ -47,6 +47,7 @@ type Ring struct {
 
 	gate          gate     // counts every wait on the ring; closed by Close
 	eventSleepers sleepers // waiter record of event waits (counts only)
+	slicer        *slicer  // ends the untimed sleeps' slices; halted by Close
 
 	// lostWakeups counts sleeps that ended with the condition true but no
 	// wake-up: the eventcount argument in wait.go says it stays zero.
@@ -231,6 +232,7 @@ func attach(seg *shm.Segment, o Options,
 		}
 	}()
 	r := &Ring{seg: seg, opts: o, endpoints: make(map[*endpoint]struct{}), faults: seg.CanShrink()}
+	r.slicer = newSlicer(r)
 	if o.WatchParent {
 		r.parent = os.Getppid()
 	}
@@ -368,6 +370,9 @@ func (r *Ring) Close() error {
 				return nil
 			})
 		})
+		// No wait is inside: the slicer has nobody to wake, and must
+		// stop before the unmap.
+		r.slicer.halt()
 		if r.seg.Anonymous() {
 			errs = append(errs, r.fx.Release())
 		} else {

@@ -3,9 +3,10 @@ package shmring
 // Stats are one endpoint's counters. They live in the segment, where the
 // shmring command's stat reads them: in an MPMC endpoint's participant entry,
 // in an SPSC role's stats line. Each endpoint counts in its own memory and
-// flushes at waits, at Close, at Stats and every 1024 messages, one Store per
-// changed counter to a line only it writes: no shared cache line is contended
-// on the hot path. The JSON names are those of shmring stat -json.
+// flushes every 50 ms of a wait (at its look at the peer), at Close, at Stats
+// and every 1024 messages, one Store per changed counter to a line only it
+// writes: no shared cache line is contended on the hot path, and a short
+// wait stores nothing. The JSON names are those of shmring stat -json.
 //
 // Stats has the fields of ring.Stats, in the same order, so that one converts
 // to the other.

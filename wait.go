@@ -23,11 +23,11 @@ import (
 // memory and is made true by another process. Each condition has a sequence
 // word (the futex word) and a waiter count in the segment. A waiter:
 //
-//	1. Add(waiters, 1)           announce
+//	1. Add(waiters, 1)           announce, once per wait
 //	2. s := Load(seq)
 //	3. re-check the condition    return if true
-//	4. futex wait while seq == s
-//	5. Add(waiters, -1)
+//	4. futex wait while seq == s then back to 2
+//	5. Add(waiters, -1)          on return, once per wait
 //
 // The side that makes the condition true:
 //
@@ -44,27 +44,34 @@ import (
 // StoreLoad barrier between (a) and (b) and between (1) and (3) is what the
 // sequential consistency of sync/atomic gives here; it is also why the fast
 // path of a side that finds no waiter is one plain load and no system call.
+// The announcement stays up from (1) to (5), so the argument holds for
+// every round of 2-4 in between.
 //
 // SPSC cursors are stored without that barrier (ring/spsc.go): step (a) is
-// a plain release store. The sleeper then calls fence.GlobalBarrier between
-// (2) and (3), which orders the waker's (a) and (b) as if (a) were
-// sequentially consistent (package fence, "Publication across processes").
-// A Block sleeper, or one whose kernel lacks the barrier, skips it and has
-// its side's noBarrier word set instead, so that the waker's (a) ends with a
-// full barrier (Ring.noBarrier).
+// a plain release store. The sleeper then calls fence.GlobalBarrier after
+// (1), once per wait, before its first (3), which orders the waker's (a) and
+// (b) as if (a) were sequentially consistent, for every later round too
+// while the announcement stays up (package fence, "Publication across
+// processes"). A Block sleeper, or one whose kernel lacks the barrier, skips
+// it and has its side's noBarrier word set instead, so that the waker's (a)
+// ends with a full barrier (Ring.noBarrier).
 //
-// Local events that must end a wait (Close, context cancellation) use the
-// same path: set their flag, then Add(seq, 1) and wake; a waiter checks the
-// flags in step 3.
+// Local events that must end a wait (Close, context cancellation and its
+// deadline) use the same path: set their flag, then Add(seq, 1) and wake; a
+// waiter checks the flags in step 3.
 //
-// Sleeps are cut into slices of peerCheckInterval: after a slice that ended
-// without a wake-up, the waiter checks that its peer is alive. A slice that
-// runs out with seq unchanged and the condition true would be a lost wake-up,
-// which the argument above excludes; it is counted (lostWakeups) so that the
-// stress tests can assert that it never happens.
+// Sleeps are cut into slices of peerCheckInterval: once a slice, woken or
+// not, the waiter looks at its peer (and flushes its counters). A sleep is
+// untimed while the ring's slicer (slicer.go) ends the slices, which spares
+// the hand-off the kernel timer of a timed sleep; a wait that stays idle
+// for untimedSlices slices goes on with timed sleeps of peerCheckInterval,
+// so that the slicer can stop. A sleep that runs out (the slicer woke it,
+// or its timeout passed) with seq unchanged and the condition true would be
+// a lost wake-up, which the argument above excludes; it is counted
+// (lostWakeups) so that the stress tests can assert that it never happens.
 
-// peerCheckInterval bounds each futex sleep: how soon a sleeper notices a
-// dead peer.
+// peerCheckInterval is the sleep slice: how soon a sleeper notices a dead
+// peer.
 const peerCheckInterval = 50 * time.Millisecond
 
 // spinCheckEvery is how many spin iterations pass between two looks at the
@@ -96,6 +103,17 @@ func (r *Ring) spaceWords() waitWords {
 func (r *Ring) eventWords(i int) waitWords {
 	ev := r.w.events[i]
 	return waitWords{ev.Seq, ev.Waiters, nil, ring.WordEvent0 + i}
+}
+
+// seqWord returns the sequence word of futex word i.
+func (r *Ring) seqWord(i int) *atomic.Uint32 {
+	switch i {
+	case ring.WordData:
+		return r.w.dataSeq
+	case ring.WordSpace:
+		return r.w.spaceSeq
+	}
+	return r.w.events[i-ring.WordEvent0].Seq
 }
 
 // sleepBarrier reports whether this ring's sleeps for data or room pay the
@@ -348,10 +366,8 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 		}
 	}
 
-	// Sleep. Cancellation of ctx wakes the sleepers of w like any waker.
-	if lastPeerCheck.IsZero() {
-		lastPeerCheck = time.Now()
-	}
+	// Sleep. Cancellation of ctx wakes the sleepers of w like any waker;
+	// so does its deadline, which cancels it.
 	if done != nil {
 		// The callback touches shared memory: if it has started, wait
 		// for it before leaving, since Close unmaps once every wait left.
@@ -366,63 +382,102 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			}
 		}()
 	}
+	// Step 1, once for the whole sleep phase; step 5 when it returns.
+	sl.announce(w)
+	untimed := r.slicer.join(w.index)
+	defer r.endSleep(sl, w, &untimed)
 	// The cursors of data and room may have been published with a plain
-	// store (sleepBarrier); events are sequentially consistent.
-	barrier := w.index < ring.WordEvent0 && r.sleepBarrier()
+	// store (sleepBarrier); events are sequentially consistent. One barrier
+	// serves every re-check of the phase: the announcement stays up.
+	if w.index < ring.WordEvent0 && r.sleepBarrier() {
+		fence.GlobalBarrier()
+	}
+	if !untimed && lastPeerCheck.IsZero() {
+		lastPeerCheck = time.Now()
+	}
+	checked := r.slicer.ticks.Load() // ticks at the last look at the peers
+	slices := 0                      // untimed sleeps that ran out
 	for {
-		sl.announce(w)
 		seq := w.seq.Load()
-		if barrier {
-			fence.GlobalBarrier()
-		}
 		ok, err := cond.ready()
 		if ok || err != nil {
-			sl.retract(w)
 			return err
 		}
 		if err := stopped(); err != nil {
-			sl.retract(w)
 			return err
 		}
 		if st != nil {
 			st.Sleeps++
 		}
-		slept := time.Now()
-		err = r.fx.Wait(w.index, w.seq, seq, peerCheckInterval)
-		sl.retract(w)
-		if err != nil {
+		var ticks uint32
+		var slept time.Time
+		timeout := time.Duration(-1)
+		if untimed {
+			ticks = r.slicer.ticks.Load()
+		} else {
+			slept, timeout = time.Now(), peerCheckInterval
+		}
+		if err := r.fx.Wait(w.index, w.seq, seq, timeout); err != nil {
 			return err
 		}
+		ranOut := false
 		if w.seq.Load() == seq {
-			// Nobody woke us: the slice ran out, or the wake-up was
-			// spurious (a waker's late FUTEX_WAKE, meant for an earlier
-			// sleep on the word). Look at the peer, and count a lost
-			// wake-up if the slice ran out with the condition true, or
-			// the stream ended, and no bump of seq follows. A spurious
-			// return proves nothing: this sleeper retracted before the
-			// waker looked at the waiters, so the waker rightly skipped
-			// the bump.
+			// Nobody woke us. The sleep ran out (untimed: the slicer
+			// woke it, ticks moved; timed: its timeout passed), or the
+			// return was spurious. Count a lost wake-up if it ran out
+			// with the condition true, or the stream ended, and no bump
+			// of seq follows: the announcement was up all along, so a
+			// waker that made the condition true had to bump. A spurious
+			// return is not counted, though the same holds: only a sleep
+			// that ran out waited a whole slice for nothing.
+			if untimed {
+				ranOut = r.slicer.ticks.Load() != ticks
+			} else {
+				ranOut = time.Since(slept) >= peerCheckInterval
+			}
 			ok, err := cond.ready()
-			if (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrAborted) || errors.Is(err, ErrClosed)) &&
-				time.Since(slept) >= peerCheckInterval && !r.bumpFollows(w, seq) {
+			if ranOut && (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrAborted) || errors.Is(err, ErrClosed)) &&
+				!r.bumpFollows(w, seq) {
 				r.lostWakeups.Add(1)
 			}
 			if ok || err != nil {
 				return err
 			}
-			if err := r.peersDead(cond); err != nil {
-				return err
+		}
+		// The look at the peers, once a slice, woken or not (MPMC: a
+		// sleeper woken for others' sake, by messages behind a dead
+		// producer's slot, must look at dead peers all the same).
+		due := false
+		if untimed {
+			if now := r.slicer.ticks.Load(); now != checked {
+				checked, due = now, true
 			}
-			lastPeerCheck = time.Now()
 		} else if now := time.Now(); now.Sub(lastPeerCheck) >= peerCheckInterval {
-			// Woken, but for others' sake (MPMC: messages behind a dead
-			// producer's slot): the look at dead peers is due anyway.
-			lastPeerCheck = now
+			lastPeerCheck, due = now, true
+		}
+		if due {
 			if err := r.peersDead(cond); err != nil {
 				return err
 			}
 		}
+		if untimed && ranOut {
+			if slices++; slices == untimedSlices {
+				// Idle: timed sleeps from now on, so that the slicer
+				// can stop.
+				r.slicer.leave(w.index)
+				untimed, lastPeerCheck = false, time.Now()
+			}
+		}
 	}
+}
+
+// endSleep is step 5 of the protocol, and the end of an untimed sleeper's
+// record with the slicer.
+func (r *Ring) endSleep(sl *sleepers, w waitWords, untimed *bool) {
+	if *untimed {
+		r.slicer.leave(w.index)
+	}
+	sl.retract(w)
 }
 
 // peersDead is the look at the peers of a wait: the parent process if the

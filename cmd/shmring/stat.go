@@ -36,8 +36,9 @@ func runStat(ctx context.Context, cmd *command, args []string, std stdio) int {
 			"one line per participant entry in use: its role (producer, consumer, or orphan: the\n"+
 			"message of a dead consumer, waiting for another to adopt it), pid, state (alive; dead:\n"+
 			"its process died, and the entry waits for a survivor to reap it), the position it claims\n"+
-			"or holds, whether it sleeps, and its counters as it last flushed them (at each wait, at\n"+
-			"close and every 1024 messages). Waiters count the entries asleep on each condition.",
+			"or holds, whether it sleeps, and its counters as it last flushed them (every 50 ms of a\n"+
+			"wait, at close and every 1024 messages). Waiters count the entries asleep on each\n"+
+			"condition.",
 		"With -w it refreshes every second and adds rates over the last interval: MB/s in (tail)\n"+
 			"and out (head), wake-ups/s (about the sleeps/s of each side), and msgs/s, estimated from\n"+
 			"the bytes consumed and the mean record size seen so far (the ring keeps no message\n"+

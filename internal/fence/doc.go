@@ -27,6 +27,47 @@
 // 0 sees every access of the call done. Set is inlined: two of them and two
 // loads are all a call pays.
 //
+// # Publication across processes
+//
+// The same trade serves the wake-up protocol of the ring cursors, across
+// processes (package shmring, wait.go). A publisher stores its cursor with
+// Store64 and then looks at its peer's waiter count; a sleeper announces
+// itself, then re-checks the cursor:
+//
+//	publisher (every message)       sleeper (rare)
+//	Store64(cursor, v)      (a)     Add(waiters, 1)         (1) sequentially consistent
+//	if Load(noBarrier) != 0 {       GlobalBarrier()
+//	    cursor.Store(v) }           re-check Load(cursor)   (3)
+//	if Load(waiters) != 0 { wake }  (b)
+//
+// Claim: either the sleeper's (3) sees (a), or the publisher's (b) sees (1)
+// and wakes. GlobalBarrier is membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED):
+// it returns only after every running thread of every process registered
+// for it (PlainStores) has executed a full barrier at some point B of its
+// instruction stream (a thread not running passes through the scheduler).
+// If the publisher's (a) precedes B, the store is globally visible when
+// GlobalBarrier returns, and (3) sees it. If it follows B, so does (b),
+// which comes after a full barrier executed after (1) completed (a locked
+// instruction, done before the system call), and sees (1).
+//
+// The claim holds for every re-check that follows the barrier while the
+// announcement stays up, not only the first: a publication before B is
+// visible to all of them, and one after B has its (b) find the announcement,
+// as long as the sleeper has not retracted. So a sleeper that keeps its
+// announcement for a whole wait pays one GlobalBarrier for the wait, however
+// many times it sleeps and re-checks.
+//
+// A side that does not pay the barrier (a Block sleeper, which sleeps on
+// nearly every hand-off, or one whose kernel lacks the command) sets its
+// noBarrier word at attach and then calls GlobalBarrier once; the publisher
+// loads the word after its Store64 and, when it is set, stores again with
+// sync/atomic, a full barrier (XCHG) between (a) and (b). The load comes
+// after the store so that a publisher that loaded 0 did so before B, and its
+// Store64, earlier still, is visible when that one GlobalBarrier returns,
+// before the side's first sleep; a publisher that loads after B sees 1.
+// A process that is not registered (PlainStores false) stores with
+// sync/atomic always.
+//
 // Where the kernel refuses membarrier (an old kernel, a sandbox's seccomp
 // filter), on architectures other than amd64, or under the race detector
 // (which must see the hand-off), Set is a sequentially consistent store and
