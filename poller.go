@@ -22,15 +22,20 @@ import (
 // hand-back: the try sends on it after publishing its cursor, so the
 // poller's next loads see every release or commit (a channel send happens
 // before the receive completes).
+//
+// Neither side blocks on the other: signal holds one token, which the poller
+// leaves without waiting (a token already there says the same), and armed
+// holds one, which the try leaves the same way. Close (stop, once no call of
+// the owner is inside, so that nothing sends on armed any more) closes
+// armed, which ends the poller's loop, then signal.
 type poller struct {
 	r      *Ring
 	ep     *endpoint
 	words  waitWords
-	cond   condition // the endpoint's readiness; reads only shared words
-	signal chan struct{}
-	armed  chan struct{}
-	quit   chan struct{}
-	done   chan struct{}
+	cond   condition             // the endpoint's readiness; reads only shared words
+	signal chan struct{}         // readiness, one token at most; closed by stop
+	armed  chan struct{}         // leave to look at the ring, one token at most; closed by stop
+	done   chan struct{}         // closed when the goroutine ends
 	err    atomic.Pointer[error] // ErrPeerDead or another wait error, for the next try
 }
 
@@ -42,9 +47,8 @@ func startPoller(r *Ring, ep *endpoint, words waitWords, cond condition) *poller
 		ep:     ep,
 		words:  words,
 		cond:   cond,
-		signal: make(chan struct{}),
+		signal: make(chan struct{}, 1),
 		armed:  make(chan struct{}, 1),
-		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	p.armed <- struct{}{}
@@ -82,12 +86,7 @@ func (p *poller) run() {
 	if p.r.faults {
 		debug.SetPanicOnFault(true)
 	}
-	for {
-		select {
-		case <-p.armed:
-		case <-p.quit:
-			return
-		}
+	for range p.armed {
 		err := p.waitReady()
 		if err == ErrClosed {
 			return
@@ -97,10 +96,12 @@ func (p *poller) run() {
 		}
 		select {
 		case p.signal <- struct{}{}:
-		case <-p.quit:
-			return
+		default:
 		}
-		// Let the receiver run before this goroutine competes with it.
+		// The send put a parked receiver next in line on this P: let it
+		// run now, and find the token in armed when this goroutine
+		// runs again, rather than park here and be readied by rearm,
+		// a second goroutine wake-up per message.
 		runtime.Gosched()
 	}
 }
@@ -174,9 +175,10 @@ func (p *poller) takeErr() error {
 }
 
 // stop ends the goroutine, waits for it, then closes the channel: nobody
-// sends on it anymore.
+// sends on it anymore. The caller is Close, once no call of the owner is
+// inside: nothing sends on armed either.
 func (p *poller) stop() {
-	close(p.quit)
+	close(p.armed)
 	<-p.done
 	close(p.signal)
 }
