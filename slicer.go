@@ -184,4 +184,6 @@ func (s *slicer) halt() {
 	if done != nil {
 		<-done
 	}
+	// A join from now on takes the slow path, and start refuses it.
+	s.running.Store(false)
 }
