@@ -301,6 +301,11 @@ func (g *gate) close(wake func()) {
 // ep (nil for events) is closed, and ErrPeerDead when the peer died. It
 // counts its sleeps in st, which belongs to the calling goroutine (nil: do
 // not count).
+//
+// Its phases are methods of waiting, each with at most a few returns, so
+// that the compiler open-codes the defers that must run even when a fault
+// on a shrunk segment panics through them (gate, context callback, sleeper
+// record): a defer the runtime has to record costs a hand-off more.
 func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWords, cond condition) error {
 	// An endpoint's call enters the endpoint's gate only: Ring.Close
 	// closes every endpoint (awaiting its calls) before it unmaps, and no
@@ -313,66 +318,95 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 		return ErrClosed
 	}
 	defer g.leave()
-	done := ctx.Done()
-	stopped := func() error {
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
-		}
-		if g.closed.Load() {
-			return ErrClosed
-		}
-		return nil
-	}
-
-	// Spin, then yield: the condition is checked between PAUSE
-	// instructions, the clock and the exits every spinCheckEvery rounds.
-	// The clock is first read after spinCheckEvery rounds (or when the
-	// sleep starts): a hand-off that arrives sooner costs no clock read.
-	var lastPeerCheck time.Time
+	wt := waiting{r: r, ctx: ctx, done: ctx.Done(), g: g, sl: sl, st: st, w: w, cond: cond}
 	if r.opts.Wait != Block {
-		var start time.Time
-		for i := 1; ; i++ {
-			if ok, err := cond.ready(); ok || err != nil {
-				return err
-			}
-			if i%spinCheckEvery != 0 {
-				spin.Pause()
-				continue
-			}
-			if err := stopped(); err != nil {
-				return err
-			}
-			now := time.Now()
-			if i == spinCheckEvery {
-				start, lastPeerCheck = now, now
-			}
-			if now.Sub(lastPeerCheck) >= peerCheckInterval {
-				lastPeerCheck = now
-				if err := r.peersDead(cond); err != nil {
-					return err
-				}
-			}
-			if r.opts.Wait == Adaptive && now.Sub(start) >= r.opts.SpinBudget {
-				break
-			}
-		}
-		for range yieldRounds {
-			runtime.Gosched()
-			if ok, err := cond.ready(); ok || err != nil {
-				return err
-			}
+		if over, err := wt.spin(); over {
+			return err
 		}
 	}
+	return wt.sleep()
+}
 
-	// Sleep. Cancellation of ctx wakes the sleepers of w like any waker;
-	// so does its deadline, which cancels it.
-	if done != nil {
+// waiting is the state of one wait, shared by its phases.
+type waiting struct {
+	r             *Ring
+	ctx           context.Context
+	done          <-chan struct{} // ctx.Done()
+	g             *gate
+	sl            *sleepers
+	st            *ring.Stats
+	w             waitWords
+	cond          condition
+	lastPeerCheck time.Time // by the clock: spinning, and timed sleeps
+	untimed       bool      // sleeping without a timeout, recorded with the slicer
+}
+
+// stopped returns ctx.Err() once ctx is done, ErrClosed once the gate is
+// closed, and nil otherwise.
+func (wt *waiting) stopped() error {
+	select {
+	case <-wt.done:
+		return wt.ctx.Err()
+	default:
+	}
+	if wt.g.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// spin is the first phase of Spin and Adaptive: spin, then yield. The
+// condition is checked between PAUSE instructions, the clock and the exits
+// every spinCheckEvery rounds. The clock is first read after
+// spinCheckEvery rounds (or when the sleep starts): a hand-off that arrives
+// sooner costs no clock read. over reports that the wait is over, with err.
+func (wt *waiting) spin() (over bool, err error) {
+	r, cond := wt.r, wt.cond
+	var start time.Time
+	for i := 1; ; i++ {
+		if ok, err := cond.ready(); ok || err != nil {
+			return true, err
+		}
+		if i%spinCheckEvery != 0 {
+			spin.Pause()
+			continue
+		}
+		if err := wt.stopped(); err != nil {
+			return true, err
+		}
+		now := time.Now()
+		if i == spinCheckEvery {
+			start, wt.lastPeerCheck = now, now
+		}
+		if now.Sub(wt.lastPeerCheck) >= peerCheckInterval {
+			wt.lastPeerCheck = now
+			if err := r.peersDead(cond); err != nil {
+				return true, err
+			}
+		}
+		if r.opts.Wait == Adaptive && now.Sub(start) >= r.opts.SpinBudget {
+			break
+		}
+	}
+	for range yieldRounds {
+		runtime.Gosched()
+		if ok, err := cond.ready(); ok || err != nil {
+			return true, err
+		}
+	}
+	return false, nil
+}
+
+// sleep is the sleep phase: steps 1 and 5 of the protocol around the
+// slices. Cancellation of ctx wakes the sleepers of w like any waker; so
+// does its deadline, which cancels it.
+func (wt *waiting) sleep() error {
+	r, w := wt.r, wt.w
+	if wt.done != nil {
 		// The callback touches shared memory: if it has started, wait
 		// for it before leaving, since Close unmaps once every wait left.
 		fired := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() {
+		stop := context.AfterFunc(wt.ctx, func() {
 			r.wake(w)
 			close(fired)
 		})
@@ -383,36 +417,52 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 		}()
 	}
 	// Step 1, once for the whole sleep phase; step 5 when it returns.
-	sl.announce(w)
-	untimed := r.slicer.join(w.index)
-	defer r.endSleep(sl, w, &untimed)
+	wt.sl.announce(w)
+	wt.untimed = r.slicer.join(w.index)
+	defer wt.endSleep()
 	// The cursors of data and room may have been published with a plain
 	// store (sleepBarrier); events are sequentially consistent. One barrier
 	// serves every re-check of the phase: the announcement stays up.
 	if w.index < ring.WordEvent0 && r.sleepBarrier() {
 		fence.GlobalBarrier()
 	}
-	if !untimed && lastPeerCheck.IsZero() {
-		lastPeerCheck = time.Now()
+	return wt.slices()
+}
+
+// endSleep is step 5 of the protocol, and the end of an untimed sleeper's
+// record with the slicer.
+func (wt *waiting) endSleep() {
+	if wt.untimed {
+		wt.r.slicer.leave(wt.w.index)
+	}
+	wt.sl.retract(wt.w)
+}
+
+// slices sleeps, slice after slice, until the wait is over: steps 2 to 4 of
+// the protocol, and the look at the peers once a slice.
+func (wt *waiting) slices() error {
+	r, w, cond := wt.r, wt.w, wt.cond
+	if !wt.untimed && wt.lastPeerCheck.IsZero() {
+		wt.lastPeerCheck = time.Now()
 	}
 	checked := r.slicer.ticks.Load() // ticks at the last look at the peers
-	slices := 0                      // untimed sleeps that ran out
+	ranOuts := 0                     // untimed sleeps that ran out
 	for {
 		seq := w.seq.Load()
 		ok, err := cond.ready()
 		if ok || err != nil {
 			return err
 		}
-		if err := stopped(); err != nil {
+		if err := wt.stopped(); err != nil {
 			return err
 		}
-		if st != nil {
-			st.Sleeps++
+		if wt.st != nil {
+			wt.st.Sleeps++
 		}
 		var ticks uint32
 		var slept time.Time
 		timeout := time.Duration(-1)
-		if untimed {
+		if wt.untimed {
 			ticks = r.slicer.ticks.Load()
 		} else {
 			slept, timeout = time.Now(), peerCheckInterval
@@ -427,10 +477,10 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 			// return was spurious. Count a lost wake-up if it ran out
 			// with the condition true, or the stream ended, and no bump
 			// of seq follows: the announcement was up all along, so a
-			// waker that made the condition true had to bump. A spurious
-			// return is not counted, though the same holds: only a sleep
-			// that ran out waited a whole slice for nothing.
-			if untimed {
+			// waker that made the condition true had to bump. A
+			// spurious return is not counted: only a sleep that ran out
+			// waited a whole slice for nothing.
+			if wt.untimed {
 				ranOut = r.slicer.ticks.Load() != ticks
 			} else {
 				ranOut = time.Since(slept) >= peerCheckInterval
@@ -448,36 +498,27 @@ func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWor
 		// sleeper woken for others' sake, by messages behind a dead
 		// producer's slot, must look at dead peers all the same).
 		due := false
-		if untimed {
+		if wt.untimed {
 			if now := r.slicer.ticks.Load(); now != checked {
 				checked, due = now, true
 			}
-		} else if now := time.Now(); now.Sub(lastPeerCheck) >= peerCheckInterval {
-			lastPeerCheck, due = now, true
+		} else if now := time.Now(); now.Sub(wt.lastPeerCheck) >= peerCheckInterval {
+			wt.lastPeerCheck, due = now, true
 		}
 		if due {
 			if err := r.peersDead(cond); err != nil {
 				return err
 			}
 		}
-		if untimed && ranOut {
-			if slices++; slices == untimedSlices {
+		if wt.untimed && ranOut {
+			if ranOuts++; ranOuts == untimedSlices {
 				// Idle: timed sleeps from now on, so that the slicer
 				// can stop.
 				r.slicer.leave(w.index)
-				untimed, lastPeerCheck = false, time.Now()
+				wt.untimed, wt.lastPeerCheck = false, time.Now()
 			}
 		}
 	}
-}
-
-// endSleep is step 5 of the protocol, and the end of an untimed sleeper's
-// record with the slicer.
-func (r *Ring) endSleep(sl *sleepers, w waitWords, untimed *bool) {
-	if *untimed {
-		r.slicer.leave(w.index)
-	}
-	sl.retract(w)
 }
 
 // peersDead is the look at the peers of a wait: the parent process if the
