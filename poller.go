@@ -106,12 +106,17 @@ func (p *poller) run() {
 	}
 }
 
-// waitReady waits until the endpoint can make progress. A fault on a
-// segment whose file was shrunk ends it with an error wrapping ErrCorrupt.
-// The goroutine is the poller's own, so run turns panic-on-fault on for
-// good; the recovery has no closure, so that a wait allocates nothing.
+// waitReady waits until the endpoint can make progress, inside the
+// endpoint's gate. A fault on a segment whose file was shrunk ends it with
+// an error wrapping ErrCorrupt. The goroutine is the poller's own, so run
+// turns panic-on-fault on for good; the recovery has no closure, so that a
+// wait allocates nothing.
 func (p *poller) waitReady() (err error) {
-	r := p.r
+	r, g := p.r, &p.ep.gate
+	if !g.enter() {
+		return ErrClosed
+	}
+	defer g.leave()
 	if r.faults {
 		defer func() {
 			if e := recover(); e != nil {

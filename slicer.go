@@ -79,7 +79,10 @@ func (s *slicer) join(i int) bool {
 		return false
 	}
 	s.counts[i].Add(1)
-	s.used.Store(true)
+	if !s.used.Load() {
+		// Once a slice: the line stays this core's between ticks.
+		s.used.Store(true)
+	}
 	if !s.running.Load() && !s.start() {
 		s.counts[i].Add(-1)
 		return false

@@ -302,22 +302,21 @@ func (g *gate) close(wake func()) {
 // counts its sleeps in st, which belongs to the calling goroutine (nil: do
 // not count).
 //
-// Its phases are methods of waiting, each with at most a few returns, so
-// that the compiler open-codes the defers that must run even when a fault
-// on a shrunk segment panics through them (gate, context callback, sleeper
-// record): a defer the runtime has to record costs a hand-off more.
+// The caller is inside the gate that Close shuts: the endpoint's (begin, or
+// enter for the poller) or, for events (ep nil), the ring's (enter). An
+// endpoint's call needs the endpoint's gate only: Ring.Close closes every
+// endpoint (awaiting its calls) before it unmaps, and no endpoint attaches
+// after that.
+//
+// Its phases are methods of waiting, each with a few returns, so that the
+// compiler open-codes the defers that must run even when a fault on a
+// shrunk segment panics through them (context callback, sleeper record): a
+// defer the runtime has to record costs every hand-off more.
 func (r *Ring) wait(ctx context.Context, ep *endpoint, st *ring.Stats, w waitWords, cond condition) error {
-	// An endpoint's call enters the endpoint's gate only: Ring.Close
-	// closes every endpoint (awaiting its calls) before it unmaps, and no
-	// endpoint attaches after that. Event waits enter the ring's gate.
 	g, sl := &r.gate, &r.eventSleepers
 	if ep != nil {
 		g, sl = &ep.gate, &ep.sleepers
 	}
-	if !g.enter() {
-		return ErrClosed
-	}
-	defer g.leave()
 	wt := waiting{r: r, ctx: ctx, done: ctx.Done(), g: g, sl: sl, st: st, w: w, cond: cond}
 	if r.opts.Wait != Block {
 		if over, err := wt.spin(); over {
