@@ -7,8 +7,8 @@
 // included) or the name of one it does not (Named, read with shmring.Inspect
 // like the shmring command's stat). Reading never stops anyone: the figures
 // are read one after the other from a ring in use, and the counters are as
-// each endpoint last flushed them (at its waits, its Close, every 1024
-// messages and each call of its Stats).
+// each endpoint last flushed them (every 50 ms of its waits, at its Close,
+// every 1024 messages and each call of its Stats).
 package metrics
 
 import (
