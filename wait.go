@@ -485,8 +485,8 @@ func (wt *waiting) slices() error {
 				ranOut = time.Since(slept) >= peerCheckInterval
 			}
 			ok, err := cond.ready()
-			if ranOut && (ok || errors.Is(err, io.EOF) || errors.Is(err, ErrAborted) || errors.Is(err, ErrClosed)) &&
-				!r.bumpFollows(w, seq) {
+			ended := errors.Is(err, io.EOF) || errors.Is(err, ErrAborted) || errors.Is(err, ErrClosed)
+			if ranOut && (ok || ended) && !r.bumpFollows(w, seq) {
 				r.lostWakeups.Add(1)
 			}
 			if ok || err != nil {
