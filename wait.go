@@ -476,9 +476,11 @@ func (wt *waiting) slices() error {
 			// return was spurious. Count a lost wake-up if it ran out
 			// with the condition true, or the stream ended, and no bump
 			// of seq follows: the announcement was up all along, so a
-			// waker that made the condition true had to bump. A
-			// spurious return is not counted: only a sleep that ran out
-			// waited a whole slice for nothing.
+			// waker that made the condition true had to bump. Only a
+			// sleep that ran out is counted: the slicer or the clock
+			// ended it, so it would have lasted until then had the
+			// condition stayed false; a spurious return ended early
+			// for a reason of its own.
 			if wt.untimed {
 				ranOut = r.slicer.ticks.Load() != ticks
 			} else {
