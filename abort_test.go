@@ -1,10 +1,12 @@
 package shmring_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -138,5 +140,26 @@ func TestAbortHostileWord(t *testing.T) {
 		info, ierr := r.Info()
 		require.NoError(t, ierr)
 		assert.True(t, info.Closed)
+	}
+}
+
+func TestAbortWakesReady(t *testing.T) {
+	ctx, cancel := context.WithTimeout(watchdog(t), 10*time.Second)
+	defer cancel()
+	for _, k := range []shmring.Kind{shmring.SPSC, shmring.MPMC} {
+		t.Run(k.String(), func(t *testing.T) {
+			r, _, c := allPair(t, k)
+			_, err := c.TryRecv(make([]byte, 64))
+			require.ErrorIs(t, err, shmring.ErrEmpty)
+			ready := c.Ready()
+			require.NoError(t, r.AbortStream(3))
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				t.Fatal("Ready did not fire at the abort")
+			}
+			_, err = c.TryRecv(make([]byte, 64))
+			assert.ErrorIs(t, err, shmring.ErrAborted)
+		})
 	}
 }

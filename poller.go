@@ -137,9 +137,10 @@ func (rd readable) ready() (bool, error) {
 		return m.Readable(), nil
 	}
 	ctl := rd.c.r.ctl
-	// An end already read (streamRead) is not news: the consumer waits
-	// for the next producer.
-	return ctl.Committed(ctl.Head.Load()) || ctl.Closed.Load() == 1, nil
+	// An end already read (streamWasRead) is not news: the consumer waits
+	// for the next producer. Any other end, normal or aborted, is.
+	v := ctl.Closed.Load()
+	return ctl.Committed(ctl.Head.Load()) || v != 0 && !streamWasRead(v), nil
 }
 
 // peerDead checks the SPSC producer, or reaps dead MPMC participants
