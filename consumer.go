@@ -210,14 +210,23 @@ func (c *Consumer) tryPeek() ([]byte, error) {
 			msg, err = c.peekOnce(true)
 		}
 	}
-	if err != ErrEmpty || c.poller == nil {
+	if c.poller == nil {
 		return msg, err
 	}
-	if err := c.poller.takeErr(); err != nil {
-		return nil, err
+	switch err {
+	case nil:
+		// More may wait: Ready fires again, so that a loop that reads
+		// one message per signal never stalls with messages waiting.
+		c.poller.raise()
+		return msg, nil
+	case ErrEmpty:
+		if err := c.poller.takeErr(); err != nil {
+			return nil, err
+		}
+		c.poller.lower()
+		c.poller.rearm()
 	}
-	c.poller.rearm()
-	return nil, ErrEmpty
+	return msg, err
 }
 
 // peekOnce looks for the next message once: the ring's own TryPeek, then on

@@ -57,10 +57,13 @@ func startPoller(r *Ring, ep *endpoint, words waitWords, cond condition) *poller
 }
 
 // Ready returns a channel that receives a value when messages can be read,
-// the stream has ended, or the wait failed (for example ErrPeerDead); drain
-// with TryRecv or TryPeek until they return an error. ErrEmpty re-arms the
-// channel; any other error (io.EOF, ErrPeerDead) reports what woke it. The
-// first call starts a goroutine that Close stops. Close also closes the
+// the stream has ended, or the wait failed (for example ErrPeerDead); go on
+// with TryRecv or TryPeek. It behaves as level-triggered: a try that finds a
+// message leaves a value in the channel again, so a loop that reads one
+// message per value never stalls with messages waiting (draining until an
+// error saves selects), and ErrEmpty re-arms it for the next message; any
+// other error (io.EOF, ErrPeerDead) reports what woke it. The first call
+// starts a goroutine that Close stops. Close also closes the
 // channel, so that a select waiting on it wakes and the caller's TryRecv
 // reports ErrClosed; after Close, Ready returns a closed channel.
 func (c *Consumer) Ready() <-chan struct{} {
@@ -152,6 +155,27 @@ func (rd readable) peerDead() error {
 	}
 	// Not the consumer's peerDead, which flushes the owner's counters.
 	return r.peerDead(lockProducer, r.ctl.ProducerAttached)
+}
+
+// raise puts the token in signal, if it is not there: the owner's try found
+// a message (room), so the next select on Ready comes back for more.
+func (p *poller) raise() {
+	select {
+	case p.signal <- struct{}{}:
+	default:
+	}
+}
+
+// lower takes the token out of signal, if it is there, before a rearm: the
+// owner's try found nothing, and the rearm makes the poller look again, so a
+// token taken here that the poller had put for a message committed after
+// the try is put back by that look (the poller's wait sees the message, or
+// the wake-up that follows it).
+func (p *poller) lower() {
+	select {
+	case <-p.signal:
+	default:
+	}
 }
 
 // rearm lets the poller look at the ring again; called by a try that found

@@ -246,12 +246,18 @@ func (p *Producer) TryReserve(n int) (buf []byte, err error) {
 	return buf, err
 }
 
-// tryReserve is TryReserve inside a call. ErrFull re-arms the Ready
-// poller, if any.
+// tryReserve is TryReserve inside a call. With a Ready poller, room found
+// raises Ready again (so that a loop that sends one message per signal
+// never stalls with room left), and ErrFull re-arms it.
 func (p *Producer) tryReserve(n int) ([]byte, error) {
 	buf, err := p.tryReserveOnce(n)
-	if err == ErrFull && p.poller != nil {
-		return nil, p.full()
+	if p.poller != nil {
+		switch err {
+		case nil:
+			p.poller.raise()
+		case ErrFull:
+			return nil, p.full()
+		}
 	}
 	return buf, err
 }

@@ -34,8 +34,10 @@ type writable struct {
 // able to send: at once after the first call, and then each time room was
 // freed after a TrySend, TryReserve or SendBatch found the ring full, the
 // stream ended (MPMC: CloseStream), or the wait failed (for example
-// ErrPeerDead, which the next TrySend reports). Go on with TrySend until it
-// returns ErrFull, which re-arms the channel. The first call starts a
+// ErrPeerDead, which the next TrySend reports). Go on with TrySend: as for
+// Consumer.Ready, a try that finds room leaves a value in the channel again,
+// so sending one message per value never stalls with room left, and ErrFull
+// re-arms it. The first call starts a
 // goroutine that Close stops; Close also closes the channel, and after
 // Close, Ready returns a closed channel.
 func (p *Producer) Ready() <-chan struct{} {
@@ -79,6 +81,7 @@ func (p *Producer) full() error {
 	if p.rp != nil {
 		p.room.head.Store(p.rp.Head())
 	}
+	p.poller.lower()
 	p.poller.rearm()
 	return ErrFull
 }

@@ -1,12 +1,9 @@
 package shmring_test
 
-// Producer.Ready: a channel that fires when room was freed after a try
-// found the ring full.
-
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
+	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -16,135 +13,63 @@ import (
 	"github.com/shmring/shmring"
 )
 
-// fires reports whether ch delivers (or is closed) within wait.
-func fires(ch <-chan struct{}, wait time.Duration) bool {
-	select {
-	case <-ch:
-		return true
-	case <-time.After(wait):
-		return false
-	}
-}
-
-func TestProducerReady(t *testing.T) {
-	for _, kind := range []shmring.Kind{shmring.SPSC, shmring.MPMC} {
-		t.Run(kind.String(), func(t *testing.T) {
-			r := createAnon(t, &shmring.Options{Kind: kind, Size: 4096, SlotSize: 64})
-			p, err := r.Producer()
-			require.NoError(t, err)
-			c, err := r.Consumer()
-			require.NoError(t, err)
-			ready := p.Ready()
-			assert.True(t, fires(ready, 5*time.Second), "ready at once: nothing was refused yet")
-			msg := make([]byte, 64)
-			for err == nil {
-				err = p.TrySend(msg)
+// TestReadyOneMessagePerSignal reads one message per Ready signal, the
+// natural loop, which must not stall while messages wait: Ready fires again
+// after a try that found a message.
+func TestReadyOneMessagePerSignal(t *testing.T) {
+	for _, k := range []shmring.Kind{shmring.SPSC, shmring.MPMC} {
+		t.Run(k.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(watchdog(t), 10*time.Second)
+			defer cancel()
+			r, p, c := allPair(t, k)
+			for _, m := range []string{"one", "two", "three"} {
+				require.NoError(t, p.Send(ctx, []byte(m)))
 			}
-			require.ErrorIs(t, err, shmring.ErrFull)
-			assert.False(t, fires(ready, 20*time.Millisecond), "full")
-			// Three records: an SPSC record that does not fit before the
-			// end of the lap needs room for padding too.
+			require.NoError(t, r.CloseStream())
 			buf := make([]byte, 64)
-			for range 3 {
-				_, err = c.TryRecv(buf)
-				require.NoError(t, err)
-			}
-			assert.True(t, fires(ready, 5*time.Second), "messages were released")
-			sent := 0
-			for err = p.TrySend(msg); err == nil; err = p.TrySend(msg) {
-				sent++
-			}
-			require.ErrorIs(t, err, shmring.ErrFull)
-			assert.Positive(t, sent, "the room is there")
-			assert.False(t, fires(ready, 20*time.Millisecond), "full again")
-			if kind == shmring.MPMC {
-				require.NoError(t, r.CloseStream())
-				assert.True(t, fires(ready, 5*time.Second), "the stream ended")
-				assert.ErrorIs(t, p.TrySend(msg), shmring.ErrClosed)
-			}
-			require.NoError(t, p.Close())
-			_, open := <-ready
-			assert.False(t, open, "Close closes the channel")
-			_, open = <-p.Ready()
-			assert.False(t, open, "after Close")
-		})
-	}
-}
-
-// TestProducerReadyNoLostWakeup fills the ring, waits on Ready only, and
-// fills it again, against a consumer that pauses at random: a lost wake-up
-// leaves the producer waiting on a ring with room.
-func TestProducerReadyNoLostWakeup(t *testing.T) {
-	const n = 20000
-	for _, kind := range []shmring.Kind{shmring.SPSC, shmring.MPMC} {
-		t.Run(kind.String(), func(t *testing.T) {
-			ctx := watchdog(t)
-			r := createAnon(t, &shmring.Options{Kind: kind, Size: 4096, SlotSize: 64})
-			p, err := r.Producer()
-			require.NoError(t, err)
-			c, err := r.Consumer()
-			require.NoError(t, err)
-			done := make(chan error, 1)
-			go func() {
-				buf := make([]byte, 64)
-				rng := rand.New(rand.NewPCG(1, 2))
-				for i := range n {
-					if rng.IntN(64) == 0 {
-						time.Sleep(time.Duration(rng.IntN(50)) * time.Microsecond)
-					}
-					if _, err := c.Recv(ctx, buf); err != nil {
-						done <- fmt.Errorf("message %d: %w", i, err)
-						return
-					}
+			var got []string
+			for {
+				select {
+				case <-c.Ready():
+				case <-ctx.Done():
+					t.Fatalf("stalled after %q with messages waiting", got)
 				}
-				done <- nil
-			}()
-			ready := p.Ready()
-			msg := make([]byte, 8+rand.IntN(56))
-			for sent := 0; sent < n; {
-				err := p.TrySend(msg)
-				if err == nil {
-					sent++
+				n, err := c.TryRecv(buf)
+				if errors.Is(err, shmring.ErrEmpty) {
 					continue
 				}
-				require.ErrorIs(t, err, shmring.ErrFull)
-				select {
-				case <-ready:
-				case <-time.After(5 * time.Second):
-					require.Failf(t, "lost wake-up", "Ready silent for 5 s after %d of %d messages", sent, n)
-				case <-ctx.Done():
-					t.Fatal(ctx.Err())
+				if errors.Is(err, io.EOF) {
+					break
 				}
+				require.NoError(t, err)
+				got = append(got, string(buf[:n]))
 			}
-			require.NoError(t, <-done)
-			st := p.Stats()
-			assert.EqualValues(t, n, st.MsgsSent)
+			assert.Equal(t, []string{"one", "two", "three"}, got)
 		})
 	}
 }
 
-// TestProducerReadyAlongsideSend: a blocking Send and the poller may wait
-// for room together.
-func TestProducerReadyAlongsideSend(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r := createAnon(t, &shmring.Options{Size: 4096})
-	p, err := r.Producer()
-	require.NoError(t, err)
-	c, err := r.Consumer()
-	require.NoError(t, err)
-	ready := p.Ready()
-	msg := make([]byte, 100)
-	for p.TrySend(msg) == nil {
+// TestProducerReadyOneMessagePerSignal sends one message per Ready signal,
+// which must not stall while there is room.
+func TestProducerReadyOneMessagePerSignal(t *testing.T) {
+	for _, k := range []shmring.Kind{shmring.SPSC, shmring.MPMC} {
+		t.Run(k.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(watchdog(t), 10*time.Second)
+			defer cancel()
+			_, p, c := allPair(t, k)
+			for i := range 5 {
+				select {
+				case <-p.Ready():
+				case <-ctx.Done():
+					t.Fatalf("stalled after %d messages with room left", i)
+				}
+				require.NoError(t, p.TrySend([]byte("x")))
+			}
+			buf := make([]byte, 64)
+			for range 5 {
+				_, err := c.TryRecv(buf)
+				require.NoError(t, err)
+			}
+		})
 	}
-	sent := make(chan error, 1)
-	go func() { sent <- p.Send(ctx, msg) }()
-	time.Sleep(10 * time.Millisecond)
-	buf := make([]byte, 100)
-	for range 3 {
-		_, err := c.TryRecv(buf)
-		require.NoError(t, err)
-	}
-	require.NoError(t, <-sent)
-	assert.True(t, fires(ready, 5*time.Second))
 }
