@@ -215,9 +215,13 @@ func (c *Consumer) tryPeek() ([]byte, error) {
 	}
 	switch err {
 	case nil:
-		// More may wait: Ready fires again, so that a loop that reads
-		// one message per signal never stalls with messages waiting.
-		c.poller.raise()
+		// When more waits, Ready fires again, so that a loop that reads
+		// one message per signal never stalls with messages waiting. A
+		// message committed after this look is the poller's to report:
+		// it was never lowered, or the next try's ErrEmpty re-arms it.
+		if !c.poller.edge && c.more() {
+			c.poller.raise()
+		}
 		return msg, nil
 	case ErrEmpty:
 		if err := c.poller.takeErr(); err != nil {
@@ -227,6 +231,17 @@ func (c *Consumer) tryPeek() ([]byte, error) {
 		c.poller.rearm()
 	}
 	return msg, err
+}
+
+// more reports whether the consumer may make progress after the message a
+// try just returned, and still holds: another message, or an ended stream
+// (whose end comes once this message is released). A hint for Ready, read
+// from shared memory.
+func (c *Consumer) more() bool {
+	if m := c.r.mp; m != nil {
+		return m.Readable() || m.Closed.Load() != 0
+	}
+	return c.rc.More() || c.r.ctl.Closed.Load() != 0
 }
 
 // peekOnce looks for the next message once: the ring's own TryPeek, then on

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
+
+	edgepkg "github.com/shmring/shmring/internal/edge"
 )
 
 // The poller turns the ring's readiness into channel sends, so that an
@@ -37,11 +39,14 @@ type poller struct {
 	armed  chan struct{}         // leave to look at the ring, one token at most; closed by stop
 	done   chan struct{}         // closed when the goroutine ends
 	err    atomic.Pointer[error] // ErrPeerDead or another wait error, for the next try
+	// edge: only the poller signals, a successful try does not raise
+	// (package edge, for the C API's bridge); fixed at start.
+	edge bool
 }
 
 // startPoller starts the poller of endpoint ep, which waits on words until
 // cond is ready. It starts armed.
-func startPoller(r *Ring, ep *endpoint, words waitWords, cond condition) *poller {
+func startPoller(r *Ring, ep *endpoint, words waitWords, cond condition, edge bool) *poller {
 	p := &poller{
 		r:      r,
 		ep:     ep,
@@ -50,6 +55,7 @@ func startPoller(r *Ring, ep *endpoint, words waitWords, cond condition) *poller
 		signal: make(chan struct{}, 1),
 		armed:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
+		edge:   edge,
 	}
 	p.armed <- struct{}{}
 	go p.run()
@@ -66,15 +72,24 @@ func startPoller(r *Ring, ep *endpoint, words waitWords, cond condition) *poller
 // starts a goroutine that Close stops. Close also closes the
 // channel, so that a select waiting on it wakes and the caller's TryRecv
 // reports ErrClosed; after Close, Ready returns a closed channel.
-func (c *Consumer) Ready() <-chan struct{} {
+func (c *Consumer) Ready() <-chan struct{} { return c.readyChan(false) }
+
+// readyChan is Ready, edge-triggered with edge (package edge) when it starts the
+// poller.
+func (c *Consumer) readyChan(edge bool) <-chan struct{} {
 	if !c.ep.begin() {
 		return alwaysReady
 	}
 	if c.poller == nil {
-		c.poller = startPoller(c.r, c.ep, c.r.dataWords(), readable{c})
+		c.poller = startPoller(c.r, c.ep, c.r.dataWords(), readable{c}, edge)
 	}
 	c.ep.end()
 	return c.poller.signal
+}
+
+func init() {
+	edgepkg.ConsumerReady = func(c any) <-chan struct{} { return c.(*Consumer).readyChan(true) }
+	edgepkg.ProducerReady = func(p any) <-chan struct{} { return p.(*Producer).readyChan(true) }
 }
 
 // alwaysReady is what Ready returns after Close.
@@ -158,8 +173,12 @@ func (rd readable) peerDead() error {
 }
 
 // raise puts the token in signal, if it is not there: the owner's try found
-// a message (room), so the next select on Ready comes back for more.
+// a message (room), so the next select on Ready comes back for more. An edge
+// poller's signal is the poller's alone.
 func (p *poller) raise() {
+	if p.edge {
+		return
+	}
 	select {
 	case p.signal <- struct{}{}:
 	default:

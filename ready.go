@@ -40,14 +40,18 @@ type writable struct {
 // re-arms it. The first call starts a
 // goroutine that Close stops; Close also closes the channel, and after
 // Close, Ready returns a closed channel.
-func (p *Producer) Ready() <-chan struct{} {
+func (p *Producer) Ready() <-chan struct{} { return p.readyChan(false) }
+
+// readyChan is Ready, edge-triggered with edge (package edge) when it starts the
+// poller.
+func (p *Producer) readyChan(edge bool) <-chan struct{} {
 	if !p.ep.begin() {
 		return alwaysReady
 	}
 	if p.poller == nil {
 		p.room = &writable{p: p}
 		p.room.head.Store(notFull)
-		p.poller = startPoller(p.r, p.ep, p.r.spaceWords(), p.room)
+		p.poller = startPoller(p.r, p.ep, p.r.spaceWords(), p.room, edge)
 	}
 	p.ep.end()
 	return p.poller.signal

@@ -330,6 +330,12 @@ func (c *Consumer) TryPeek() ([]byte, error) {
 	}
 }
 
+// More reports, without reading it, whether a record is committed after the
+// one TryPeek returned (with none held, at the consumer's head): a hint for a
+// caller that signals readiness, which a TryPeek confirms or not (a padding
+// record counts, though the message after it may not be committed yet).
+func (c *Consumer) More() bool { return c.c.Committed(c.head + c.peeked) }
+
 // Committed reports whether a record is committed at position pos (a
 // consumer's head): its header is not zero. It is the readiness of a
 // consumer at pos, for a waiter that is not the consumer itself.

@@ -2,7 +2,11 @@
 
 package bridge
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/shmring/shmring/internal/edge"
+)
 
 // readiness is an endpoint's readiness descriptor, made by the first call
 // of ProducerFD or ConsumerFD.
@@ -75,7 +79,7 @@ func (b *Bridge) ConsumerFD(h uint64) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	return c.fd(c.c.Ready)
+	return c.fd(func() <-chan struct{} { return edge.ConsumerReady(c.c) })
 }
 
 // ProducerFD returns producer h's readiness descriptor, made at the first
@@ -89,5 +93,5 @@ func (b *Bridge) ProducerFD(h uint64) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	return p.fd(p.p.Ready)
+	return p.fd(func() <-chan struct{} { return edge.ProducerReady(p.p) })
 }
