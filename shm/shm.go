@@ -50,10 +50,11 @@ var (
 )
 
 const (
-	// shmDir is where bare segment names live.
-	shmDir = "/dev/shm"
 	// nameMax is the longest bare name (NAME_MAX).
 	nameMax = 255
+	// debugNameMax is the longest label of an anonymous segment
+	// (MFD_NAME_MAX_LEN on Linux, kept on every system).
+	debugNameMax = 249
 	// defaultMode is the permission of a segment when Config.Mode is zero.
 	defaultMode os.FileMode = 0o600
 )
@@ -113,7 +114,7 @@ func Path(name string) (string, error) {
 	case len(name) > nameMax:
 		return "", nameError(name, fmt.Sprintf("longer than %d bytes", nameMax))
 	}
-	return shmDir + "/" + name, nil
+	return segmentDir() + "/" + name, nil
 }
 
 // nameError returns an error wrapping ErrName that names name and why.
@@ -151,9 +152,6 @@ func CreateAnonymous(debugName string, cfg Config) (*Segment, error) {
 	}
 	return s, nil
 }
-
-// anonPrefix starts the Name of an anonymous segment.
-const anonPrefix = "memfd:"
 
 // Open opens and maps the existing segment name (see Path) after validating
 // its header against the real file size. It never follows a symlink and never
@@ -397,6 +395,9 @@ func (s *Segment) Close() error {
 	}
 	if probe != nil {
 		errs = append(errs, probe.Close())
+	}
+	if !s.readOnly {
+		errs = append(errs, s.closeLocks())
 	}
 	errs = append(errs, unmap, s.f.Close())
 	if err := errors.Join(errs...); err != nil {

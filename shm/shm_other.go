@@ -1,11 +1,17 @@
-//go:build !linux
+//go:build !unix
 
 package shm
 
-// Platforms other than Linux: the package compiles, and every constructor
+// Systems other than Unix: the package compiles, and every constructor
 // returns an error wrapping ErrNotSupported, so no Segment ever exists here.
 
 import "os"
+
+// anonPrefix starts the Name of an anonymous segment.
+const anonPrefix = "anon:"
+
+// segmentDir names no directory: no segment is ever created here.
+func segmentDir() string { return "" }
 
 func createPath(string, Config, bool) (*Segment, error) { return nil, ErrNotSupported }
 
@@ -24,6 +30,8 @@ func regionWord(string, int64) (uint32, error) { return 0, ErrNotSupported }
 func (s *Segment) lockByte(int) (*os.File, error) { return nil, ErrNotSupported }
 
 func (s *Segment) probeByte(int) (bool, error) { return false, ErrNotSupported }
+
+func (s *Segment) closeLocks() error { return ErrNotSupported }
 
 func (s *Segment) privatize() error { return ErrNotSupported }
 

@@ -624,7 +624,7 @@ func TestAnonymous(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
 
-	for _, bad := range []string{"a\x00b", strings.Repeat("m", memfdNameMax+1)} {
+	for _, bad := range []string{"a\x00b", strings.Repeat("m", debugNameMax+1)} {
 		_, err := CreateAnonymous(bad, testConfig())
 		assert.ErrorIs(t, err, ErrName)
 	}

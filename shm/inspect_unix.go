@@ -1,10 +1,10 @@
-//go:build linux
+//go:build unix
 
 package shm
 
-// Linux: read-only opening, for inspection. The file is opened
+// Read-only opening, for inspection. The file is opened
 // O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK and mapped PROT_READ; every other
-// step is Open's (openFile in shm_linux.go), so a file that Open rejects is
+// step is Open's (openFile in shm_unix.go), so a file that Open rejects is
 // rejected here with the same error.
 
 // openReadOnlyPath opens, validates and maps the segment file p read-only.
