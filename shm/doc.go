@@ -14,12 +14,15 @@
 //
 // # Names
 //
-// A bare name (no '/') is a file in /dev/shm: non-empty, at most 255 bytes, no
-// NUL, not "." or "..". A file path is absolute or starts with "./" and is used
-// as given (after filepath.Clean), so a segment can live on a real file system
-// and be Flushed; any other name with a '/' is refused (ErrName), so a name
-// never leaves /dev/shm by accident (see Path).
-// Anonymous segments (CreateAnonymous) are memfds with no name at all: hand
+// A bare name (no '/') is a file in the segment directory: /dev/shm on Linux,
+// $TMPDIR/shmring-UID (or /tmp/shmring-UID) with the portable backend. It is
+// non-empty, at most 255 bytes, no NUL, not "." or "..". A file path is
+// absolute or starts with "./" and is used as given (after filepath.Clean), so
+// a segment can live on a real file system and be Flushed; any other name with
+// a '/' is refused (ErrName), so a name never leaves the segment directory by
+// accident (see Path).
+// Anonymous segments (CreateAnonymous) have no name at all: memfds on Linux,
+// files unlinked as soon as they are created with the portable backend. Hand
 // File to a child through exec.Cmd.ExtraFiles and attach there with FromFile;
 // nothing is left behind when the processes exit.
 //
@@ -58,10 +61,20 @@
 // LockBase+i, beyond any data) through its own open file description, so the
 // kernel drops it when the holder dies, a stopped holder keeps it, and two
 // endpoints of one process never share it. Segment.Locked tests a byte from
-// any process.
+// any process. The portable backend gives the same guarantees with flock(2)
+// on one lock file per index (locks_portable.go), which only the segment
+// file's owner can take or test.
 //
-// Only Linux is supported; elsewhere every constructor returns an error
-// wrapping ErrNotSupported.
+// # Backends
+//
+// Linux (shm_linux.go): /dev/shm, O_TMPFILE, fallocate, sealed memfds, OFD
+// locks. Portable (shm_portable.go, locks_portable.go: macOS, FreeBSD and
+// other Unix systems, and Linux with the build tag shmring_portable, which is
+// how CI tests it): a per-user directory, temporary names, pages reserved by
+// writing zeros, unlinked files for anonymous segments (not sealed: CanShrink
+// is true), flock on lock files. shm_unix.go holds what both share. On
+// systems that are not Unix every constructor returns an error wrapping
+// ErrNotSupported.
 //
 // This package is a building block of the root package shmring, not a stable
 // API: its names and signatures may change in any release (the segment's

@@ -1,9 +1,10 @@
 package shm
 
-// The portable half of the package: errors, Config, names, and the Segment and
-// Lock types with every method that needs no platform call. The constructors
-// and the lock syscalls live in shm_linux.go; shm_other.go makes them return
-// ErrNotSupported elsewhere.
+// The platform-independent half of the package: errors, Config, names, and
+// the Segment and Lock types with every method that needs no platform call.
+// The constructors and the lock syscalls live in shm_unix.go with
+// shm_linux.go, or with shm_portable.go and locks_portable.go; shm_other.go
+// makes them return ErrNotSupported on systems that are not Unix.
 //
 // Contracts:
 //   - A Segment is immutable after its constructor returns, except for its
@@ -45,7 +46,8 @@ var (
 	ErrNoSpace = errors.New("not enough space for the segment")
 	// ErrLocked reports a lock byte held by another open file description.
 	ErrLocked = errors.New("lock held by another endpoint")
-	// ErrNotSupported reports a platform without shared-memory segments.
+	// ErrNotSupported reports a platform without shared-memory segments, or
+	// an operation this backend cannot do (see Segment.Lock).
 	ErrNotSupported = errors.New("not supported on this platform")
 )
 
@@ -91,12 +93,14 @@ func (c Config) validate() (header, os.FileMode, error) {
 }
 
 // Path returns the file path of a segment name. A bare name (no '/') names a
-// file in /dev/shm: it must be non-empty, at most 255 bytes, free of NUL and
+// file in the segment directory (/dev/shm on Linux; $TMPDIR/shmring-UID, or
+// /tmp/shmring-UID, with the portable backend): it must be non-empty, at most 255 bytes, free of NUL and
 // neither "." nor "..". A file path must say so: it is absolute or starts
 // with "./", and is used as given, cleaned by filepath.Clean; only NUL is
 // rejected. Any other name with a '/' (such as "../etc/x" or "a/b", which a
 // name read from a configuration file could hold by mistake) is refused, so
-// that a name never lands outside /dev/shm by accident. Errors wrap ErrName.
+// that a name never lands outside the segment directory by accident. Errors
+// wrap ErrName.
 func Path(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", nameError(name, "contains NUL")
@@ -140,11 +144,13 @@ func Create(name string, cfg Config) (*Segment, error) {
 	return s, nil
 }
 
-// CreateAnonymous creates a segment with no name: a memfd (memfd_create with
-// MFD_CLOEXEC|MFD_ALLOW_SEALING) that is sized, reserved, given its header and
-// then sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL. Pass File() to a
-// child (exec.Cmd.ExtraFiles), which attaches with FromFile. debugName only
-// labels the memfd (/proc/PID/fd, Name): at most 249 bytes, no NUL.
+// CreateAnonymous creates a segment with no name: on Linux a memfd
+// (memfd_create with MFD_CLOEXEC|MFD_ALLOW_SEALING) that is sized, reserved,
+// given its header and then sealed with F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL;
+// with the portable backend a file of the segment directory unlinked as soon
+// as it is created (not sealed). Pass File() to a child
+// (exec.Cmd.ExtraFiles), which attaches with FromFile. debugName only labels
+// the segment (Name; /proc/PID/fd for a memfd): at most 249 bytes, no NUL.
 func CreateAnonymous(debugName string, cfg Config) (*Segment, error) {
 	s, err := createAnonymous(debugName, cfg)
 	if err != nil {
@@ -258,8 +264,8 @@ func newSegment(name string, anon bool, f *os.File, mm mmap.MMap, hdr header, re
 	}
 }
 
-// Name returns the segment's file path, or "memfd:"+debugName for an anonymous
-// segment.
+// Name returns the segment's file path, or, for an anonymous segment,
+// "memfd:"+debugName on Linux and "anon:"+debugName with the portable backend.
 func (s *Segment) Name() string { return s.name }
 
 // Anonymous reports whether the segment is a memfd with no name.
@@ -292,10 +298,12 @@ func (s *Segment) File() *os.File { return s.f }
 // that two endpoints of one process, or a child that inherited the descriptor,
 // never share its ownership. It returns an error wrapping ErrLocked when any
 // other description holds the byte. The kernel drops the lock when its holder
-// dies; a stopped holder keeps it. Close releases the locks still held. The
-// new description is opened read-write through /proc/self/fd, so Lock needs
-// /proc and write permission on the file. A segment from OpenReadOnly never
-// locks: the error wraps os.ErrPermission.
+// dies; a stopped holder keeps it. Close releases the locks still held. On
+// Linux the new description is opened read-write through /proc/self/fd, so
+// Lock needs /proc and write permission on the file; the portable backend
+// locks a lock file per index instead (flock), and only for the segment
+// file's owner (otherwise the error wraps ErrNotSupported). A segment from
+// OpenReadOnly never locks: the error wraps os.ErrPermission.
 func (s *Segment) Lock(i int) (*Lock, error) {
 	if err := checkLockIndex(i); err != nil {
 		return nil, fmt.Errorf("shm: lock %q: %w", s.name, err)
@@ -369,8 +377,9 @@ func (s *Segment) Unlink() error {
 	return nil
 }
 
-// Close releases the locks still held, closes the probe, unmaps the segment
-// and closes its file. While pins are held, it replaces the shared mapping
+// Close releases the locks still held, closes the probe, removes the lock
+// files nobody holds when the file has no name left (portable backend), unmaps
+// the segment and closes its file. While pins are held, it replaces the shared mapping
 // with a private copy-on-write one instead of unmapping (see Pin). Only the
 // first call does anything; it reports every failure (errors.Join).
 func (s *Segment) Close() error {
@@ -442,8 +451,10 @@ func (s *Segment) Unpin() error {
 // CanShrink reports whether another process may shrink the segment's file
 // under the mapping, so that an access past the new end faults (SIGBUS): a
 // named segment's file can be truncated by any process allowed to write it;
-// an anonymous segment is sealed against it.
-func (s *Segment) CanShrink() bool { return !s.anon }
+// an anonymous segment is sealed against it where the system can seal files
+// (anonSealed: Linux memfds), and otherwise can be truncated by any process
+// that holds its descriptor.
+func (s *Segment) CanShrink() bool { return !s.anon || !anonSealed }
 
 // Lock is a held lock byte (see Segment.Lock).
 type Lock struct {

@@ -44,6 +44,9 @@ const (
 	shmDir = "/dev/shm"
 	// anonPrefix starts the Name of an anonymous segment.
 	anonPrefix = "memfd:"
+	// anonSealed says that an anonymous segment is sealed against
+	// shrinking (a memfd with F_SEAL_SHRINK).
+	anonSealed = true
 	// fallocateAttempts bounds the retries of a fallocate interrupted by a
 	// signal (tmpfs gives EINTR and undoes the partial reservation).
 	fallocateAttempts = 100
@@ -53,6 +56,10 @@ const (
 
 // segmentDir returns the directory of bare segment names.
 func segmentDir() string { return shmDir }
+
+// checkParent has nothing to check: /dev/shm is the system's, sticky and
+// world-writable, and Create never replaces what another user put there.
+func checkParent(string) error { return nil }
 
 // newUnnamed creates a file with no name in dir (O_TMPFILE), or with a random
 // temporary name when tmpfile is false or O_TMPFILE is not supported there.

@@ -10,6 +10,9 @@ import "os"
 // anonPrefix starts the Name of an anonymous segment.
 const anonPrefix = "anon:"
 
+// anonSealed is false: no segment exists here.
+const anonSealed = false
+
 // segmentDir names no directory: no segment is ever created here.
 func segmentDir() string { return "" }
 

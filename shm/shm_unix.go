@@ -139,11 +139,14 @@ func openPath(p string) (*Segment, error) {
 
 // openFile opens, validates and maps the segment file p, read-only (the file
 // opened O_RDONLY and mapped PROT_READ) when readOnly is set, read-write
-// otherwise.
+// otherwise, after the backend checked the directory (checkParent).
 func openFile(p string, readOnly bool) (*Segment, error) {
 	flag := unix.O_RDWR
 	if readOnly {
 		flag = unix.O_RDONLY
+	}
+	if err := checkParent(p); err != nil {
+		return nil, err
 	}
 	f, err := openRegular(p, flag)
 	if err != nil {
