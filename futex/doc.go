@@ -59,8 +59,10 @@
 //     shmring_nofutex): a System V semaphore set with a generation counter and a waiter count
 //     per word, and three counters of its users. Mechanism "sysv-semaphore". It wakes every
 //     sleeper on the word whatever n is.
-//   - poll.go (every other OS): Wait re-reads the word with a bounded back-off sleep, and Wake
-//     does nothing. Mechanism "poll".
+//   - poll.go (every other OS, and Linux with the build tag shmring_portable, which takes
+//     precedence over shmring_nofutex): Wait re-reads the word with a bounded back-off sleep
+//     (50 µs doubling to 1 ms), and Wake does nothing. Mechanism "poll". A sleeper notices a
+//     change up to about a millisecond late; poll.go says why the semaphores do not port.
 //
 // futex.go holds what they share: the errors, the bounds and the cookie markers.
 //

@@ -1,4 +1,4 @@
-//go:build linux && !shmring_nofutex
+//go:build linux && !shmring_nofutex && !shmring_portable
 
 // The futex system calls: the only unsafe code of the futex build. They pass the address of the
 // word and of the timespec to the kernel. The conversions to uintptr sit in the argument list of

@@ -1,7 +1,15 @@
-//go:build !linux
+//go:build !linux || shmring_portable
 
-// The poll mechanism, on every OS but Linux: no primitive here sleeps on a word in shared memory
-// and is woken from another process, so Wait re-reads the word with a bounded back-off sleep.
+// The poll mechanism, on every OS but Linux, and on Linux with the build tag shmring_portable
+// (which runs here what those systems run): no primitive there sleeps on a word in shared memory
+// with a timeout and is woken from another process through x/sys/unix, so Wait re-reads the word
+// with a bounded back-off sleep.
+//
+// Why not the System V semaphores of sem_linux.go: Wait needs a timed sleep, semtimedop, which
+// neither FreeBSD nor macOS has (x/sys/unix offers their semget and semop system call numbers,
+// and no timed variant); a blocking semop with no way out would break the contract. macOS's
+// os_sync_wait_on_address (macOS 14.4) would do, but it is libSystem API that x/sys/unix does
+// not expose, and nothing here could test it.
 //
 // Contract (see doc.go): Wait may return spuriously, never sleeps longer than its timeout plus
 // scheduling slack, and never returns a timeout early. Wake does nothing: a sleeper notices a
@@ -9,6 +17,13 @@
 // pollMinSleep, so a short wait costs little latency, and doubles up to pollMaxSleep, so a long
 // one costs little CPU. Nothing lives outside the segment: Remove, Release, Detach and Hold do
 // nothing, and Adopt is Open.
+//
+// The cost is latency, paid only by a side that went to sleep (a busy side spins and never gets
+// here, and a waker's Wake costs nothing): a sleeper that has slept for t notices a change within
+// about min(t, pollMaxSleep) plus the timer's slack (the OS rounds short sleeps up: tens of
+// microseconds on Linux, up to about a millisecond on macOS with timer coalescing), where a futex
+// wakes it within microseconds. A sleeper polls at most 1/pollMinSleep times a second, falling to
+// 1/pollMaxSleep: about a thousand wake-ups a second per idle sleeper.
 
 package futex
 

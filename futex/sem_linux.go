@@ -1,4 +1,4 @@
-//go:build linux && shmring_nofutex
+//go:build linux && shmring_nofutex && !shmring_portable
 
 // The System V semaphore fallback, compiled in on Linux with the build tag shmring_nofutex.
 //

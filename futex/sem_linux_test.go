@@ -1,4 +1,4 @@
-//go:build linux && shmring_nofutex
+//go:build linux && shmring_nofutex && !shmring_portable
 
 package futex
 

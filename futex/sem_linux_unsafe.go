@@ -1,4 +1,4 @@
-//go:build linux && shmring_nofutex
+//go:build linux && shmring_nofutex && !shmring_portable
 
 // The semtimedop system call: the only unsafe code of the semaphore build. It passes the address
 // of the operations and of the timespec to the kernel; the conversions to uintptr sit in the

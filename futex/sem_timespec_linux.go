@@ -1,4 +1,4 @@
-//go:build linux && shmring_nofutex && !(386 || mips || mipsle)
+//go:build linux && shmring_nofutex && !shmring_portable && !(386 || mips || mipsle)
 
 // The semtimedop system call number and timespec on architectures that have SYS_SEMTIMEDOP with
 // the native struct timespec: 64-bit time_t everywhere but arm, whose 32-bit time_t holds any

@@ -1,4 +1,4 @@
-//go:build linux && shmring_nofutex && (386 || mips || mipsle)
+//go:build linux && shmring_nofutex && !shmring_portable && (386 || mips || mipsle)
 
 // The semtimedop system call number and timespec on 32-bit architectures that have no
 // SYS_SEMTIMEDOP (only the multiplexed ipc(2)), but have semtimedop_time64 (Linux 5.1 and

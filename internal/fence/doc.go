@@ -69,7 +69,9 @@
 // sync/atomic always.
 //
 // Where the kernel refuses membarrier (an old kernel, a sandbox's seccomp
-// filter), on architectures other than amd64, or under the race detector
+// filter), on systems other than Linux (and on Linux with the build tag
+// shmring_portable, which tests what they run), on architectures other than
+// amd64, or under the race detector
 // (which must see the hand-off), Set is a sequentially consistent store and
 // Barrier does nothing: the textbook Dekker, at the price of a full barrier
 // per Set. Asymmetric reports which one is in force.

@@ -1,4 +1,7 @@
-//go:build !linux
+//go:build !linux || shmring_portable
+
+// Systems other than Linux, and Linux with the build tag shmring_portable,
+// which runs here what those systems run.
 
 package fence
 
