@@ -42,6 +42,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/shm"
 )
 
 const (
@@ -50,11 +51,12 @@ const (
 	// helperTimeout is the watchdog of every helper process and of the
 	// parent's waits on it: generous, since it only ends a hung test.
 	helperTimeout = 120 * time.Second
-	// shmDir is where bare ring names live.
-	shmDir = "/dev/shm"
 )
 
-// testPrefix starts the name of every /dev/shm file the tests of this process
+// shmDir is where bare ring names live.
+var shmDir = shm.Dir()
+
+// testPrefix starts the name of every file in shmDir the tests of this process
 // create; TestMain reports those left behind.
 var testPrefix = fmt.Sprintf("shmring-test-%d-", os.Getpid())
 
@@ -156,7 +158,8 @@ func openFDs() (map[string]string, error) {
 }
 
 // findLeaks describes every descriptor open now but not in before, every
-// mapping of a test ring, and every test ring file left in /dev/shm.
+// mapping of a test ring (an anonymous one of the portable backend is an
+// unlinked .shmring- file of shmDir), and every test ring file left in shmDir.
 func findLeaks(before map[string]string) ([]string, error) {
 	var leaks []string
 	after, err := openFDs()
@@ -173,7 +176,8 @@ func findLeaks(before map[string]string) ([]string, error) {
 		return leaks, fmt.Errorf("read mappings: %w", err)
 	}
 	for line := range strings.Lines(string(maps)) {
-		if strings.Contains(line, shmDir+"/"+testPrefix) || strings.Contains(line, "memfd:shmring") {
+		if strings.Contains(line, shmDir+"/"+testPrefix) || strings.Contains(line, "memfd:shmring") ||
+			strings.Contains(line, shmDir+"/.shmring-") {
 			leaks = append(leaks, "mapping "+strings.TrimSpace(line))
 		}
 	}
@@ -192,7 +196,7 @@ func findLeaks(before map[string]string) ([]string, error) {
 
 var nameSeq atomic.Uint64
 
-// testRingName returns a /dev/shm ring name unique to this test process;
+// testRingName returns a bare ring name unique to this test process;
 // the ring, if it exists at the end of the test, is removed with Unlink.
 func testRingName(t testing.TB) string {
 	name := fmt.Sprintf("%sx%d", testPrefix, nameSeq.Add(1))
@@ -204,7 +208,7 @@ func testRingName(t testing.TB) string {
 	return name
 }
 
-// testFileName returns a /dev/shm name unique to this test process for a file
+// testFileName returns a bare name unique to this test process for a file
 // that is not a sound ring; whatever has the name at the end of the test is
 // removed.
 func testFileName(t testing.TB) string {

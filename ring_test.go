@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -32,11 +33,11 @@ func anonRing(t testing.TB, opts *shmring.Options) *shmring.Ring {
 
 var ringSeq atomic.Int64
 
-// ringName returns a /dev/shm name unique to this test process, removed at
+// ringName returns a bare name unique to this test process, removed at
 // the end of the test if it exists.
 func ringName(t testing.TB) string {
 	name := fmt.Sprintf("shmring-test-%d-u%d", os.Getpid(), ringSeq.Add(1))
-	t.Cleanup(func() { _ = os.Remove("/dev/shm/" + name) })
+	t.Cleanup(func() { _ = os.Remove(filepath.Join(shmDir, name)) })
 	return name
 }
 
@@ -489,7 +490,7 @@ func TestNamedRing(t *testing.T) {
 	r, err := shmring.Create(name, &shmring.Options{Size: 4096})
 	require.NoError(t, err)
 	defer r.Close()
-	fi, err := os.Stat("/dev/shm/" + name)
+	fi, err := os.Stat(filepath.Join(shmDir, name))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
@@ -523,7 +524,7 @@ func TestModeOption(t *testing.T) {
 	require.NoError(t, err)
 	defer r.Close()
 	defer shmring.Unlink(name)
-	fi, err := os.Stat("/dev/shm/" + name)
+	fi, err := os.Stat(filepath.Join(shmDir, name))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
 }

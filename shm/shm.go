@@ -121,6 +121,11 @@ func Path(name string) (string, error) {
 	return segmentDir() + "/" + name, nil
 }
 
+// Dir returns the directory where bare names live: /dev/shm on Linux, and
+// $TMPDIR/shmring-UID (or /tmp/shmring-UID) with the portable backend. The
+// portable backend creates it on the first Create; it may not exist yet.
+func Dir() string { return segmentDir() }
+
 // nameError returns an error wrapping ErrName that names name and why.
 func nameError(name, why string) error {
 	return fmt.Errorf("shm: name %q: %s: %w", name, why, ErrName)

@@ -1,4 +1,4 @@
-//go:build shmring_nofutex
+//go:build shmring_nofutex && !shmring_portable
 
 package main
 

@@ -15,8 +15,9 @@
 //	shmring help [COMMAND]
 //	shmring version
 //
-// A bare NAME is a file in /dev/shm; a file path is absolute or starts
-// with ./ (any other NAME with a '/' is refused). Flags and arguments may
+// A bare NAME is a file in /dev/shm (on macOS and FreeBSD, and with the
+// shmring_portable build tag, in $TMPDIR/shmring-UID: see shm.Dir); a file
+// path is absolute or starts with ./ (any other NAME with a '/' is refused). Flags and arguments may
 // come in any order. shmring -h (or --help, or help) prints the list of
 // commands, and shmring COMMAND -h (or shmring help COMMAND) a command's
 // help, on standard output with status 0; a usage error prints its message
@@ -46,7 +47,7 @@
 //
 // ls, stat, check and peek only read: they open files read-only, take no
 // lock and change nothing, so they are safe on rings in use and on files
-// that are not rings. ls lists the rings of /dev/shm (or -dir), one line
+// that are not rings. ls lists the rings of that directory (or -dir), one line
 // each with the same columns: kind, capacity, depth, message count,
 // producer and consumer (alive, dead, changing or none; for an mpmc ring,
 // how many are alive and dead, and the orphans), stream state, and a note

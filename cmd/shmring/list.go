@@ -15,10 +15,8 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/cli"
+	"github.com/shmring/shmring/shm"
 )
-
-// defaultDir is where bare ring names live.
-const defaultDir = "/dev/shm"
 
 // runList lists the rings of a directory.
 func runList(_ context.Context, cmd *command, args []string, std stdio) int {
@@ -38,7 +36,7 @@ func runList(_ context.Context, cmd *command, args []string, std stdio) int {
 			"ring it could read, and \"note\" for a file it could not.",
 		"Files are opened read-only (and only regular ones), never locked: ls changes nothing. A\n"+
 			"tab, newline or other unprintable character in a name shows as ? in the text.")
-	dir := fs.String("dir", defaultDir, "`directory` to list")
+	dir := fs.String("dir", shm.Dir(), "`directory` to list")
 	all := fs.Bool("a", false, "list the files that are not rings too")
 	asJSON := fs.Bool("json", false, "print one JSON array")
 	names, code, ok := parse(std, fs, args)
@@ -84,7 +82,7 @@ type listRow struct {
 func listEntry(dir string, e os.DirEntry) (row listRow, ok bool) {
 	p := filepath.Join(dir, e.Name())
 	if !filepath.IsAbs(p) {
-		p = "./" + p // a bare name would mean /dev/shm, "a/b" is refused
+		p = "./" + p // a bare name would mean shm.Dir(), "a/b" is refused
 	}
 	row = listRow{entry: e.Name(), path: p}
 	if !e.Type().IsRegular() {

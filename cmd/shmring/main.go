@@ -12,6 +12,7 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/cli"
+	"github.com/shmring/shmring/shm"
 )
 
 func main() {
@@ -40,7 +41,7 @@ var commands = []*command{
 	{"create", "NAME [-size BYTES] [-kind spsc|mpmc] [-slot BYTES] [-participants N] [-mode 0600]", "create a ring", runCreate},
 	{"rm", "NAME...", "remove rings", runRemove},
 	{"close", "NAME [-abort CODE]", "end a ring's stream: the consumers drain it, then stop", runClose},
-	{"ls", "[-dir DIR] [-a] [-json]", "list the rings in /dev/shm or DIR (-a: every file)", runList},
+	{"ls", "[-dir DIR] [-a] [-json]", "list the rings in the ring directory or DIR (-a: every file)", runList},
 	{"stat", "NAME [-json] [-w]", "show a ring's header, positions, endpoints and counters", runStat},
 	{"check", "NAME", "validate a ring's header and records without changing anything", runCheck},
 	{"send", "NAME [-z]", "send each line of standard input as a message", runSend},
@@ -118,7 +119,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "shmring -h (or --help, help) prints this on standard output; shmring -version (or --version,")
 	fmt.Fprintln(w, "version) prints the module version and the revision it was built from.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "A bare NAME is a file in /dev/shm; a file path is absolute or starts with ./ (any other NAME with a '/' is refused).")
+	fmt.Fprintln(w, "A bare NAME is a file in "+shm.Dir()+"; a file path is absolute or starts with ./ (any other NAME with a '/' is refused).")
 	fmt.Fprintln(w, "Sizes are bytes with an optional unit, in any case: K, M, G, KiB, MiB, GiB are powers of 1024, KB, MB, GB of 1000.")
 	fmt.Fprintln(w, "Exit status: 0 done, 1 failure (or a corrupt ring for check and peek), 2 usage, 130 interrupted.")
 }

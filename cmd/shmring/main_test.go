@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -132,12 +133,12 @@ func (s *started) wait(t *testing.T) int {
 
 var nameSeq atomic.Uint64
 
-// ringName returns a /dev/shm name unique to the test; whatever has it at the
+// ringName returns a bare name unique to the test; whatever has it at the
 // end of the test is removed (through shmring.Unlink when it is a sound
 // ring, so that the semaphore fallback's state goes too).
 func ringName(t *testing.T) string {
 	name := fmt.Sprintf("shmring-clitest-%d-%d", os.Getpid(), nameSeq.Add(1))
-	t.Cleanup(func() { removeRing(t, name, filepath.Join("/dev/shm", name)) })
+	t.Cleanup(func() { removeRing(t, name, filepath.Join(shm.Dir(), name)) })
 	return name
 }
 
@@ -330,7 +331,7 @@ func statObject(t *testing.T, name string) map[string]any {
 
 func testRoundTrip(t *testing.T) {
 	name := ringName(t)
-	p := filepath.Join("/dev/shm", name)
+	p := filepath.Join(shm.Dir(), name)
 	res := invoke(t, "", "create", "-size", "5000", name, "-mode", "0640")
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	assert.Equal(t, fmt.Sprintf("created %s: spsc, capacity 8192 bytes, largest message 8176 bytes\n", p), res.Stdout)
@@ -577,7 +578,7 @@ func testClose(t *testing.T) {
 
 func testCheck(t *testing.T) {
 	name := ringName(t)
-	p := filepath.Join("/dev/shm", name)
+	p := filepath.Join(shm.Dir(), name)
 	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
 	require.Equal(t, 0, invoke(t, "a\nbb\nccc\n", "send", name).Code)
 	res := invoke(t, "", "check", name)
@@ -781,7 +782,7 @@ func testWatch(t *testing.T) {
 	assert.True(t, strings.HasSuffix(stderr, "shmring stat: interrupted\n"), "%s", stderr)
 	assert.Equal(t, 1, strings.Count(stderr, "waiting for "+name+"\n"), "said once: %s", stderr)
 	for _, obj := range objects(t, watch.stdout.String()) {
-		assert.Equal(t, filepath.Join("/dev/shm", name), obj["name"])
+		assert.Equal(t, filepath.Join(shm.Dir(), name), obj["name"])
 	}
 
 	t.Run("SIGINT", func(t *testing.T) {
@@ -791,7 +792,7 @@ func testWatch(t *testing.T) {
 		await(t, "the first refresh", func() bool { return strings.Contains(watch.stdout.String(), "events") })
 		require.NoError(t, watch.cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 130, watch.wait(t), "stat -w ends with status 130 on SIGINT")
-		assert.Regexp(t, `(?m)^ring +/dev/shm/`+name+`$`, watch.stdout.String())
+		assert.Regexp(t, `(?m)^ring +`+regexp.QuoteMeta(shm.Dir())+`/`+name+`$`, watch.stdout.String())
 		assert.Equal(t, "shmring stat: interrupted\n", watch.stderr.String())
 	})
 	t.Run("a ring not there yet", func(t *testing.T) {
@@ -822,7 +823,7 @@ func mpmcSlotOffset(participants, slotSize, i int) int64 {
 
 func testMPMC(t *testing.T) {
 	name := ringName(t)
-	p := filepath.Join("/dev/shm", name)
+	p := filepath.Join(shm.Dir(), name)
 	res := invoke(t, "", "create", name, "-kind", "mpmc", "-slot", "100", "-participants", "8", "-size", "4K")
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 	assert.Equal(t, fmt.Sprintf("created %s: mpmc, 64 slots of 104 bytes (capacity 6656 bytes), largest message 104 bytes, 8 participants\n", p), res.Stdout)
@@ -911,7 +912,7 @@ func testMPMC(t *testing.T) {
 
 func testPeek(t *testing.T) {
 	name := ringName(t)
-	p := filepath.Join("/dev/shm", name)
+	p := filepath.Join(shm.Dir(), name)
 	require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
 	res := invoke(t, "", "peek", name)
 	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
@@ -978,7 +979,7 @@ func testPeek(t *testing.T) {
 		require.Equal(t, 0, invoke(t, "", "create", name, "-size", "4K").Code)
 		require.Equal(t, 0, invoke(t, "a\nbb\nccc\n", "send", name).Code)
 		// The second record claims a payload far beyond the tail.
-		f, err := os.OpenFile(filepath.Join("/dev/shm", name), os.O_WRONLY, 0)
+		f, err := os.OpenFile(filepath.Join(shm.Dir(), name), os.O_WRONLY, 0)
 		require.NoError(t, err)
 		_, err = f.WriteAt(binary.LittleEndian.AppendUint64(nil, 100000|1<<32), 4096+4096+16)
 		require.NoError(t, errors.Join(err, f.Close()))
