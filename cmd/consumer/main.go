@@ -15,6 +15,7 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/cli"
+	"github.com/shmring/shmring/shm"
 )
 
 func main() {
@@ -39,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
-	fs.StringVar(&cfg.name, "ring", "", "ring `name`: a file in /dev/shm, or a file path if absolute or starting with ./ (required)")
+	fs.StringVar(&cfg.name, "ring", "", "ring `name`: a file in "+shm.Dir()+", or a file path if absolute or starting with ./ (required)")
 	size := cli.Size(fs, 0, "data `bytes` of the ring ("+cli.SizeUnits+"): its size if this side creates it\n(default 1M), and the size an existing ring must have (default: any)")
 	fs.Int64Var(&cfg.n, "n", 0, "stop after `N` messages and print the rate (0: read to the end of the stream)")
 	fs.BoolVar(&cfg.quiet, "q", false, "do not print the messages")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/clitest"
+	"github.com/shmring/shmring/shm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -44,10 +45,10 @@ func TestCommands(t *testing.T) {
 	t.Run("interrupt", func(t *testing.T) { testInterrupt(t, bin) })
 }
 
-// shmName returns a ring name in /dev/shm unique to the test.
+// shmName returns a bare ring name (a file in shm.Dir) unique to the test.
 func shmName(t *testing.T) string {
 	name := fmt.Sprintf("shmring-cmdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
-	removeAtEnd(t, filepath.Join("/dev/shm", name), name)
+	removeAtEnd(t, filepath.Join(shm.Dir(), name), name)
 	return name
 }
 
@@ -70,7 +71,7 @@ func removeAtEnd(t *testing.T, file, ring string) {
 }
 
 func testGenerated(t *testing.T, bin binaries) {
-	shm := shmName(t)
+	bare := shmName(t)
 	tests := []struct {
 		name   string
 		ring   string
@@ -78,7 +79,7 @@ func testGenerated(t *testing.T, bin binaries) {
 		remove string   // file that -rm must remove
 	}{
 		{"file-backed ring", ringPath(t), nil, ""},
-		{"ring in /dev/shm removed with -rm", shm, []string{"-rm"}, filepath.Join("/dev/shm", shm)},
+		{"ring in the ring directory removed with -rm", bare, []string{"-rm"}, filepath.Join(shm.Dir(), bare)},
 	}
 
 	for _, tt := range tests {

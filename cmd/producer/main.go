@@ -13,6 +13,7 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/cmd/internal/cli"
+	"github.com/shmring/shmring/shm"
 )
 
 // maxBatch is the most messages one SendBatch publishes at once.
@@ -39,7 +40,7 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
 	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	name := fs.String("ring", "", "ring `name`: a file in /dev/shm, or a file path if absolute or starting with ./ (required)")
+	name := fs.String("ring", "", "ring `name`: a file in "+shm.Dir()+", or a file path if absolute or starting with ./ (required)")
 	size := cli.Size(fs, 0, "data `bytes` of the ring ("+cli.SizeUnits+"): its size if this side creates it\n(default 1M), and the size an existing ring must have (default: any)")
 	n := fs.Int64("n", 0, "send `N` generated messages instead of the lines of standard input")
 	msgSize := fs.Int("msgsize", 64, "`bytes` of each generated message (at least 8)")

@@ -15,6 +15,7 @@ import (
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/metrics"
 	"github.com/shmring/shmring/metrics/prom"
+	"github.com/shmring/shmring/shm"
 )
 
 func TestCollector(t *testing.T) {
@@ -71,8 +72,8 @@ func TestCollectorUnnamed(t *testing.T) {
 	want := fmt.Sprintf(`
 # HELP shmring_up 1 when the ring could be read at this scrape, else 0.
 # TYPE shmring_up gauge
-shmring_up{ring="/dev/shm/%s"} 1
+shmring_up{ring="%s/%s"} 1
 shmring_up{ring="%s-missing"} 0
-`, name, name)
+`, shm.Dir(), name, name)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "shmring_up"))
 }

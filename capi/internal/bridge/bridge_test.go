@@ -539,7 +539,7 @@ func TestNamed(t *testing.T) {
 	name := fmt.Sprintf("shmring-capi-test-%d", os.Getpid())
 	r, err := b.Create(name, &Options{Size: 4096})
 	require.NoError(t, err)
-	defer func() { _ = unix.Unlink("/dev/shm/" + name) }()
+	defer func() { _ = shmring.Unlink(name) }()
 	_, err = b.Create(name, nil)
 	assert.Equal(t, EExist, code(err))
 	o, err := b.Open(name, nil)
