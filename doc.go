@@ -3,7 +3,10 @@
 //
 // A Ring is a segment: a named file under /dev/shm, a file at a path the
 // caller gives, or an anonymous memfd handed to a child process (Pass and
-// Inherit). Its kind is fixed at creation (Options.Kind): an SPSC ring takes
+// Inherit). On macOS and FreeBSD (and on Linux with the build tag
+// shmring_portable) bare names live in a per-user directory instead
+// (shm.Dir) and anonymous rings are unlinked files: see Platform support in
+// the README. Its kind is fixed at creation (Options.Kind): an SPSC ring takes
 // one Producer and one Consumer at a time and variable-length records; an
 // MPMC ring takes any number of producers and consumers, up to its
 // participant table, and fixed-size slots, and each message goes to exactly
@@ -18,7 +21,7 @@
 //     once per batch.
 //
 // A waiting call spins for a budget, yields, then sleeps on a futex in the
-// segment (see WaitStrategy); a side that finds nobody asleep makes no system
+// segment (a bounded poll on macOS and FreeBSD; see WaitStrategy); a side that finds nobody asleep makes no system
 // call at all. Every wait ends on its condition, on the context's
 // cancellation or deadline, on Close, when the peer process died while
 // attached (ErrPeerDead, SPSC), or, on a ring that watches it (Inherit,

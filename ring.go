@@ -62,7 +62,8 @@ type Ring struct {
 }
 
 // Create makes a new named ring and fails if the name exists (an error
-// wrapping os.ErrExist). A bare name lives under /dev/shm; a name that is
+// wrapping os.ErrExist). A bare name lives under /dev/shm (shm.Dir: in
+// $TMPDIR/shmring-UID on macOS and FreeBSD); a name that is
 // absolute or starts with "./" is a file path (file-backed rings survive
 // until removed, but not reboots on tmpfs), and any other name with a '/' is
 // refused with an error wrapping ErrName. The file is created with mode 0600 unless opts says otherwise,
@@ -80,8 +81,9 @@ func Create(name string, opts *Options) (*Ring, error) {
 	return attach(seg, o, futex.Open)
 }
 
-// CreateAnonymous makes a ring backed by an anonymous memory file (memfd)
-// that has no name: hand it to a child process with Pass. It disappears when
+// CreateAnonymous makes a ring backed by an anonymous memory file (a memfd;
+// on macOS and FreeBSD a file unlinked as soon as it is created) that has no
+// name: hand it to a child process with Pass. It disappears when
 // the last process holding it exits.
 func CreateAnonymous(opts *Options) (*Ring, error) {
 	o, err := opts.resolve()
@@ -298,8 +300,8 @@ func spscControl(seg *shm.Segment) (*ring.Control, error) {
 	return ctl, nil
 }
 
-// Name returns the ring's file path, or a memfd description for an
-// anonymous ring.
+// Name returns the ring's file path, or a description for an anonymous ring
+// ("memfd:..." on Linux, "anon:..." on macOS and FreeBSD).
 func (r *Ring) Name() string { return r.seg.Name() }
 
 // Kind returns the ring's algorithm.
