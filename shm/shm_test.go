@@ -816,10 +816,23 @@ func TestLocksInProcess(t *testing.T) {
 }
 
 func TestLocksAcrossProcesses(t *testing.T) {
-	s, err := Create(uniqueName(t), testConfig())
-	require.NoError(t, err)
-	closeAtCleanup(t, s)
+	t.Run("named", func(t *testing.T) {
+		s, err := Create(uniqueName(t), testConfig())
+		require.NoError(t, err)
+		testLocksAcrossProcesses(t, s)
+	})
+	t.Run("anonymous", func(t *testing.T) {
+		s, err := CreateAnonymous("shmtest-locks", testConfig())
+		require.NoError(t, err)
+		testLocksAcrossProcesses(t, s)
+	})
+}
 
+// testLocksAcrossProcesses has a child lock byte 3 of s, checks that the lock
+// shows and conflicts while the child runs and while it is stopped, and that
+// kill -9 drops it. It closes s at cleanup.
+func testLocksAcrossProcesses(t *testing.T, s *Segment) {
+	closeAtCleanup(t, s)
 	cmd, stdout := startHelper(t, "lock", s.File())
 	require.Equal(t, "locked", readLine(t, stdout))
 	assertHeld := func(state string) {
