@@ -56,12 +56,18 @@ package shm
 // unlink gets the lock only after the cleaner lets go, finds the file
 // unlinked and starts over, so no endpoint ever holds a lock that probes
 // cannot see. The last process to close cleans up what the others left.
+// Since a missing file means what an unheld one means, removing unheld files
+// is safe at any time, for any segment, live or gone: every Create sweeps
+// all the lock directories of segmentDir that way (sweepLockDirs), which
+// collects those of segments whose names went with rm instead of Unlink, and
+// of anonymous segments whose processes were all killed.
 //
 // What kill -9 leaves: the kernel drops the dead process's locks; its files
 // stay, held by nobody, which every probe reads as dead. A named segment's
-// directory goes with Unlink. The directory of an anonymous segment whose
-// processes were all killed stays in segmentDir, a few empty files that no
-// live segment can confuse with its own (see Where).
+// directory goes with Unlink; the directory of an anonymous segment whose
+// processes were all killed stays until the next Create of this user sweeps
+// it: a few empty files that no live segment can confuse with its own (see
+// Where).
 
 import (
 	"errors"
@@ -70,12 +76,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 const (
+	// lockDirPrefix starts the name of every lock directory.
+	lockDirPrefix = ".locks-"
 	// lockAttempts bounds the times Lock and Locked start over.
 	lockAttempts = 100
 	// lockRetrySleep bounds the sleep of a Lock that met only probes.
@@ -84,7 +93,7 @@ const (
 
 // lockDirOf returns the lock directory of the segment file st describes.
 func lockDirOf(st *unix.Stat_t) string {
-	return filepath.Join(segmentDir(), fmt.Sprintf(".locks-%x-%x", uint64(st.Dev), uint64(st.Ino)))
+	return filepath.Join(segmentDir(), fmt.Sprintf("%s%x-%x", lockDirPrefix, uint64(st.Dev), uint64(st.Ino)))
 }
 
 // lockDir returns the segment's lock directory. A file owned by another user has its lock files in that user's
@@ -244,13 +253,35 @@ func (s *Segment) closeLocks() error {
 
 // removeLockFiles removes the lock files that nobody holds from the lock
 // directory of the segment file st describes, then the directory if it is
-// empty. A missing directory, a file held by someone, or a directory that is
-// not empty afterwards are no errors.
+// empty (removeLockDir).
 func removeLockFiles(st unix.Stat_t) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid() {
 		return nil
 	}
-	dir := lockDirOf(&st)
+	return removeLockDir(lockDirOf(&st))
+}
+
+// sweepLockDirs removes the lock files nobody holds from every lock directory
+// of segmentDir, and the directories left empty. It is safe on the
+// directories of live segments (see the file comment). It is a clean-up:
+// Create calls it and does not fail with it, so it reports nothing.
+func sweepLockDirs() {
+	dir := segmentDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), lockDirPrefix) {
+			_ = removeLockDir(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// removeLockDir removes the lock files that nobody holds from the lock
+// directory dir, then dir if it is empty. A missing directory, a file held by
+// someone, or a directory that is not empty afterwards are no errors.
+func removeLockDir(dir string) error {
 	if err := checkOwnedDir(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil

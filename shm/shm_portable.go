@@ -101,8 +101,9 @@ func checkParent(p string) error {
 
 // newUnnamed creates the segment file with a random temporary name in dir,
 // creating and checking segmentDir first when dir is it. tmpfile is ignored:
-// there is no O_TMPFILE here.
+// there is no O_TMPFILE here. It sweeps the lock directories first.
 func newUnnamed(dir string, _ bool) (unnamed, error) {
+	sweepLockDirs()
 	if dir == segmentDir() {
 		if _, err := ensureSegmentDir(); err != nil {
 			return unnamed{}, err
@@ -130,6 +131,7 @@ func createAnonymous(debugName string, cfg Config) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	sweepLockDirs()
 	dir, err := ensureSegmentDir()
 	if err != nil {
 		return nil, err

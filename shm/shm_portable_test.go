@@ -222,3 +222,48 @@ func TestCreateNoSpace(t *testing.T) {
 	require.NoError(t, err, "a segment that fits")
 	require.NoError(t, s.Close())
 }
+
+func TestSweepLockDirs(t *testing.T) {
+	// A ring removed with rm: its lock directory outlives it.
+	p := filepath.Join(t.TempDir(), "seg")
+	gone, err := Create(p, testConfig())
+	require.NoError(t, err)
+	goneDir := lockDirOfSegment(t, gone)
+	_, err = gone.Lock(0)
+	require.NoError(t, err)
+	// An open descriptor keeps the inode, whose number would otherwise go to
+	// the next file created and name the same directory.
+	keep, err := os.Open(p)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, keep.Close()) })
+	require.NoError(t, gone.Close())
+	require.NoError(t, os.Remove(p))
+	require.DirExists(t, goneDir)
+
+	// A live ring: one lock held, one file left unheld.
+	live, err := CreateAnonymous("shmtest-sweep", testConfig())
+	require.NoError(t, err)
+	closeAtCleanup(t, live)
+	liveDir := lockDirOfSegment(t, live)
+	require.NotEqual(t, goneDir, liveDir)
+	_, err = live.Lock(0)
+	require.NoError(t, err)
+	l1, err := live.Lock(1)
+	require.NoError(t, err)
+	require.NoError(t, l1.Release())
+
+	other, err := Create(uniqueName(t), testConfig())
+	require.NoError(t, err, "Create sweeps")
+	closeAtCleanup(t, other)
+	assert.NoDirExists(t, goneDir, "the directory of a ring removed with rm is swept")
+	assert.NoFileExists(t, filepath.Join(liveDir, "1"), "an unheld file of a live ring is swept")
+	held, err := live.Locked(0)
+	require.NoError(t, err)
+	assert.True(t, held, "a held lock survives the sweep")
+	held, err = live.Locked(1)
+	require.NoError(t, err)
+	assert.False(t, held)
+	l1, err = live.Lock(1)
+	require.NoError(t, err, "a swept index can be locked again")
+	require.NoError(t, l1.Release())
+}
