@@ -36,26 +36,31 @@ package shm
 // Lock(i): open the file (a new description), flock(LOCK_EX|LOCK_NB).
 //   - Granted: if the file still has its name, the lock is held; if a cleaner
 //     unlinked it meanwhile (see below), the lock guards nothing: start over.
-//   - Refused: an endpoint holds it (exclusive), or only probes do (shared,
-//     for microseconds). flock(LOCK_SH|LOCK_NB) on the same description tells
-//     which: refused again means an endpoint, ErrLocked; granted means
-//     probes: drop it, sleep a moment and start over, up to lockAttempts
-//     times (then ErrLocked: a probe storm, or another Lock racing this one
-//     through the same shared step, which the sleep's jitter separates).
+//   - Refused: an endpoint holds it (exclusive), or only probes or cleaners
+//     do (shared, for microseconds), or a Lock that found the file unlinked
+//     (exclusive, for microseconds). flock(LOCK_SH|LOCK_NB) on the same
+//     description, then the link count, tell which (heldByEndpoint): a
+//     shared lock refused on a file that still has its name means an
+//     endpoint, ErrLocked; otherwise drop it, sleep a moment and start over,
+//     up to lockAttempts times (then ErrLocked: a probe storm, or another
+//     Lock racing this one through the same shared step, which the sleep's
+//     jitter separates).
 //
 // Locked(i) (the probe): open the file, flock(LOCK_SH|LOCK_NB). Refused: an
-// endpoint holds it. Granted: nobody does, if the file still has its name
-// (otherwise look again); release at once. It works from any process,
+// endpoint holds it; granted: nobody does; either only if the file still has
+// its name (otherwise look again); release at once. It works from any process,
 // including the holder's: the probe's description is its own.
 //
 // Who removes: removeLockFiles, for a segment whose file has no name left:
 // Unlink after it removed the name, and Close of an anonymous or unlinked
-// segment. For each lock file it takes flock(LOCK_EX|LOCK_NB) and, holding
-// it, unlinks the file; a file someone holds is left alone. Then it removes
-// the directory if it is empty. A Lock that opened the file before the
-// unlink gets the lock only after the cleaner lets go, finds the file
-// unlinked and starts over, so no endpoint ever holds a lock that probes
-// cannot see. The last process to close cleans up what the others left.
+// segment. For each lock file it takes flock(LOCK_SH|LOCK_NB), granted only
+// when no endpoint holds the file, and, holding it, unlinks the file; a file
+// an endpoint holds is left alone. Then it removes the directory if it is
+// empty. The cleaner's lock is shared, as a probe's is, so a Lock that meets
+// it takes it for a probe and starts over instead of reporting a holder. A
+// Lock that opened the file before the unlink gets the lock only after the
+// cleaner lets go, finds the file unlinked and starts over, so no endpoint
+// ever holds a lock that probes cannot see. The last process to close cleans up what the others left.
 // Since a missing file means what an unheld one means, removing unheld files
 // is safe at any time, for any segment, live or gone: every Create sweeps
 // all the lock directories of segmentDir that way (sweepLockDirs), which
@@ -186,19 +191,32 @@ func (s *Segment) lockByte(i int) (*os.File, error) {
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, errors.Join(fmt.Errorf("flock: %w", err), f.Close())
 		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
-		cerr := f.Close()
-		switch {
-		case errors.Is(err, unix.EWOULDBLOCK):
-			return nil, errors.Join(ErrLocked, cerr)
-		case err != nil:
-			return nil, errors.Join(fmt.Errorf("flock: %w", err), cerr)
-		case cerr != nil:
-			return nil, cerr
+		held, err := heldByEndpoint(f)
+		if err = errors.Join(err, f.Close()); err != nil {
+			return nil, err
+		}
+		if held {
+			return nil, ErrLocked
 		}
 		time.Sleep(rand.N(lockRetrySleep) + 1)
 	}
 	return nil, fmt.Errorf("%w: still contended after %d attempts", ErrLocked, lockAttempts)
+}
+
+// heldByEndpoint tells, for a lock file whose exclusive lock f was just
+// refused, an endpoint's lock from a passing one: the shared lock of a probe
+// or a cleaner, which flock(LOCK_SH|LOCK_NB) on f is granted beside, or the
+// exclusive lock of a Lock that found the file unlinked and is about to let
+// go (no endpoint ever holds an unlinked file).
+func heldByEndpoint(f *os.File) (bool, error) {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	switch {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, unix.EWOULDBLOCK):
+		return false, fmt.Errorf("flock: %w", err)
+	}
+	return linked(f)
 }
 
 // probeByte reports whether any description holds the flock lock of index i.
@@ -216,12 +234,12 @@ func (s *Segment) probeByte(i int) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		// Refused: an exclusive lock, an endpoint's if the file still has
+		// its name. Granted: nobody's, if it still has its name.
 		err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return true, f.Close()
-		}
+		held := errors.Is(err, unix.EWOULDBLOCK)
 		ok := false
-		if err == nil {
+		if err == nil || held {
 			ok, err = linked(f)
 		} else {
 			err = fmt.Errorf("flock: %w", err)
@@ -230,9 +248,9 @@ func (s *Segment) probeByte(i int) (bool, error) {
 			return false, err
 		}
 		if ok {
-			return false, nil
+			return held, nil
 		}
-		// Unlinked by a cleaner: look again, and find no file.
+		// Unlinked by a cleaner: look again, and find no file or a new one.
 	}
 	return false, fmt.Errorf("lock file %d removed and recreated %d times while probed", i, lockAttempts)
 }
@@ -289,6 +307,9 @@ func removeLockDir(dir string) error {
 		return err
 	}
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // another process's clean-up removed it meanwhile
+	}
 	if err != nil {
 		return fmt.Errorf("read lock directory: %w", err)
 	}
@@ -303,7 +324,7 @@ func removeLockDir(dir string) error {
 			errs = append(errs, fmt.Errorf("open lock file %q: %w", p, err))
 			continue
 		}
-		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+		if unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB) == nil {
 			// Unlinked while held: a Lock that opened it meanwhile finds it
 			// unlinked once it gets the lock, and starts over.
 			if err := unix.Unlink(p); err != nil && !errors.Is(err, unix.ENOENT) {

@@ -267,3 +267,34 @@ func TestSweepLockDirs(t *testing.T) {
 	require.NoError(t, err, "a swept index can be locked again")
 	require.NoError(t, l1.Release())
 }
+
+// TestConcurrentCleanUp closes many segments of one anonymous file at once,
+// each after locking: every Close cleans the shared lock directory up, and
+// none may fail because another removed a file or the directory first.
+func TestConcurrentCleanUp(t *testing.T) {
+	s, err := CreateAnonymous("shmtest-cleanup", testConfig())
+	require.NoError(t, err)
+	closeAtCleanup(t, s)
+	const workers, rounds = 8, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for range rounds {
+				fd, err := unix.Dup(int(s.File().Fd()))
+				if !assert.NoError(t, err) {
+					return
+				}
+				o, err := FromFile(os.NewFile(uintptr(fd), "dup"))
+				if !assert.NoError(t, err) {
+					return
+				}
+				_, err = o.Lock(w)
+				assert.NoError(t, err)
+				if !assert.NoError(t, o.Close()) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
