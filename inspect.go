@@ -213,11 +213,7 @@ func Inspect(name string) (_ *Info, err error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	defer func() {
-		if cerr := seg.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
+	defer closeSegment(seg, &err)
 	switch seg.Kind() {
 	case ring.KindSPSC:
 		return inspectSPSC(seg)
@@ -302,11 +298,7 @@ func Check(name string) (_ []Problem, err error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	defer func() {
-		if cerr := seg.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
+	defer closeSegment(seg, &err)
 	switch seg.Kind() {
 	case ring.KindSPSC:
 		return checkSPSC(seg)
@@ -314,6 +306,14 @@ func Check(name string) (_ []Problem, err error) {
 		return checkMPMC(seg)
 	default:
 		return []Problem{{Offset: 0, Message: unknownKind(seg).Error()}}, nil
+	}
+}
+
+// closeSegment closes seg, opened read-only by Inspect, Check or Peek, and
+// joins its error, if any, to *errp.
+func closeSegment(seg *shm.Segment, errp *error) {
+	if cerr := seg.Close(); cerr != nil {
+		*errp = errors.Join(*errp, cerr)
 	}
 }
 

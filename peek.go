@@ -2,7 +2,6 @@ package shmring
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"runtime"
 
@@ -54,11 +53,7 @@ func Peek(name string, max int) (_ [][]byte, err error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	defer func() {
-		if cerr := seg.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
+	defer closeSegment(seg, &err)
 	var msgs [][]byte
 	switch seg.Kind() {
 	case ring.KindSPSC:
