@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.quiet, "q", false, "do not print the messages")
 	fs.BoolVar(&cfg.remove, "rm", false, "remove the ring when this consumer exits")
 	wait := cli.Wait(fs)
-	if code, ok := cli.Parse(fs, args); !ok {
+	if code, ok := cli.Parse(fs, args, stdout); !ok {
 		return code
 	}
 	cfg.size, cfg.wait = *size, *wait

@@ -266,6 +266,12 @@ func testUsage(t *testing.T, bin binaries) {
 		})
 	}
 	assert.NoFileExists(t, ring, "a usage error must not create the ring")
+	for _, b := range []string{bin.consumer, bin.producer} {
+		r := clitest.Run(t, "", b, "-h")
+		assert.Equal(t, 0, r.Code)
+		assert.Contains(t, r.Stdout, "Usage of", "-h prints the usage on standard output")
+		assert.Empty(t, r.Stderr)
+	}
 }
 
 func testInterrupt(t *testing.T, bin binaries) {

@@ -31,13 +31,14 @@ const (
 
 func main() {
 	ctx, stop := cli.SignalContext(context.Background())
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run is the whole command; it returns the exit status.
-func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
+// run is the whole command; it returns the exit status. Only -h writes to
+// stdout.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("ring", "", "ring `name`: a file in "+shm.Dir()+", or a file path if absolute or starting with ./ (required)")
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	n := fs.Int64("n", 0, "send `N` generated messages instead of the lines of standard input")
 	msgSize := fs.Int("msgsize", 64, "`bytes` of each generated message (at least 8)")
 	wait := cli.Wait(fs)
-	if code, ok := cli.Parse(fs, args); !ok {
+	if code, ok := cli.Parse(fs, args, stdout); !ok {
 		return code
 	}
 	switch {

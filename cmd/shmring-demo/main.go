@@ -53,7 +53,7 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	size := cli.Size(fs, 1<<20, "data `bytes` of each ring ("+cli.SizeUnits+")")
 	wait := cli.Wait(fs)
 	fs.BoolVar(&cfg.verbose, "v", false, "print progress on standard error")
-	if code, ok := cli.Parse(fs, args); !ok {
+	if code, ok := cli.Parse(fs, args, stdout); !ok {
 		return code
 	}
 	cfg.size, cfg.wait = *size, *wait

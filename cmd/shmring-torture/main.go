@@ -59,7 +59,7 @@ func parentMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.BoolVar(&cfg.poll, "poll", true, "let some consumers poll with TryRecv alone, never waiting")
 	fs.DurationVar(&cfg.tally, "tally", 5*time.Second, "`interval` between two tally lines")
 	fs.BoolVar(&cfg.verbose, "v", false, "print each round's parameters and outcome, and how each participant ended")
-	if code, ok := cli.Parse(fs, args); !ok {
+	if code, ok := cli.Parse(fs, args, stdout); !ok {
 		return code
 	}
 	switch *kind {

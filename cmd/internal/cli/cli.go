@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -35,13 +37,24 @@ func SignalContext(parent context.Context) (ctx context.Context, stop context.Ca
 }
 
 // Parse parses args with fs and returns the exit code to use when the command
-// must not go on: ExitOK for -h, ExitUsage for bad flags or extra
-// arguments. ok reports whether the command goes on.
-func Parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+// must not go on: ExitOK for -h (or -help), whose usage goes to stdout, and
+// ExitUsage for bad flags or extra arguments, whose message and usage go to
+// fs.Output(), the command's standard error. ok reports whether the command
+// goes on.
+func Parse(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, ok bool) {
+	usage := fs.Usage
+	fs.Usage = func() {} // the flag package's call; the usage is printed below
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			stderr := fs.Output()
+			fs.SetOutput(stdout)
+			fs.Usage()
+			fs.SetOutput(stderr)
 			return ExitOK, false
 		}
+		fs.Usage()
 		return ExitUsage, false
 	}
 	if fs.NArg() > 0 {

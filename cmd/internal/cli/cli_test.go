@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"flag"
+	"io"
 	"testing"
 
 	"github.com/shmring/shmring"
@@ -100,8 +101,16 @@ func TestFlags(t *testing.T) {
 			fs.SetOutput(&out)
 			size := Size(fs, 1<<20, "size")
 			wait := Wait(fs)
-			code, ok := Parse(fs, tt.args)
+			var help bytes.Buffer
+			code, ok := Parse(fs, tt.args, &help)
 			assert.Equal(t, tt.wantCode, code)
+			if tt.name == "help" {
+				assert.Contains(t, help.String(), "-size", "-h prints the usage on stdout")
+				assert.Empty(t, out.String(), "and nothing on stderr")
+			} else if !ok {
+				assert.Contains(t, out.String(), "-size", "a usage error prints the usage on stderr")
+				assert.Empty(t, help.String())
+			}
 			require.Equal(t, tt.wantOK, ok, "output: %s", out.String())
 			if ok {
 				assert.Equal(t, tt.wantSize, *size)
@@ -130,7 +139,7 @@ func TestBytesRange(t *testing.T) {
 			var out bytes.Buffer
 			fs.SetOutput(&out)
 			slot := Bytes(fs, "slot", 64, 8, 1024, "slot")
-			code, ok := Parse(fs, []string{"-slot", tt.arg})
+			code, ok := Parse(fs, []string{"-slot", tt.arg}, io.Discard)
 			if tt.wantErr != "" {
 				assert.Equal(t, ExitUsage, code)
 				assert.False(t, ok)
