@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,19 +140,28 @@ func warmUp() (err error) {
 	return errors.Join(pr.Close(), pw.Close())
 }
 
-// openFDs returns the process's open descriptors and what they refer to.
+// openFDs returns the process's open descriptors and what they refer to:
+// from /proc/self/fd on Linux, from /dev/fd elsewhere (macOS, FreeBSD),
+// whose entries are not links, so that only their numbers are compared.
 func openFDs() (map[string]string, error) {
-	const dir = "/proc/self/fd"
+	dir := "/proc/self/fd"
+	if runtime.GOOS != "linux" {
+		dir = "/dev/fd"
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list descriptors: %w", err)
 	}
 	fds := make(map[string]string, len(entries))
 	for _, e := range entries {
-		// The descriptor of the directory being read is gone by now.
+		// On Linux, the descriptor of the directory being read is gone
+		// by now.
 		target, err := os.Readlink(filepath.Join(dir, e.Name()))
-		if err == nil {
+		switch {
+		case err == nil:
 			fds[e.Name()] = target
+		case runtime.GOOS != "linux":
+			fds[e.Name()] = "descriptor"
 		}
 	}
 	return fds, nil
@@ -171,8 +181,10 @@ func findLeaks(before map[string]string) ([]string, error) {
 			leaks = append(leaks, fmt.Sprintf("descriptor %s -> %s", fd, target))
 		}
 	}
+	// Where there is no /proc (macOS, FreeBSD without linprocfs), the
+	// mappings go unchecked; the descriptors and files still are.
 	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
+	if err != nil && (runtime.GOOS == "linux" || !errors.Is(err, os.ErrNotExist)) {
 		return leaks, fmt.Errorf("read mappings: %w", err)
 	}
 	for line := range strings.Lines(string(maps)) {
@@ -402,8 +414,12 @@ func (h *helper) await(t *testing.T, what string, cond func() bool) {
 }
 
 // stopped reports whether the helper's process is stopped (state T in
-// /proc/PID/stat).
+// /proc/PID/stat, or in ps where there is no /proc).
 func (h *helper) stopped() bool {
+	if runtime.GOOS != "linux" {
+		out, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(h.cmd.Process.Pid)).Output()
+		return err == nil && strings.HasPrefix(strings.TrimSpace(string(out)), "T")
+	}
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(h.cmd.Process.Pid), "stat"))
 	// The state follows the command name, which is in parentheses.
 	i := bytes.LastIndexByte(b, ')')

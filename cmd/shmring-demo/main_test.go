@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/cmd/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -152,18 +153,11 @@ func TestRunLeavesNoDescriptors(t *testing.T) {
 	// The first run may open descriptors the process keeps (the poller's).
 	_, err = run(t.Context(), cfg, &stderr)
 	require.NoError(t, err, "stderr: %s", stderr.String())
-	before := openDescriptors(t)
+	before := clitest.OpenDescriptors(t)
 	res, err := run(t.Context(), cfg, &stderr)
 	require.NoError(t, err, "stderr: %s", stderr.String())
-	assert.Equal(t, before, openDescriptors(t))
+	assert.Equal(t, before, clitest.OpenDescriptors(t))
 	assert.Equal(t, uint64(1000), res.items)
-}
-
-func openDescriptors(t *testing.T) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(fds)
 }
 
 func TestCollector(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/cmd/internal/clitest"
 )
 
 // TestMain runs a participant when the run under test re-executes the test
@@ -110,14 +112,7 @@ func TestTortureLeavesNoDescriptors(t *testing.T) {
 			"stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
 	run() // may open descriptors the process keeps
-	before := openDescriptors(t)
+	before := clitest.OpenDescriptors(t)
 	run()
-	assert.Equal(t, before, openDescriptors(t))
-}
-
-func openDescriptors(t *testing.T) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(fds)
+	assert.Equal(t, before, clitest.OpenDescriptors(t))
 }

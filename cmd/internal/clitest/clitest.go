@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +53,18 @@ func Run(t testing.TB, stdin, bin string, args ...string) Result {
 		require.NoError(t, err)
 	}
 	return Result{Code: cmd.ProcessState.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String()}
+}
+
+// OpenDescriptors returns how many descriptors the process has open, from
+// /proc/self/fd on Linux and /dev/fd elsewhere (macOS, FreeBSD): compare two
+// counts to find a leak.
+func OpenDescriptors(t testing.TB) int {
+	t.Helper()
+	dir := "/proc/self/fd"
+	if runtime.GOOS != "linux" {
+		dir = "/dev/fd"
+	}
+	fds, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	return len(fds)
 }
