@@ -1276,16 +1276,9 @@ func TestCheckMPMC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := watchdog(t)
-			r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: slotSize, Size: slotSize * slots, Participants: parts})
 			// Position 0 released (its slot free for position 64), 1 and
 			// 2 committed.
-			p, c := pair(t, r)
-			for _, m := range []string{"a", "bb", "ccc"} {
-				require.NoError(t, p.Send(ctx, []byte(m)))
-			}
-			assert.Equal(t, "a", recvString(t, ctx, c))
-			require.NoError(t, errors.Join(p.Close(), c.Close()))
+			r, name := releasedAndCommitted(t, slotSize, slots, parts)
 			tt.corrupt(t, r, name)
 			check := untouched(t, name)
 
@@ -1604,4 +1597,21 @@ func TestMPMCPollingReaps(t *testing.T) {
 		break
 	}
 	assert.Equal(t, uint64(1), c.Stats().Reaped)
+}
+
+// releasedAndCommitted returns a named MPMC ring of slots slots of slotSize
+// bytes for parts participants, and its name, in which a message was sent
+// and received at position 0 and the messages "bb" and "ccc" are committed
+// at positions 1 and 2; no endpoint is attached.
+func releasedAndCommitted(t *testing.T, slotSize, slots, parts int) (*shmring.Ring, string) {
+	t.Helper()
+	ctx := watchdog(t)
+	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: slotSize, Size: int64(slotSize * slots), Participants: parts})
+	p, c := pair(t, r)
+	for _, m := range []string{"a", "bb", "ccc"} {
+		require.NoError(t, p.Send(ctx, []byte(m)))
+	}
+	assert.Equal(t, "a", recvString(t, ctx, c))
+	require.NoError(t, errors.Join(p.Close(), c.Close()))
+	return r, name
 }

@@ -195,15 +195,7 @@ func TestPeekMPMCCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := watchdog(t)
-			r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: slotSize, Size: slotSize * slots, Participants: parts})
-			// Position 0 released, 1 and 2 committed.
-			p, c := pair(t, r)
-			for _, m := range []string{"a", "bb", "ccc"} {
-				require.NoError(t, p.Send(ctx, []byte(m)))
-			}
-			assert.Equal(t, "a", recvString(t, ctx, c))
-			require.NoError(t, errors.Join(p.Close(), c.Close()))
+			_, name := releasedAndCommitted(t, slotSize, slots, parts)
 			msgs, err := shmring.Peek(name, 0)
 			require.NoError(t, err)
 			require.Equal(t, []string{"bb", "ccc"}, strs(msgs))
