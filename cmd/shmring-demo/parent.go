@@ -156,6 +156,13 @@ func spawn(ctx context.Context, cfg config, i int, stderr io.Writer, fail contex
 	cmd := exec.CommandContext(ctx, cfg.exe)
 	cmd.Env = append(os.Environ(), workerEnv+"="+cfg.wait.String())
 	cmd.Stderr = stderr
+	// With the semaphore fallback, Pass takes a hold on the rings' wake-up
+	// state that only the child's Inherit gives back: a child that does
+	// not start leaves the state behind. Do not pass rings to a child that
+	// an ended ctx would keep from starting.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := ch.req.Pass(cmd, requestKey); err != nil {
 		return nil, err
 	}
