@@ -444,6 +444,13 @@ type mpmcScan struct {
 	err      error     // the first problem, wrapping ErrCorrupt
 }
 
+// badSlotHeader describes the header of the committed slot v of position p,
+// which is neither a message of at most slotSize bytes nor a skip record.
+func badSlotHeader(p uint64, v ring.SlotView, slotSize uint64) string {
+	return fmt.Sprintf("slot of position %d has length %d and flags %#x; a slot holds at most %d bytes, flags 0 or %d",
+		p, v.Len, v.Flags, slotSize, ring.FlagSkip)
+}
+
 // scanMPMC reads the positions, then the slots (all of them when all is
 // set, else those between deq and enq), then the positions again, trying
 // walkAttempts times at most for a scan during which neither moved.
@@ -505,8 +512,7 @@ func scanMPMCOnce(m *ring.MPMC, all bool) mpmcScan {
 				s.messages++
 			case v.Flags == ring.FlagSkip:
 			default:
-				problem(v.HeaderOff, "slot of position %d has length %d and flags %#x; a slot holds at most %d bytes, flags 0 or %d",
-					p, v.Len, v.Flags, g.SlotSize, ring.FlagSkip)
+				problem(v.HeaderOff, "%s", badSlotHeader(p, v, g.SlotSize))
 			}
 		case p-s.deq < depth:
 			problem(v.SeqOff, "slot of position %d (claimed, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p+1)

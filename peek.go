@@ -27,11 +27,6 @@ import (
 //   - A copy during which a consumer moved is thrown away and made again,
 //     walkAttempts times at most.
 
-// mpmcPayloadOffset is where a slot's payload starts after its header (a
-// uint32 length and uint32 flags): ring/mpmc_layout.go's layout, which
-// package ring keeps private; TestPeekMPMC pins the two together.
-const mpmcPayloadOffset = 8
-
 // Peek returns copies of the first max messages that the ring name holds
 // (all of them when max is 0), the next a consumer would receive first,
 // without consuming them. It only reads: the file is opened read-only and no
@@ -137,10 +132,9 @@ func peekSlots(m *ring.MPMC, region []byte, deq, enq, slots, slotSize uint64, ma
 		case v.Flags == ring.FlagSkip:
 			continue
 		case v.Flags != 0 || v.Len > slotSize:
-			return msgs, fmt.Errorf("%w: slot of position %d has length %d and flags %#x; a slot holds at most %d bytes, flags 0 or %d",
-				ErrCorrupt, p, v.Len, v.Flags, slotSize, ring.FlagSkip)
+			return msgs, fmt.Errorf("%w: %s", ErrCorrupt, badSlotHeader(p, v, slotSize))
 		}
-		off := v.HeaderOff + mpmcPayloadOffset
+		off := v.PayloadOff
 		if off > uint64(len(region)) || v.Len > uint64(len(region))-off {
 			return msgs, fmt.Errorf("%w: slot of position %d: payload of %d bytes at offset %d is outside the region of %d bytes",
 				ErrCorrupt, p, v.Len, off, len(region))

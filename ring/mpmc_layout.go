@@ -341,11 +341,12 @@ func (m *MPMC) Entry(i int) *Participant {
 // in it sees of one slot: its sequence word and header, loaded once each,
 // and the region offsets where they live (for problem reports).
 type SlotView struct {
-	Seq       uint64 // the slot's sequence word
-	Len       uint64 // payload length in the header
-	Flags     uint32 // header flags: 0, or FlagSkip
-	SeqOff    uint64 // region offset of the sequence word
-	HeaderOff uint64 // region offset of the header
+	Seq        uint64 // the slot's sequence word
+	Len        uint64 // payload length in the header
+	Flags      uint32 // header flags: 0, or FlagSkip
+	SeqOff     uint64 // region offset of the sequence word
+	HeaderOff  uint64 // region offset of the header
+	PayloadOff uint64 // region offset of the payload (Len bytes, when sound)
 }
 
 // FlagSkip is the header flag of a skip record.
@@ -358,11 +359,12 @@ func (m *MPMC) Slot(pos uint64) SlotView {
 	off := m.geo.slotsOffset() + m.slotOffset(pos)
 	n, flags := getHeader(m.header(pos))
 	return SlotView{
-		Seq:       m.seqWord(pos).Load(),
-		Len:       n,
-		Flags:     flags,
-		SeqOff:    off + offSlotSeq,
-		HeaderOff: off + offSlotHeader,
+		Seq:        m.seqWord(pos).Load(),
+		Len:        n,
+		Flags:      flags,
+		SeqOff:     off + offSlotSeq,
+		HeaderOff:  off + offSlotHeader,
+		PayloadOff: off + slotHeader,
 	}
 }
 
