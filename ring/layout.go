@@ -13,7 +13,6 @@ import (
 //
 //	offset  size  field             written by               read by
 //	     0     8  tail              producer (Store)         attaching endpoints, tools
-//	     8     4  closed            producer                 consumer
 //	   128     8  head              consumer (Store)         producer (Load)
 //	   256     4  dataSeq           producer, local wakers   consumers sleep on it (futex word 0)
 //	   260     4  dataWaiters       consumers (Add)          producer (Load)
@@ -23,6 +22,7 @@ import (
 //	   516     4  consumerAttached  attaching consumer       producer (dead-peer check)
 //	   520     4  producerNoBarrier attaching producer       consumer, after each Store(head)
 //	   524     4  consumerNoBarrier attaching consumer       producer, after each Store(tail)
+//	   528     4  closed            producer, consumer (CAS) consumer, on each look at an empty ring
 //	   640     4  futexCookie       futex.Open               futex.Open
 //	  1024  8*128 events[i]: state, seq (futex word 2+i), waiters
 //	  2048  9*8   producer stats (Stats, in order)  producer  tools
@@ -32,11 +32,17 @@ import (
 // Each group that one side writes on its hot path sits on a 128-byte line of
 // its own (two cache lines, so that the adjacent-line prefetcher does not pull
 // the other side's line along): the producer's tail never shares a line with
-// the consumer's head, nor either with the waiter counts.
+// the consumer's head, nor either with the waiter counts. The tail's line
+// holds the tail alone: the consumer does not read it per message (it polls
+// the record headers), and a word there that the consumer polls while the
+// ring is empty would pull the line out of the
+// producer's cache between two publications, delaying the commit store that
+// the tail's store precedes.
 //
 // The attached and noBarrier words change only when an endpoint attaches or
-// detaches: their line is read on every publication but stays in every
-// reader's cache. A side's noBarrier word is 1 while its sleeps do not call
+// detaches, and the closed word once per stream: their line is read on every
+// publication and every look at an empty ring, but stays in every reader's
+// cache. A side's noBarrier word is 1 while its sleeps do not call
 // fence.GlobalBarrier, so that the other side must publish its cursor with
 // a full barrier (package fence, "Publication across processes").
 //
@@ -56,7 +62,6 @@ import (
 // practice (2^64 bytes); the index of a position is position & (cap-1).
 const (
 	offTail              = 0
-	offClosed            = 8
 	offHead              = 128
 	offDataSeq           = 256
 	offDataWaiters       = 260
@@ -66,6 +71,7 @@ const (
 	offConsumerAttached  = 516
 	offProducerNoBarrier = 520
 	offConsumerNoBarrier = 524
+	offClosed            = 528
 	offFutexCookie       = 640
 	offEvents            = 1024
 	eventStride          = 128

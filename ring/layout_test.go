@@ -101,6 +101,8 @@ func TestControlWordOffsets(t *testing.T) {
 		{"spaceWaiters", c.SpaceWaiters, offSpaceWaiters},
 		{"producerAttached", c.ProducerAttached, offProducerAttached},
 		{"consumerAttached", c.ConsumerAttached, offConsumerAttached},
+		{"producerNoBarrier", c.ProducerNoBarrier, offProducerNoBarrier},
+		{"consumerNoBarrier", c.ConsumerNoBarrier, offConsumerNoBarrier},
 		{"futexCookie", c.FutexCookie, offFutexCookie},
 	}
 	for i, e := range c.Events {
@@ -115,6 +117,9 @@ func TestControlWordOffsets(t *testing.T) {
 		v := uint32(0xa0b0c000) + uint32(i)
 		w.w.Store(v)
 		assert.Equal(t, v, binary.NativeEndian.Uint32(region[w.off:]), w.name)
+		// The tail's line holds the tail alone (layout.go): the consumer
+		// polls some of these words while the ring is empty.
+		assert.NotEqual(t, offTail/128, w.off/128, "%s shares the tail's 128-byte line", w.name)
 	}
 	assert.LessOrEqual(t, offEvents+NumEvents*eventStride, ControlSize, "events fit in the control area")
 	assert.Equal(t, make([]byte, MinCapacity), region[ControlSize:], "no control word lies in the data area")

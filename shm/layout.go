@@ -10,7 +10,7 @@ package shm
 //
 //	offset  size  field
 //	     0     8  magic "SHMRING\x00"
-//	     8     4  format version (3)
+//	     8     4  format version (4)
 //	    12     4  kind: opaque to shm, non-zero (upper layer: 1 = SPSC, 2 = MPMC)
 //	    16     4  header size (4096)
 //	    20     4  flags (reserved, 0)
@@ -78,7 +78,10 @@ const (
 	// range of positions (intent and end, ring/mpmc_layout.go), which
 	// version 2 would read as the range's first position alone, and so
 	// reap a dead batch claimer wrongly.
-	formatVersion = 3
+	//
+	// formatVersion 4: the SPSC closed word moved off the tail's line
+	// (ring/layout.go), where version 3 has it.
+	formatVersion = 4
 	pageSize      = 4096
 )
 
