@@ -67,7 +67,11 @@
 //     on the cache line, this process writes the sequence word and the
 //     peer answers), percentiles from an HdrHistogram in nanoseconds (1 ns
 //     to 10 s, 3 significant figures) after a warm-up of a tenth of the
-//     round trips.
+//     round trips. Two more rows, the bare ring and shmring (adaptive, copy),
+//     take 56 B messages, the largest whose shmring record (8-byte header
+//     and payload) fits one cache line: a 64 B message's record spans two
+//     lines, as the bare ring's slot and tail do, so a hop moves one line
+//     fewer only at 56 B and below.
 //   - idle: the CPU a consumer process burns while it waits 1 s on an empty
 //     stream, from its own getrusage, as a percentage of one core.
 //
@@ -86,7 +90,8 @@
 // The table is followed by the targets (issue 12), each read from the rows
 // of the run: a ratio of one row's figure to another's (SPSC 64 B copy and
 // zero-copy against the bare ring, batch against the Go channel, round-trip
-// p50 against the bare ring and the cache line, p99 against the bare ring,
+// p50 against the bare ring and the cache line, 56 B round-trip p50 against
+// the bare ring's, p99 against the bare ring,
 // block against the pipe, MPMC 8P8C against 1P1C and 1P1C against the bare
 // ring, 1 MiB zero-copy against memcpy), or to the sum of two (the channel
 // API's round trip against the copy API's plus a Go channel's: one

@@ -172,6 +172,11 @@ func (h *harness) measureAll(benches []bench, progress io.Writer) (rows []row, f
 // Message sizes of the throughput rows; round trips and idle use the first.
 var sizes = []int{64, 1 << 10, 64 << 10, 1 << 20}
 
+// lineMessage is the largest message whose SPSC record (an 8-byte header and
+// the payload) fits one 64-byte cache line: the size of the one-line round
+// trip rows.
+const lineMessage = 56
+
 var (
 	strategies     = []string{"spin", "adaptive", "block"}
 	throughputAPIs = []string{apiCopy, apiZerocopy, apiBatch, apiChannel}
@@ -214,6 +219,11 @@ func plan() []bench {
 			add(sPingpong, sizes[0], kind{tShmring, s, api})
 		}
 	}
+	// A message whose record fits one cache line: a hop moves that line,
+	// where a 64 B message's record takes two (the bare ring's slot and
+	// tail are two as well).
+	add(sPingpong, lineMessage, kind{Transport: tBare})
+	add(sPingpong, lineMessage, kind{tShmring, "adaptive", apiCopy})
 	add(sIdle, sizes[0], kind{Transport: tPipe})
 	for _, s := range strategies {
 		add(sIdle, sizes[0], kind{tShmring, s, apiCopy})
@@ -271,6 +281,8 @@ const (
 	rowRTTChannel  = "pingpong/shmring/adaptive/channel/64"
 	rowRTTBlock    = "pingpong/shmring/block/copy/64"
 	rowRTTBare     = "pingpong/bare-ring///64"
+	rowRTTLineMsg  = "pingpong/shmring/adaptive/copy/56"
+	rowRTTBareLine = "pingpong/bare-ring///56"
 	rowRTTLine     = "pingpong/cacheline///64"
 	rowRTTChan     = "pingpong/chan///64"
 	rowRTTPipe     = "pingpong/pipe///64"
@@ -287,6 +299,7 @@ var targets = []target{
 	{"SPSC 64 B copy, adaptive: msgs/s ÷ pipe", rowCopy64, []string{rowPipe64}, msgsPerS, atLeast, 20},
 	{"SPSC 64 B batch, adaptive: msgs/s ÷ Go channel", rowBatch64, []string{rowChan64}, msgsPerS, atLeast, 4},
 	{"round trip, adaptive: p50 ÷ bare ring p50", rowRTTAdaptive, []string{rowRTTBare}, p50, atMost, 0.8},
+	{"round trip, adaptive, 56 B (one line): p50 ÷ bare ring p50", rowRTTLineMsg, []string{rowRTTBareLine}, p50, atMost, 0.8},
 	{"round trip, adaptive: p50 ÷ cache line p50", rowRTTAdaptive, []string{rowRTTLine}, p50, atMost, 3},
 	{"round trip, adaptive: p99 ÷ bare ring p99", rowRTTAdaptive, []string{rowRTTBare}, p99, atMost, 1.3},
 	{"round trip, channel API: p50 ÷ (copy p50 + Go channel p50)", rowRTTChannel, []string{rowRTTAdaptive, rowRTTChan}, p50, atMost, 1.1},
