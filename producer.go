@@ -146,14 +146,31 @@ func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 	if p.mp != nil {
 		return p.sendBatchMPMC(ctx, msgs)
 	}
-	for i, msg := range msgs {
-		buf, err := p.reserve(ctx, len(msg))
+	sent := 0
+	for sent < len(msgs) {
+		if p.poller == nil {
+			// Whatever fits now, in one go; Ready's raise and re-arm
+			// need the per-message path.
+			before := p.st.MsgsSent
+			k, _ := p.rp.TryWrite(msgs[sent:])
+			sent += k
+			if p.st.MsgsSent/statsFlushEvery != before/statsFlushEvery {
+				p.flushStats()
+			}
+			if sent == len(msgs) {
+				break
+			}
+		}
+		// The next message waits for room, or reports why it cannot be
+		// sent (what TryWrite stopped on is found again).
+		buf, err := p.reserve(ctx, len(msgs[sent]))
 		if err != nil {
 			p.publish()
-			return i, err
+			return sent, err
 		}
-		copy(buf, msg)
-		p.stage(len(msg))
+		copy(buf, msgs[sent])
+		p.stage(len(msgs[sent]))
+		sent++
 	}
 	p.publish()
 	return len(msgs), nil

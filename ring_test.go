@@ -222,6 +222,26 @@ func TestZeroCopyAndBatch(t *testing.T) {
 	assert.Panics(t, func() { p.Commit(1) }, "Commit without Reserve")
 }
 
+// TestSendBatchStopsAtTooLarge checks that an SPSC SendBatch stops at a
+// message over MaxMessage with ErrTooLarge, having sent, and published, the
+// ones before it.
+func TestSendBatchStopsAtTooLarge(t *testing.T) {
+	r := anonRing(t, &shmring.Options{Size: 4096})
+	p, c := pair(t, r)
+	tooLarge := make([]byte, r.MaxMessage()+1)
+	n, err := p.SendBatch(context.Background(), [][]byte{[]byte("one"), []byte("two"), tooLarge, []byte("three")})
+	require.ErrorIs(t, err, shmring.ErrTooLarge)
+	assert.Equal(t, 2, n)
+	buf := make([]byte, 16)
+	for _, want := range []string{"one", "two"} {
+		k, err := c.TryRecv(buf)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(buf[:k]))
+	}
+	_, err = c.TryRecv(buf)
+	assert.ErrorIs(t, err, shmring.ErrEmpty)
+}
+
 func TestBatchLargerThanRing(t *testing.T) {
 	r := anonRing(t, &shmring.Options{Size: 4096})
 	p, c := pair(t, r)

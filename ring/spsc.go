@@ -216,6 +216,39 @@ func (p *Producer) Commit(n int) {
 	p.stats.local.BytesSent += uint64(n)
 }
 
+// TryWrite copies msgs into the ring, a record each, for as many as fit
+// now, and commits them; Publish makes them visible. It returns how many it
+// wrote and, when it stopped short, the error TryReserve gives for the next
+// one (ErrFull, ErrTooLarge). Like TryReserve, it abandons a reservation
+// that awaits Commit, and may leave a padding record committed when it
+// returns ErrFull.
+//
+// It is TryReserve, copy and Commit per message, with the common case (the
+// record fits before the end of the lap, in the room the cached head
+// leaves) taken without a call.
+func (p *Producer) TryWrite(msgs [][]byte) (int, error) {
+	p.reserved = 0
+	for i, m := range msgs {
+		n := uint64(len(m))
+		size := recordSize(n)
+		idx := p.tail & p.mask
+		if n > p.capacity-2*recordHeader || size > p.capacity-idx || p.tail+size+recordHeader-p.head > p.capacity {
+			buf, err := p.TryReserve(len(m))
+			if err != nil {
+				return i, err
+			}
+			copy(buf, m)
+			p.Commit(len(m))
+			continue
+		}
+		copy(p.c.data[idx+recordHeader:idx+recordHeader+n], m)
+		p.commit(size, makeHeader(n, kindMessage))
+		p.stats.local.MsgsSent++
+		p.stats.local.BytesSent += n
+	}
+	return len(msgs), nil
+}
+
 // commit ends the record of size bytes at the private tail with header h:
 // it zeroes the header word past the record (invariant Z; the caller has
 // made sure of the room), then stores h, or holds it for Publish when the

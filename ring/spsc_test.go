@@ -154,6 +154,33 @@ func TestRoundTrip(t *testing.T) {
 	for step := 0; head < laps*capacity; step++ {
 		require.Less(t, step, 10_000_000, "no progress")
 		switch r := rng.IntN(100); {
+		case r < 8: // TryWrite of a few messages: as many as fit
+			k := 1 + rng.IntN(5)
+			msgs := make([][]byte, k)
+			for i := range msgs {
+				msgs[i] = payload(seq+uint64(i), randomSize(rng, maxPayload))
+			}
+			wrote, err := p.TryWrite(msgs)
+			stats["write"]++
+			for i, m := range msgs {
+				pos, fits := modelReserve(tail, freed, capacity, len(m))
+				if pos != tail {
+					stats["padding"]++
+				}
+				tail = pos
+				if !fits {
+					require.Equal(t, i, wrote, "step %d: the messages before the first that does not fit", step)
+					require.ErrorIs(t, err, ErrFull, "step %d", step)
+					stats["write full"]++
+					break
+				}
+				queue = append(queue, modelRecord{seq: seq, pos: pos, n: len(m)})
+				seq++
+				tail = pos + recordSize(uint64(len(m)))
+			}
+			if wrote == k {
+				require.NoError(t, err, "step %d", step)
+			}
 		case r < 40: // reserve, fill, commit
 			n := randomSize(rng, maxPayload)
 			pos, fits := modelReserve(tail, freed, capacity, n)
@@ -235,7 +262,7 @@ func TestRoundTrip(t *testing.T) {
 			assert.Equal(t, freed, c.Head.Load())
 		}
 	}
-	for _, event := range []string{"padding", "full", "abandoned", "short commit", "large", "unpublished invisible", "peek again"} {
+	for _, event := range []string{"padding", "full", "write", "write full", "abandoned", "short commit", "large", "unpublished invisible", "peek again"} {
 		assert.Positive(t, stats[event], "the random walk never hit %q", event)
 	}
 	t.Logf("%d messages, %d laps: %v", seq, head/capacity, stats)
@@ -342,6 +369,31 @@ func TestAbandonedReservation(t *testing.T) {
 
 	assert.Equal(t, []byte("kept"), recv(t, cons))
 	requireEmpty(t, cons)
+}
+
+// TestTryWriteStops checks that TryWrite stops at a message that cannot be
+// sent with the error TryReserve gives for it, having written the ones
+// before, and that it takes the room of an abandoned reservation.
+func TestTryWriteStops(t *testing.T) {
+	c := newRing(t, MinCapacity)
+	p, cons := attach(t, c)
+
+	abandoned, err := p.TryReserve(16)
+	require.NoError(t, err)
+	tooLarge := make([]byte, c.MaxPayload()+1)
+	n, err := p.TryWrite([][]byte{[]byte("one"), []byte("two"), tooLarge, []byte("three")})
+	require.ErrorIs(t, err, ErrTooLarge)
+	assert.Equal(t, 2, n)
+	assert.Equal(t, -1, p.Reserved(), "TryWrite abandons the reservation")
+	require.True(t, p.Publish())
+
+	first, err := cons.TryPeek()
+	require.NoError(t, err)
+	assertSameRoom(t, c, abandoned, first, "the first message takes the abandoned room")
+	assert.Equal(t, []byte("one"), recv(t, cons))
+	assert.Equal(t, []byte("two"), recv(t, cons))
+	requireEmpty(t, cons)
+	assert.Equal(t, uint64(2), p.Counters().MsgsSent)
 }
 
 func TestMaxPayload(t *testing.T) {
