@@ -338,15 +338,32 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 	}
 	block := shmring.Options{Size: 4096, Wait: shmring.Block}
 	adaptive := shmring.Options{Size: 4096, Wait: shmring.Adaptive, SpinBudget: time.Microsecond}
+	mpmc := func(o shmring.Options) shmring.Options {
+		o.Kind, o.SlotSize = shmring.MPMC, 64
+		return o
+	}
+	// In the mixed rows the helper sleeps with Block, whose sleeps pay no
+	// barrier, and the test process with Adaptive, whose sleeps do (package
+	// fence, "Publication across processes"). On SPSC rings the helper's
+	// peers then publish with a full barrier and the helper with a plain
+	// store; on MPMC rings the helper's entries make every publication pay
+	// the full barrier, a CAS on a seq that the other side may already
+	// have moved on (ring/mpmc.go, publishSeq).
 	tests := []struct {
 		name   string
 		opts   shmring.Options
 		jitter bool
+		// helperBlock: the helper sleeps with Block, whatever opts.Wait
+		helperBlock bool
 	}{
-		{"block", block, false},
-		{"block, jittered", block, true},
-		{"adaptive with a 1µs spin budget", adaptive, false},
-		{"adaptive with a 1µs spin budget, jittered", adaptive, true},
+		{"block", block, false, false},
+		{"block, jittered", block, true, false},
+		{"adaptive with a 1µs spin budget", adaptive, false, false},
+		{"adaptive with a 1µs spin budget, jittered", adaptive, true, false},
+		{"adaptive here, block in the helper, jittered", adaptive, true, true},
+		{"mpmc, block, jittered", mpmc(block), true, false},
+		{"mpmc, adaptive with a 1µs spin budget, jittered", mpmc(adaptive), true, false},
+		{"mpmc, adaptive here, block in the helper, jittered", mpmc(adaptive), true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,8 +373,12 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 			require.NoError(t, err)
 			c, err := resp.Consumer()
 			require.NoError(t, err)
+			helperWait := tt.opts.Wait
+			if tt.helperBlock {
+				helperWait = shmring.Block
+			}
 			env := map[string]string{
-				envWait: tt.opts.Wait.String(),
+				envWait: helperWait.String(),
 				envSpin: tt.opts.SpinBudget.String(),
 			}
 			if tt.jitter {
@@ -387,7 +408,7 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 			sleeps := c.Stats().Sleeps
 			t.Logf("%d round trips, %d sleeps of the test's consumer", rounds, sleeps)
 			assert.NotZero(t, sleeps, "the consumer slept: the wake-up protocol was exercised")
-			require.NoError(t, p.Close())
+			require.NoError(t, endStream(req, p))
 			_, err = c.Recv(ctx, buf)
 			require.ErrorIs(t, err, io.EOF, "the helper closes its side after ours")
 			require.NoError(t, h.wait())
@@ -397,6 +418,16 @@ func TestPingPongNoLostWakeups(t *testing.T) {
 			assert.Contains(t, h.lines(), "lost-wakeups 0 0", "the helper's count on the request and response rings")
 		})
 	}
+}
+
+// endStream closes p, the producer of r, and ends r's stream: Close does on
+// an SPSC ring, CloseStream on an MPMC ring, whose producers come and go.
+func endStream(r *shmring.Ring, p *shmring.Producer) error {
+	err := p.Close()
+	if err == nil && r.Kind() == shmring.MPMC {
+		err = r.CloseStream()
+	}
+	return err
 }
 
 // jitter spins for a pseudo-random 0 to 8 µs that i decides.
@@ -896,7 +927,7 @@ func roleEcho(ctx context.Context) (err error) {
 			return fmt.Errorf("send: %w", err)
 		}
 	}
-	if err := p.Close(); err != nil {
+	if err := endStream(resp, p); err != nil {
 		return err
 	}
 	fmt.Printf("lost-wakeups %d %d\n", req.LostWakeups(), resp.LostWakeups())
