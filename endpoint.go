@@ -216,6 +216,7 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 		if err := r.mp.Join(i, state, uint32(os.Getpid())); err != nil {
 			return nil, -1, errors.Join(err, lock.Release())
 		}
+		r.noBarrierEntry(i)
 		return lock, i, nil
 	}
 	return nil, -1, fmt.Errorf("shmring: %s: %w: all %d participant entries are taken",

@@ -118,12 +118,13 @@ func (r *Ring) seqWord(i int) *atomic.Uint32 {
 
 // sleepBarrier reports whether this ring's sleeps for data or room pay the
 // StoreLoad barrier of the wake-up protocol with fence.GlobalBarrier, which
-// lets the peer publish its cursor with a plain store (ring/spsc.go). Only
-// SPSC cursors are published so; a Block sleeper does not pay (its sleeps
-// are its hand-offs), nor one whose kernel lacks the command. Those set
-// their side's noBarrier word at attach instead (noBarrier).
+// lets the peers publish their cursors (SPSC, ring/spsc.go) or slot seqs
+// (MPMC, ring/mpmc.go) with a plain store. A Block sleeper does not pay
+// (its sleeps are its hand-offs), nor one whose kernel lacks the command.
+// Those set their side's noBarrier word, or their entry's bit in the MPMC
+// NoBarrier word, at attach instead (noBarrier, noBarrierEntry).
 func (r *Ring) sleepBarrier() bool {
-	return r.ctl != nil && r.opts.Wait != Block && fence.CanGlobalBarrier
+	return r.opts.Wait != Block && fence.CanGlobalBarrier
 }
 
 // noBarrier stores the noBarrier word of an SPSC endpoint's side at attach:
@@ -137,6 +138,19 @@ func (r *Ring) noBarrier(w *atomic.Uint32) {
 		return
 	}
 	w.Store(1)
+	fence.GlobalBarrier()
+}
+
+// noBarrierEntry is noBarrier for the entry i that an MPMC endpoint just
+// joined (whose bit Join cleared): it sets the entry's bit in the NoBarrier
+// word when its sleeps call no fence.GlobalBarrier, then calls one, so
+// that a publisher that loaded the word before the bit was set has its
+// Store(seq) visible before the first sleep.
+func (r *Ring) noBarrierEntry(i int) {
+	if r.sleepBarrier() {
+		return
+	}
+	r.mp.NoBarrier.Or(1 << i)
 	fence.GlobalBarrier()
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+
+	"github.com/shmring/shmring/internal/fence"
 )
 
 // The MPMC algorithm: the bounded MPMC queue (Vyukov), with intents.
@@ -28,6 +30,29 @@ import (
 // ones written. The consumer reads them, then Store(seq, p+N); the producer's
 // Load(seq) that saw p+N (as the p of the next lap) pairs with it, so the
 // producer overwrites the slot only after the consumer has finished with it.
+//
+// Those two stores of a message's hand-off are fence.Store64, a release
+// store (publishSeq): a plain MOV on amd64, where stores are never
+// reordered with earlier loads and stores, and sync/atomic's Store
+// elsewhere and under the race detector. A release store is all the
+// hand-off of the bytes needs. The wake rule needs more: a StoreLoad
+// barrier between the Store(seq) and the publisher's look at the sleeper
+// bitmap. As on SPSC rings (spsc.go), a sleeper pays for it with
+// fence.GlobalBarrier after it announces itself, and an entry whose sleeps
+// do not (a Block sleeper, a kernel without the command) sets its bit in
+// the NoBarrier word at attach; while any bit is set, publishers store
+// seq again with sync/atomic, a full barrier (package fence, "Publication
+// across processes", has the argument). The rare stores of seq (skip
+// records, reaps, orphans) stay sequentially consistent.
+//
+// The intent and end stores (Intents below) are fence.Store64 too. Those
+// before a claim's CAS are ordered before it by the CAS itself (a locked
+// instruction on amd64, which drains the stores before it), so a claim is
+// never visible before the range that names it, as with sequentially
+// consistent stores. The intent's clearing follows the last Store(seq) of
+// the range in the same order, which is all a reader of the range needs:
+// one that still sees the range after its owner is done with it finds the
+// slots published or released, and judges by them (mpmc_reap.go).
 //
 // Intents. A claim takes a range of consecutive positions [p, p+k), k of
 // them with one CAS (k = 1 for a single message; see claim for batches).
@@ -347,8 +372,8 @@ func (p *MPMCProducer) claim(k uint64) (pos, got uint64, err error) {
 			}
 			// The range before the claim: see Intents above, and the
 			// comment of this function.
-			p.e.End.Store(pos + run)
-			p.e.Intent.Store(pos + 1)
+			fence.Store64(p.e.End, pos+run)
+			fence.Store64(p.e.Intent, pos+1)
 			announced = true
 			if m.Enq.CompareAndSwap(pos, pos+run) {
 				return pos, run, nil
@@ -391,7 +416,7 @@ func (p *MPMCProducer) Reserved() int {
 // unannounce clears the intent stored by a claim that failed.
 func (p *MPMCProducer) unannounce(announced bool) {
 	if announced {
-		p.e.Intent.Store(0)
+		fence.Store64(p.e.Intent, 0)
 	}
 }
 
@@ -434,10 +459,29 @@ func (p *MPMCProducer) publish(n uint64, flags uint32) {
 	// Publishes the header and payload; pairs with the consumer's
 	// Load(seq) in claim. After the last position of the range, the
 	// intent goes, after the last store to its slots (see Intents).
-	p.m.seqWord(p.pos).Store(p.pos + 1)
+	p.m.publishSeq(p.pos, p.pos+1)
 	p.pos++
 	if p.pos == p.end {
-		p.e.Intent.Store(0)
+		fence.Store64(p.e.Intent, 0)
+	}
+}
+
+// publishSeq stores v in the seq of position pos's slot, a commit or a
+// release: a release store, then a full barrier when an entry's sleeps do
+// not pay for one (Publication above). The caller's next step is the look
+// at the sleepers of the wake rule.
+//
+// The barrier is a CAS of v for v, not a second store as on SPSC rings:
+// the first store hands the slot to the other side, which may move seq on
+// at once (claim, fill and publish the next turn), and a second store of v
+// would move it back. The CAS writes nothing unless seq still holds v, and
+// either way it is a locked instruction on amd64 (a full barrier), and
+// sequentially consistent elsewhere.
+func (m *MPMC) publishSeq(pos, v uint64) {
+	w := m.seqWord(pos)
+	fence.Store64(w, v)
+	if fence.PlainStores && m.NoBarrier.Load() != 0 {
+		w.CompareAndSwap(v, v)
 	}
 }
 
@@ -543,7 +587,7 @@ func (c *MPMCConsumer) next() bool {
 func (c *MPMCConsumer) advance() {
 	c.pos++
 	if c.pos == c.end {
-		c.e.Intent.Store(0)
+		fence.Store64(c.e.Intent, 0)
 	}
 }
 
@@ -578,8 +622,8 @@ func (c *MPMCConsumer) claim(k uint64) (pos, got uint64, err error) {
 				run++
 			}
 			// The range before the claim: see Intents above.
-			c.e.End.Store(pos + run)
-			c.e.Intent.Store(pos + 1)
+			fence.Store64(c.e.End, pos+run)
+			fence.Store64(c.e.Intent, pos+1)
 			announced = true
 			if m.Deq.CompareAndSwap(pos, pos+run) {
 				return pos, run, nil
@@ -609,7 +653,7 @@ func (c *MPMCConsumer) claim(k uint64) (pos, got uint64, err error) {
 // unannounce clears the intent stored by a claim that failed.
 func (c *MPMCConsumer) unannounce(announced bool) {
 	if announced {
-		c.e.Intent.Store(0)
+		fence.Store64(c.e.Intent, 0)
 	}
 }
 
@@ -661,7 +705,7 @@ func (c *MPMCConsumer) Release() {
 	m := c.m
 	// The payload has been read; pairs with the producer's Load(seq) in
 	// claim. The intent (ours, or the orphan's) goes after it (see Intents).
-	m.seqWord(c.at).Store(c.at + m.geo.Slots)
+	m.publishSeq(c.at, c.at+m.geo.Slots)
 	c.left = false
 	if c.adopted >= 0 {
 		c.left = m.releaseOrphan(c.adopted)

@@ -44,7 +44,9 @@ func mpFuzzPokes(g MPMCGeometry) []int {
 		e := offMEntries + i*entryStride
 		offs = append(offs, e+offEntState, e+offEntGen)
 	}
-	return offs
+	// Any NoBarrier word leaves the claims and hand-offs sound: it only
+	// chooses the kind of store that publishes a seq.
+	return append(offs, offMNoBarrier)
 }
 
 // mpFuzzRegion returns an initialised region of mpFuzzGeo with the words of

@@ -26,6 +26,8 @@ import (
 //	   768     8  orphans            reapers (Or); adopters, Join     consumers: bit i = entry i may be an orphan
 //	                                 and Orphaned (And)
 //	   776     4  ready              Init (last)                      NewProducer, NewConsumer
+//	   784     8  noBarrier          attaching endpoints (Or, And),   publishers, after each Store(seq):
+//	                                 Join, Leave, reapers             bit i = entry i sleeps without the barrier
 //	  1024 8*128  events[i]: state, seq (futex word 2+i), waiters, as in the SPSC layout
 //	  4096 P*256  participants[P], one entry per attached endpoint:
 //	                +0    state       EntryFree, EntryProducer, EntryConsumer, EntryOrphan,
@@ -50,10 +52,13 @@ import (
 //
 // Each group of words with its own writers sits on a 128-byte line of its
 // own, as in the SPSC layout: producers hammer enq, consumers deq, and the
-// sleeper bitmaps are read on every commit and release but written rarely.
-// A participant's intent and end are written twice per claim (a message, or
-// a batch of them) by its owner alone and read by reapers only; its stats sit on the next line, so that a reaper's
-// scan never pulls a line its owner is writing at that moment twice over.
+// sleeper bitmaps are read on every commit and release but written rarely;
+// so is the noBarrier word, which shares the line of orphans and ready,
+// written when an endpoint attaches, detaches or is reaped. A participant's
+// intent and end are written twice per claim (a message, or a batch of
+// them) by its owner alone and read by reapers only; its stats sit on the
+// next line, so that a reaper's scan never pulls a line its owner is
+// writing at that moment twice over.
 //
 // Two details differ from the first design. Orphans is a bitmap, not a
 // count: a consumer that dies while it frees an adopted orphan would leave a
@@ -83,6 +88,7 @@ const (
 	offMFutexCookie   = CookieOffset // where the SPSC control area has it
 	offMOrphans       = 768
 	offMReady         = 776
+	offMNoBarrier     = 784
 	offMEntries       = ControlSize
 
 	entryStride   = 256
@@ -233,7 +239,12 @@ type MPMC struct {
 	SpaceSleepers *atomic.Uint64
 	FutexCookie   *atomic.Uint32
 	Orphans       *atomic.Uint64
-	Events        [NumEvents]EventWords
+	// NoBarrier has bit i set while entry i's sleeps for data or room do
+	// not pay fence.GlobalBarrier, so that publishers must store seq with
+	// a full barrier (see Publication in mpmc.go). Its owner sets it at
+	// attach; Join, Leave and the reap of a dead entry clear it.
+	NoBarrier *atomic.Uint64
+	Events    [NumEvents]EventWords
 
 	ready    *atomic.Uint32
 	entries  []Participant
@@ -272,6 +283,7 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		SpaceSleepers: word64(region, offMSpaceSleepers),
 		FutexCookie:   word32(region, offMFutexCookie),
 		Orphans:       word64(region, offMOrphans),
+		NoBarrier:     word64(region, offMNoBarrier),
 		ready:         word32(region, offMReady),
 		entries:       make([]Participant, g.Participants),
 		inTable:       math.MaxUint64 >> (MPMCMaxParticipants - g.Participants),

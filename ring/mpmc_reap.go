@@ -90,7 +90,8 @@ import (
 // them. A winner's own range is never cut at its end: the orphans that name
 // its positions name a prefix of it.
 // Whatever else, reaping clears the dead entry's bits in both sleeper
-// bitmaps: nobody needs to wake a process that is gone.
+// bitmaps, and in the noBarrier word: nobody needs to wake a process that
+// is gone, nor to publish with a full barrier for its sake.
 //
 // States of an entry, and every death. One word decides an entry's state:
 // its state word, with its intent and the slot it names. The Orphans bit is
@@ -417,11 +418,14 @@ func (m *MPMC) orphanRanges(dead int, s, e uint64) [][2]uint64 {
 	return out
 }
 
-// clearSleeper clears entry i's bits in both sleeper bitmaps.
+// clearSleeper clears entry i's bits in both sleeper bitmaps and in the
+// noBarrier word: an entry that sleeps no more needs no full barrier of
+// the publishers either.
 func (m *MPMC) clearSleeper(i int) {
 	bit := ^(uint64(1) << i)
 	m.DataSleepers.And(bit)
 	m.SpaceSleepers.And(bit)
+	m.NoBarrier.And(bit)
 }
 
 // freeEntry frees entry i, an orphan once its slot is released or a dead

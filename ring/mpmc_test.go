@@ -238,7 +238,7 @@ func TestMPMCWordOffsets(t *testing.T) {
 	var words32 []mpWord32
 	words64 = append(words64, mpWord64{"enq", m.Enq, 0}, mpWord64{"deq", m.Deq, 128},
 		mpWord64{"dataSleepers", m.DataSleepers, 392}, mpWord64{"spaceSleepers", m.SpaceSleepers, 520},
-		mpWord64{"orphans", m.Orphans, 768})
+		mpWord64{"orphans", m.Orphans, 768}, mpWord64{"noBarrier", m.NoBarrier, 784})
 	words32 = append(words32, mpWord32{"closed", m.Closed, 256}, mpWord32{"dataSeq", m.DataSeq, 384},
 		mpWord32{"spaceSeq", m.SpaceSeq, 512}, mpWord32{"futexCookie", m.FutexCookie, 640},
 		mpWord32{"ready", m.ready, 776})

@@ -10,7 +10,7 @@ package shm
 //
 //	offset  size  field
 //	     0     8  magic "SHMRING\x00"
-//	     8     4  format version (4)
+//	     8     4  format version (5)
 //	    12     4  kind: opaque to shm, non-zero (upper layer: 1 = SPSC, 2 = MPMC)
 //	    16     4  header size (4096)
 //	    20     4  flags (reserved, 0)
@@ -81,7 +81,12 @@ const (
 	//
 	// formatVersion 4: the SPSC closed word moved off the tail's line
 	// (ring/layout.go), where version 3 has it.
-	formatVersion = 4
+	//
+	// formatVersion 5: MPMC slot seqs may be published with a plain store,
+	// and an entry whose sleeps do not pay the barrier sets its bit in the
+	// NoBarrier word (ring/mpmc.go), which version 4 neither sets nor
+	// reads.
+	formatVersion = 5
 	pageSize      = 4096
 )
 
