@@ -99,18 +99,8 @@ func TestCreateNoSpace(t *testing.T) {
 		t.Run(fmt.Sprintf("tmpfile=%t", tmpfile), func(t *testing.T) {
 			p := filepath.Join(dir, "big")
 			_, err := createPath(p, Config{Kind: testKind, RegionSize: regionSize}, tmpfile)
-			require.ErrorIs(t, err, ErrNoSpace)
-			assert.ErrorIs(t, err, unix.ENOSPC)
-			assert.Contains(t, err.Error(), "need "+need+" bytes")
-			assert.Contains(t, err.Error(), strconv.FormatUint(free, 10)+" free on "+dir)
-
-			entries, err := os.ReadDir(dir)
-			require.NoError(t, err)
-			assert.Empty(t, entries, "a failed create leaves nothing behind")
+			requireNoSpace(t, dir, err, "need "+need+" bytes", strconv.FormatUint(free, 10)+" free on "+dir)
 		})
 	}
-
-	s, err := Create(filepath.Join(dir, "small"), Config{Kind: testKind, RegionSize: 64 << 10})
-	require.NoError(t, err, "a segment that fits")
-	require.NoError(t, s.Close())
+	requireFits(t, dir)
 }

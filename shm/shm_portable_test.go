@@ -152,13 +152,7 @@ func TestLockFilesRemoved(t *testing.T) {
 // TestLockNotRefusedByProbes checks that a probe, which holds a lock file's
 // lock in shared mode for a moment, never makes Lock report a holder.
 func TestLockNotRefusedByProbes(t *testing.T) {
-	name := uniqueName(t)
-	s, err := Create(name, testConfig())
-	require.NoError(t, err)
-	closeAtCleanup(t, s)
-	o, err := Open(name)
-	require.NoError(t, err)
-	closeAtCleanup(t, o)
+	s, o := createOpened(t)
 
 	var stop atomic.Bool
 	var probes atomic.Int64
@@ -211,16 +205,8 @@ func TestCreateNoSpace(t *testing.T) {
 
 	const regionSize = 4 << 20
 	_, err = Create(filepath.Join(dir, "big"), Config{Kind: testKind, RegionSize: regionSize})
-	require.ErrorIs(t, err, ErrNoSpace)
-	assert.ErrorIs(t, err, unix.ENOSPC)
-	assert.Contains(t, err.Error(), fmt.Sprintf("need %d bytes on %s", HeaderSize+regionSize, dir))
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	assert.Empty(t, entries, "a failed create leaves nothing behind")
-
-	s, err := Create(filepath.Join(dir, "small"), Config{Kind: testKind, RegionSize: 64 << 10})
-	require.NoError(t, err, "a segment that fits")
-	require.NoError(t, s.Close())
+	requireNoSpace(t, dir, err, fmt.Sprintf("need %d bytes on %s", HeaderSize+regionSize, dir))
+	requireFits(t, dir)
 }
 
 func TestSweepLockDirs(t *testing.T) {

@@ -125,6 +125,43 @@ func closeAtCleanup(t *testing.T, s *Segment) {
 	t.Cleanup(func() { assert.NoError(t, s.Close()) })
 }
 
+// createOpened creates a test segment under a fresh name and opens it a
+// second time, as another process would; both are closed when the test
+// ends.
+func createOpened(t *testing.T) (s, o *Segment) {
+	name := uniqueName(t)
+	s, err := Create(name, testConfig())
+	require.NoError(t, err)
+	closeAtCleanup(t, s)
+	o, err = Open(name)
+	require.NoError(t, err)
+	closeAtCleanup(t, o)
+	return s, o
+}
+
+// requireNoSpace checks what a create in dir that did not fit returned:
+// ErrNoSpace with ENOSPC, a message that holds each of want, and nothing
+// left in dir. Then a small segment must fit.
+func requireNoSpace(t *testing.T, dir string, err error, want ...string) {
+	t.Helper()
+	require.ErrorIs(t, err, ErrNoSpace)
+	assert.ErrorIs(t, err, unix.ENOSPC)
+	for _, w := range want {
+		assert.Contains(t, err.Error(), w)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "a failed create leaves nothing behind")
+}
+
+// requireFits checks that a 64 KiB segment can be created in dir.
+func requireFits(t *testing.T, dir string) {
+	t.Helper()
+	s, err := Create(filepath.Join(dir, "small"), Config{Kind: testKind, RegionSize: 64 << 10})
+	require.NoError(t, err, "a segment that fits")
+	require.NoError(t, s.Close())
+}
+
 // validImage returns the bytes of a valid segment file with a 4096-byte region.
 func validImage() []byte {
 	img := make([]byte, HeaderSize+pageSize)
@@ -759,13 +796,7 @@ func TestFromFileInChild(t *testing.T) {
 }
 
 func TestLocksInProcess(t *testing.T) {
-	name := uniqueName(t)
-	s, err := Create(name, testConfig())
-	require.NoError(t, err)
-	closeAtCleanup(t, s)
-	o, err := Open(name)
-	require.NoError(t, err)
-	closeAtCleanup(t, o)
+	s, o := createOpened(t)
 
 	l0, err := s.Lock(0)
 	require.NoError(t, err)
