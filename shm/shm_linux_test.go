@@ -3,7 +3,6 @@
 package shm
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -81,13 +80,7 @@ func TestFitsInMemory(t *testing.T) {
 }
 
 func TestCreateNoSpace(t *testing.T) {
-	dir := t.TempDir()
-	err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m")
-	if errors.Is(err, unix.EPERM) {
-		t.Skipf("mounting a tmpfs needs privilege: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, unix.Unmount(dir, 0)) })
+	dir := smallTmpfs(t)
 
 	var st unix.Statfs_t
 	require.NoError(t, unix.Statfs(dir, &st))

@@ -3,7 +3,6 @@
 package shm
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -195,16 +194,10 @@ func TestLockOtherOwner(t *testing.T) {
 }
 
 func TestCreateNoSpace(t *testing.T) {
-	dir := t.TempDir()
-	err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m")
-	if errors.Is(err, unix.EPERM) {
-		t.Skipf("mounting a tmpfs needs privilege: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, unix.Unmount(dir, 0)) })
+	dir := smallTmpfs(t)
 
 	const regionSize = 4 << 20
-	_, err = Create(filepath.Join(dir, "big"), Config{Kind: testKind, RegionSize: regionSize})
+	_, err := Create(filepath.Join(dir, "big"), Config{Kind: testKind, RegionSize: regionSize})
 	requireNoSpace(t, dir, err, fmt.Sprintf("need %d bytes on %s", HeaderSize+regionSize, dir))
 	requireFits(t, dir)
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -137,6 +138,19 @@ func createOpened(t *testing.T) (s, o *Segment) {
 	require.NoError(t, err)
 	closeAtCleanup(t, o)
 	return s, o
+}
+
+// smallTmpfs mounts a 1 MiB tmpfs on a temporary directory for the test,
+// and returns the directory; the test is skipped without the privilege.
+func smallTmpfs(t *testing.T) string {
+	dir := t.TempDir()
+	err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m")
+	if errors.Is(err, unix.EPERM) {
+		t.Skipf("mounting a tmpfs needs privilege: %v", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, unix.Unmount(dir, 0)) })
+	return dir
 }
 
 // requireNoSpace checks what a create in dir that did not fit returned:
