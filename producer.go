@@ -154,9 +154,7 @@ func (p *Producer) sendBatch(ctx context.Context, msgs [][]byte) (int, error) {
 			before := p.st.MsgsSent
 			k, _ := p.rp.TryWrite(msgs[sent:])
 			sent += k
-			if p.st.MsgsSent/statsFlushEvery != before/statsFlushEvery {
-				p.flushStats()
-			}
+			p.flushStatsPast(before)
 			if sent == len(msgs) {
 				break
 			}
@@ -200,9 +198,7 @@ func (p *Producer) sendBatchMPMC(ctx context.Context, msgs [][]byte) (int, error
 				}
 				sent += got
 				p.wakeConsumers()
-				if p.st.MsgsSent/statsFlushEvery != before/statsFlushEvery {
-					p.flushStats()
-				}
+				p.flushStatsPast(before)
 				continue
 			}
 			if errors.Is(err, ErrClosed) {
@@ -345,6 +341,15 @@ func (p *Producer) Stats() Stats {
 	p.flushStats()
 	p.ep.end()
 	return Stats(*p.st)
+}
+
+// flushStatsPast flushes the counters when the messages sent since the
+// count before crossed a multiple of statsFlushEvery: what stage does per
+// message, for a run of them.
+func (p *Producer) flushStatsPast(before uint64) {
+	if p.st.MsgsSent/statsFlushEvery != before/statsFlushEvery {
+		p.flushStats()
+	}
 }
 
 // flushStats stores the counters in the segment.

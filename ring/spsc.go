@@ -232,7 +232,7 @@ func (p *Producer) TryWrite(msgs [][]byte) (int, error) {
 		n := uint64(len(m))
 		size := recordSize(n)
 		idx := p.tail & p.mask
-		if n > p.capacity-2*recordHeader || size > p.capacity-idx || p.tail+size+recordHeader-p.head > p.capacity {
+		if n > uint64(p.c.MaxPayload()) || size > p.capacity-idx || p.tail+size+recordHeader-p.head > p.capacity {
 			buf, err := p.TryReserve(len(m))
 			if err != nil {
 				return i, err
