@@ -7,6 +7,7 @@ package shmring_test
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -187,4 +188,51 @@ func TestMPMCReadyQuietWhileOrphanAdopted(t *testing.T) {
 	n, err := b.TryRecv(buf)
 	require.NoError(t, err)
 	assert.Equal(t, "next", string(buf[:n]))
+}
+
+// TestMPMCWakesOnlyArmedSleepers streams messages from one producer to
+// consumers that sleep at once, and from consumers that release slots to a
+// producer that sleeps for room: a sleeper stays announced from the moment it
+// is woken until it runs again, and the commits and releases in between must
+// not issue a wake-up each. Every wake-up consumes a sleeper's arming, and a
+// wait arms once per round: once per sleep, and at most once more in the
+// round that ends it. So the wake-ups issued never exceed the sleeps plus the
+// waits.
+func TestMPMCWakesOnlyArmedSleepers(t *testing.T) {
+	const msgs, consumers = 20000, 3
+	ctx := watchdog(t)
+	r, _ := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64, Size: 4096, Wait: shmring.Block})
+	p, err := r.Producer()
+	require.NoError(t, err)
+	stats := make(chan shmring.Stats, consumers)
+	for range consumers {
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		go func() {
+			buf := make([]byte, 64)
+			for {
+				if _, err := c.Recv(ctx, buf); err != nil {
+					assert.ErrorIs(t, err, io.EOF)
+					break
+				}
+			}
+			stats <- c.Stats()
+		}()
+	}
+	for i := range msgs {
+		require.NoError(t, p.Send(ctx, []byte{byte(i)}))
+	}
+	require.NoError(t, r.CloseStream())
+	total := p.Stats()
+	for range consumers {
+		s := <-stats
+		total.MsgsReceived += s.MsgsReceived
+		total.EmptyWaits += s.EmptyWaits
+		total.Sleeps += s.Sleeps
+		total.Wakes += s.Wakes
+	}
+	assert.Equal(t, uint64(msgs), total.MsgsReceived)
+	assert.LessOrEqual(t, total.Wakes, total.Sleeps+total.EmptyWaits+total.FullWaits,
+		"wake-ups issued (%+v)", total)
+	assert.Zero(t, r.LostWakeups())
 }

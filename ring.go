@@ -207,6 +207,8 @@ type words struct {
 	spaceWaiters  *atomic.Uint32 // SPSC
 	dataSleepers  *atomic.Uint64 // MPMC
 	spaceSleepers *atomic.Uint64 // MPMC
+	dataArmed     *atomic.Uint32
+	spaceArmed    *atomic.Uint32
 }
 
 // attachMatching is attach for a ring that exists already: it also checks
@@ -249,6 +251,7 @@ func attach(seg *shm.Segment, o Options,
 			closed: ctl.Closed, dataSeq: ctl.DataSeq, spaceSeq: ctl.SpaceSeq,
 			cookie: ctl.FutexCookie, events: ctl.Events,
 			dataWaiters: ctl.DataWaiters, spaceWaiters: ctl.SpaceWaiters,
+			dataArmed: ctl.DataArmed, spaceArmed: ctl.SpaceArmed,
 		}
 	case ring.KindMPMC:
 		mp, err := mpmcRing(seg)
@@ -260,6 +263,7 @@ func attach(seg *shm.Segment, o Options,
 			closed: mp.Closed, dataSeq: mp.DataSeq, spaceSeq: mp.SpaceSeq,
 			cookie: mp.FutexCookie, events: mp.Events,
 			dataSleepers: mp.DataSleepers, spaceSleepers: mp.SpaceSleepers,
+			dataArmed: mp.DataArmed, spaceArmed: mp.SpaceArmed,
 		}
 	default:
 		return nil, fmt.Errorf("shmring: %s: %w: kind %d is not a ring kind this version knows",

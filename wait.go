@@ -56,9 +56,43 @@ import (
 // it and has its side's noBarrier word set instead, so that the waker's (a)
 // ends with a full barrier (Ring.noBarrier).
 //
+// Armed rounds. A waiter stays announced from (1) to (5), and that includes
+// the time between a wake-up and the moment it runs again: on a loaded
+// machine, milliseconds, during which every commit or release of the other
+// side would pass (b) and make a system call that wakes nobody. So the
+// conditions of data and room (not events) add an armed word, which a
+// waiter sets in each round and a waker takes back:
+//
+//	2b. Store(armed, 1)                    after 2, before 3
+//	b2. in (b), only if Swap(armed, 0) != 0 { Add(seq, 1); futex wake }
+//
+// No wake-up is lost to a waker that skips. Let W be a waiter whose round
+// read seq s in (2) and missed a waker P's (a) in its (3), and P's Load in
+// (b) saw W's announcement (the case above where it does not is unchanged).
+// Both sides have a full barrier between their store and their load: W's
+// Store(armed) and P's Swap, both sequentially consistent. So P's Swap
+// comes after W's (2b) in their total order (else W's (3) would have seen
+// P's (a)), and reads 1 or 0. If 1, P bumps seq after W's (2), and W's
+// futex wait on s returns. If 0, another waker Q took the arming after
+// W's (2b) and bumped seq after it, so after W's (2) as well: W's wait
+// returns all the same. Either way W goes round again: it arms after its
+// return, and either that arming comes before P's Swap, which then reads 1
+// (or 0 if yet another waker took it, who bumps seq after W's new (2), and
+// the argument repeats), or after P's Swap, and then W's next (3) follows P's
+// (a), made visible by the Swap's barrier, and sees the condition. Arming
+// after the load of seq matters: armed before it, a Q that took the arming
+// and bumped between W's (2b) and (2) would leave W asleep on the bumped
+// value, while P, seeing the arming gone, skips.
+//
+// So each wake-up of (b2) consumes one arming, and a wait arms once per
+// round: a sleeper woken once is not woken again, however many commits or
+// releases come before it runs, until it has looked at the condition. An
+// armed word that another process garbles costs a wake-up too many, or one
+// missing, which the sleep's slice ends (below), never a wait without end.
+//
 // Local events that must end a wait (Close, context cancellation and its
-// deadline) use the same path: set their flag, then Add(seq, 1) and wake; a
-// waiter checks the flags in step 3.
+// deadline) use the same path: set their flag, then Add(seq, 1) and wake,
+// without looking at the arming; a waiter checks the flags in step 3.
 //
 // Sleeps are cut into slices of peerCheckInterval: once a slice, woken or
 // not, the waiter looks at its peer (and flushes its counters). A sleep is
@@ -89,20 +123,21 @@ type waitWords struct {
 	seq      *atomic.Uint32
 	waiters  *atomic.Uint32
 	sleepers *atomic.Uint64
+	armed    *atomic.Uint32 // nil for events, whose wakers always wake
 	index    int
 }
 
 func (r *Ring) dataWords() waitWords {
-	return waitWords{r.w.dataSeq, r.w.dataWaiters, r.w.dataSleepers, ring.WordData}
+	return waitWords{r.w.dataSeq, r.w.dataWaiters, r.w.dataSleepers, r.w.dataArmed, ring.WordData}
 }
 
 func (r *Ring) spaceWords() waitWords {
-	return waitWords{r.w.spaceSeq, r.w.spaceWaiters, r.w.spaceSleepers, ring.WordSpace}
+	return waitWords{r.w.spaceSeq, r.w.spaceWaiters, r.w.spaceSleepers, r.w.spaceArmed, ring.WordSpace}
 }
 
 func (r *Ring) eventWords(i int) waitWords {
 	ev := r.w.events[i]
-	return waitWords{ev.Seq, ev.Waiters, nil, ring.WordEvent0 + i}
+	return waitWords{ev.Seq, ev.Waiters, nil, nil, ring.WordEvent0 + i}
 }
 
 // seqWord returns the sequence word of futex word i.
@@ -162,9 +197,15 @@ func (r *Ring) wake(w waitWords) {
 }
 
 // wakeIfWaiting is step (b) of the protocol; the caller has just made the
-// condition true with a sync/atomic store. It reports whether it woke.
+// condition true. It reports whether it woke. With a sleeper announced, it
+// wakes only when it takes back a round's arming (step b2, Armed rounds
+// above): the Swap is also the full barrier between the caller's store
+// and its look at the arming.
 func (r *Ring) wakeIfWaiting(w waitWords) bool {
 	if w.waiters != nil && w.waiters.Load() != 0 || w.sleepers != nil && w.sleepers.Load() != 0 {
+		if w.armed != nil && w.armed.Swap(0) == 0 {
+			return false
+		}
 		r.wake(w)
 		return true
 	}
@@ -462,6 +503,10 @@ func (wt *waiting) slices() error {
 	ranOuts := 0                     // untimed sleeps that ran out
 	for {
 		seq := w.seq.Load()
+		if w.armed != nil {
+			// Step 2b, after the load of seq (Armed rounds above).
+			w.armed.Store(1)
+		}
 		ok, err := cond.ready()
 		if ok || err != nil {
 			return err

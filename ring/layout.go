@@ -16,8 +16,10 @@ import (
 //	   128     8  head              consumer (Store)         producer (Load)
 //	   256     4  dataSeq           producer, local wakers   consumers sleep on it (futex word 0)
 //	   260     4  dataWaiters       consumers (Add)          producer (Load)
+//	   264     4  dataArmed         consumers (Store 1)      producer (Swap 0) while dataWaiters != 0
 //	   384     4  spaceSeq          consumer, local wakers   producer sleeps on it (futex word 1)
 //	   388     4  spaceWaiters      producer (Add)           consumer (Load)
+//	   392     4  spaceArmed        producer (Store 1)       consumer (Swap 0) while spaceWaiters != 0
 //	   512     4  producerAttached  attaching producer       consumer (dead-peer check)
 //	   516     4  consumerAttached  attaching consumer       producer (dead-peer check)
 //	   520     4  producerNoBarrier attaching producer       consumer, after each Store(head)
@@ -65,8 +67,10 @@ const (
 	offHead              = 128
 	offDataSeq           = 256
 	offDataWaiters       = 260
+	offDataArmed         = 264
 	offSpaceSeq          = 384
 	offSpaceWaiters      = 388
+	offSpaceArmed        = 392
 	offProducerAttached  = 512
 	offConsumerAttached  = 516
 	offProducerNoBarrier = 520
@@ -133,10 +137,15 @@ type Control struct {
 	// 1 while that side's sleeps call no fence.GlobalBarrier.
 	ProducerNoBarrier *atomic.Uint32
 	ConsumerNoBarrier *atomic.Uint32
-	FutexCookie       *atomic.Uint32
-	Events            [NumEvents]EventWords
-	ProducerStats     [NumStats]*atomic.Uint64
-	ConsumerStats     [NumStats]*atomic.Uint64
+	// DataArmed and SpaceArmed are 1 while a sleeper of that condition
+	// has started a round since the last wake-up (Armed rounds in the
+	// root package's wait.go).
+	DataArmed     *atomic.Uint32
+	SpaceArmed    *atomic.Uint32
+	FutexCookie   *atomic.Uint32
+	Events        [NumEvents]EventWords
+	ProducerStats [NumStats]*atomic.Uint64
+	ConsumerStats [NumStats]*atomic.Uint64
 
 	data     []byte
 	capacity uint64
@@ -166,6 +175,8 @@ func NewControl(region []byte) (*Control, error) {
 		DataWaiters:       word32(region, offDataWaiters),
 		SpaceSeq:          word32(region, offSpaceSeq),
 		SpaceWaiters:      word32(region, offSpaceWaiters),
+		DataArmed:         word32(region, offDataArmed),
+		SpaceArmed:        word32(region, offSpaceArmed),
 		ProducerAttached:  word32(region, offProducerAttached),
 		ConsumerAttached:  word32(region, offConsumerAttached),
 		ProducerNoBarrier: word32(region, offProducerNoBarrier),

@@ -20,8 +20,10 @@ import (
 //	   256     4  closed             any process (close the stream)   producers after each claim, consumers
 //	   384     4  dataSeq            wakers                           consumers sleep on it (futex word 0)
 //	   392     8  dataSleepers       consumers (Or, And), reapers     producers: bit i = entry i sleeps for data
+//	   400     4  dataArmed          consumers (Store 1)              producers (Swap 0) while dataSleepers != 0
 //	   512     4  spaceSeq           wakers                           producers sleep on it (futex word 1)
 //	   520     8  spaceSleepers      producers (Or, And), reapers     consumers: bit i = entry i sleeps for room
+//	   528     4  spaceArmed         producers (Store 1)              consumers (Swap 0) while spaceSleepers != 0
 //	   640     4  futexCookie        futex.Open                       futex.Open
 //	   768     8  orphans            reapers (Or); adopters, Join     consumers: bit i = entry i may be an orphan
 //	                                 and Orphaned (And)
@@ -83,8 +85,10 @@ const (
 	offMClosed        = 256
 	offMDataSeq       = 384
 	offMDataSleepers  = 392
+	offMDataArmed     = 400
 	offMSpaceSeq      = 512
 	offMSpaceSleepers = 520
+	offMSpaceArmed    = 528
 	offMFutexCookie   = CookieOffset // where the SPSC control area has it
 	offMOrphans       = 768
 	offMReady         = 776
@@ -237,8 +241,13 @@ type MPMC struct {
 	DataSleepers  *atomic.Uint64
 	SpaceSeq      *atomic.Uint32
 	SpaceSleepers *atomic.Uint64
-	FutexCookie   *atomic.Uint32
-	Orphans       *atomic.Uint64
+	// DataArmed and SpaceArmed are 1 while a sleeper of that condition
+	// has started a round since the last wake-up (see Armed rounds in the
+	// root package's wait.go).
+	DataArmed   *atomic.Uint32
+	SpaceArmed  *atomic.Uint32
+	FutexCookie *atomic.Uint32
+	Orphans     *atomic.Uint64
 	// NoBarrier has bit i set while entry i's sleeps for data or room do
 	// not pay fence.GlobalBarrier, so that publishers must store seq with
 	// a full barrier (see Publication in mpmc.go). Its owner sets it at
@@ -281,6 +290,8 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		DataSleepers:  word64(region, offMDataSleepers),
 		SpaceSeq:      word32(region, offMSpaceSeq),
 		SpaceSleepers: word64(region, offMSpaceSleepers),
+		DataArmed:     word32(region, offMDataArmed),
+		SpaceArmed:    word32(region, offMSpaceArmed),
 		FutexCookie:   word32(region, offMFutexCookie),
 		Orphans:       word64(region, offMOrphans),
 		NoBarrier:     word64(region, offMNoBarrier),

@@ -86,7 +86,12 @@ const (
 	// and an entry whose sleeps do not pay the barrier sets its bit in the
 	// NoBarrier word (ring/mpmc.go), which version 4 neither sets nor
 	// reads.
-	formatVersion = 5
+	//
+	// formatVersion 6: a sleeper arms its condition once per round (the
+	// armed words of ring/layout.go and ring/mpmc_layout.go), and a waker
+	// wakes only when it takes the arming back; version 5 neither arms nor
+	// takes, so its sleepers would be left asleep by version 6 wakers.
+	formatVersion = 6
 	pageSize      = 4096
 )
 
