@@ -207,8 +207,8 @@ type words struct {
 	spaceWaiters  *atomic.Uint32 // SPSC
 	dataSleepers  *atomic.Uint64 // MPMC
 	spaceSleepers *atomic.Uint64 // MPMC
-	dataArmed     *atomic.Uint32
-	spaceArmed    *atomic.Uint32
+	dataArmed     *atomic.Uint32 // both kinds: Armed rounds in wait.go
+	spaceArmed    *atomic.Uint32 // both kinds
 }
 
 // attachMatching is attach for a ring that exists already: it also checks

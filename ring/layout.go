@@ -16,10 +16,10 @@ import (
 //	   128     8  head              consumer (Store)         producer (Load)
 //	   256     4  dataSeq           producer, local wakers   consumers sleep on it (futex word 0)
 //	   260     4  dataWaiters       consumers (Add)          producer (Load)
-//	   264     4  dataArmed         consumers (Store 1)      producer (Swap 0) while dataWaiters != 0
+//	   264     4  dataArmed         consumers (Store 1)      wakers (Swap 0) while dataWaiters != 0
 //	   384     4  spaceSeq          consumer, local wakers   producer sleeps on it (futex word 1)
 //	   388     4  spaceWaiters      producer (Add)           consumer (Load)
-//	   392     4  spaceArmed        producer (Store 1)       consumer (Swap 0) while spaceWaiters != 0
+//	   392     4  spaceArmed        producer (Store 1)       wakers (Swap 0) while spaceWaiters != 0
 //	   512     4  producerAttached  attaching producer       consumer (dead-peer check)
 //	   516     4  consumerAttached  attaching consumer       producer (dead-peer check)
 //	   520     4  producerNoBarrier attaching producer       consumer, after each Store(head)

@@ -20,10 +20,10 @@ import (
 //	   256     4  closed             any process (close the stream)   producers after each claim, consumers
 //	   384     4  dataSeq            wakers                           consumers sleep on it (futex word 0)
 //	   392     8  dataSleepers       consumers (Or, And), reapers     producers: bit i = entry i sleeps for data
-//	   400     4  dataArmed          consumers (Store 1)              producers (Swap 0) while dataSleepers != 0
+//	   400     4  dataArmed          consumers (Store 1), wakers      wakers (Swap 0) while dataSleepers != 0
 //	   512     4  spaceSeq           wakers                           producers sleep on it (futex word 1)
 //	   520     8  spaceSleepers      producers (Or, And), reapers     consumers: bit i = entry i sleeps for room
-//	   528     4  spaceArmed         producers (Store 1)              consumers (Swap 0) while spaceSleepers != 0
+//	   528     4  spaceArmed         producers (Store 1), wakers      wakers (Swap 0) while spaceSleepers != 0
 //	   640     4  futexCookie        futex.Open                       futex.Open
 //	   768     8  orphans            reapers (Or); adopters, Join     consumers: bit i = entry i may be an orphan
 //	                                 and Orphaned (And)
@@ -54,7 +54,8 @@ import (
 //
 // Each group of words with its own writers sits on a 128-byte line of its
 // own, as in the SPSC layout: producers hammer enq, consumers deq, and the
-// sleeper bitmaps are read on every commit and release but written rarely;
+// sleeper bitmaps are read on every commit and release but written rarely
+// (their armed words, beside them, only while someone sleeps);
 // so is the noBarrier word, which shares the line of orphans and ready,
 // written when an endpoint attaches, detaches or is reaped. A participant's
 // intent and end are written twice per claim (a message, or a batch of
