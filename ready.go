@@ -59,8 +59,8 @@ func (p *Producer) readyChan(edge bool) <-chan struct{} {
 
 // ready reports room freed since the last try that found none.
 func (w *writable) ready() (bool, error) {
-	if m := w.p.r.mp; m != nil {
-		return m.Writable(), nil
+	if mp := w.p.mp; mp != nil {
+		return mp.Writable(), nil
 	}
 	h := w.head.Load()
 	return h == notFull || w.p.r.ctl.Head.Load() != h, nil

@@ -12,7 +12,7 @@ import (
 // The MPMC algorithm: the bounded MPMC queue (Vyukov), with intents.
 //
 // Positions (enq, deq) count slots since creation and never wrap in practice
-// (2^64 claims); position p lives in slot p & (N-1). Each slot's seq says
+// (2^58 claims per lane); position p lives in slot p & (N-1) (of its lane). Each slot's seq says
 // whose turn it is at position p of the current lap:
 //
 //	seq == p      free: the producer that claims p may fill it
@@ -23,6 +23,20 @@ import (
 // claims p by CAS(deq, p, p+1) after it saw seq == p+1. The CAS makes the
 // claim exclusive; the seq makes it safe: a slot's seq only grows, p, p+1,
 // p+N, p+N+1, ..., and only the claimer of the current turn moves it.
+//
+// Lanes. A ring of L lanes runs this algorithm in each lane on its own,
+// with the lane's n = N/L slots for N, its own enq and deq, and positions
+// that name the lane in their top bits (Lanes in mpmc_layout.go). Every
+// argument below is about one lane: a claim, a range, a reap and the
+// positions it judges lie in one lane, and where this text says enq or deq
+// it means those of the lane in question. A producer claims in its home
+// lane only (NewProducer), so its messages keep their order; a consumer
+// claims in any (the consumer's claim). A lane's enq or deq that holds a
+// position of another lane (shared memory is untrusted) finds the seqs of
+// its own lane, which are not that position's: the claim reports
+// ErrCorrupt, as for any seq out of place. Seqs forged to match it
+// deliver what a forger wrote, never more: a lane's slots are indexed by
+// a position's low bits alone, so every access stays in the lane's slots.
 //
 // Publication. The producer writes the payload and the header (len, flags)
 // with plain stores, then Store(seq, p+1); the consumer's Load(seq) that saw
@@ -86,14 +100,15 @@ import (
 //
 // End of stream. Any process may Store(closed, 1). A producer loads closed
 // after every successful claim; when set, it commits the slot as a skip
-// record and reports ErrClosed. Closed, then deq == enq, says that no
-// position is left to claim: sync/atomic operations are sequentially
-// consistent, so a producer that loaded closed == 0 did so before the
-// Store(closed) in their single total order, and its CAS on enq, earlier in
-// its program, did too. A consumer that loads closed == 1, then deq, then
-// enq therefore sees an enq past every position claimed by such a producer;
-// deq == enq then means that every one of those positions was claimed by a
-// consumer. A producer claiming after the close commits a skip only.
+// record and reports ErrClosed. Closed, then deq == enq in every lane, says
+// that no position is left to claim: sync/atomic operations are
+// sequentially consistent, so a producer that loaded closed == 0 did so
+// before the Store(closed) in their single total order, and its CAS on its
+// lane's enq, earlier in its program, did too. A consumer that loads closed
+// == 1, then each lane's deq and enq, therefore sees in each lane an enq
+// past every position claimed there by such a producer; deq == enq then
+// means that every one of those positions was claimed by a consumer. A
+// producer claiming after the close commits a skip only.
 //
 // Claimed is not delivered: the consumer that claimed a message may still
 // die before its caller has it (with the zero-copy API, at any time before
@@ -115,7 +130,8 @@ import (
 // before the dead entry is freed, so the scan looks again at every entry in
 // the Orphans word, loaded after it. A message held at the load of deq is
 // therefore seen held, or was released (delivered) before the scan saw its
-// slot. Each message still held makes io.EOF wait; its release or its
+// slot. Drained loads every lane's deq before the scan, and judges each
+// range against the deq of its own lane. Each message still held makes io.EOF wait; its release or its
 // adoption's release wakes the consumers (the caller's wake rule), and a
 // dead holder is reaped.
 
@@ -155,33 +171,37 @@ func (m *MPMC) Drained() bool {
 	if m.Closed.Load() == 0 {
 		return false
 	}
-	deq := m.Deq.Load()
-	if deq != m.Enq.Load() {
-		return false
+	var deqs [MPMCMaxLanes]uint64
+	for l, lane := range m.lanes {
+		deqs[l] = lane.Deq.Load()
+		if deqs[l] != lane.Enq.Load() {
+			return false
+		}
 	}
 	for i := range m.entries {
-		if m.holds(i, deq) {
+		if m.holds(i, &deqs) {
 			return false
 		}
 	}
 	for b := m.Orphans.Load() & m.inTable; b != 0; b &= b - 1 {
-		if m.holds(bits.TrailingZeros64(b), deq) {
+		if m.holds(bits.TrailingZeros64(b), &deqs) {
 			return false
 		}
 	}
 	return true
 }
 
-// holds reports whether entry i names a position of the lap before deq
-// whose slot is committed and not released: a claimed message not yet
-// delivered.
-func (m *MPMC) holds(i int, deq uint64) bool {
+// holds reports whether entry i names a position of the lap before its
+// lane's deq (in deqs) whose slot is committed and not released: a claimed
+// message not yet delivered.
+func (m *MPMC) holds(i int, deqs *[MPMCMaxLanes]uint64) bool {
 	start, end, ok := m.entryRange(&m.entries[i])
 	if !ok {
 		return false
 	}
+	deq := deqs[(start>>laneBit)&m.laneMask]
 	for q := start; q != end; q++ {
-		if q < deq && deq-q <= m.geo.Slots && m.seqWord(q).Load() == q+1 {
+		if q < deq && deq-q <= m.n && m.seqWord(q).Load() == q+1 {
 			return true
 		}
 	}
@@ -202,37 +222,43 @@ func (m *MPMC) entryRange(e *Participant) (start, end uint64, ok bool) {
 }
 
 // isRange reports whether intent and end name a range of 1 to maxRange
-// positions.
+// positions, of one lane of the ring.
 func (m *MPMC) isRange(intent, end uint64) bool {
-	return intent != 0 && end >= intent && end-intent < m.maxRange
+	return intent != 0 && end >= intent && end-intent < m.maxRange &&
+		(m.laneMask == 0 || (intent-1)>>laneBit == (end-1)>>laneBit && (end-1)>>laneBit <= m.laneMask)
 }
 
 // Readable reports, without claiming anything, whether a consumer's TryPeek
 // (or its adoption of an orphan, or its end-of-stream check) has something
-// to find now: the slot at deq is committed, an orphan waits that nobody is
-// adopting, the stream has ended, or the Orphans word is corrupt (which
-// Orphaned reports). For a poller that must not claim on the consumer's
-// behalf; it makes no system call, and an orphan that another consumer
-// adopts is not something this consumer can make progress on.
+// to find now: the slot at a lane's deq is committed, an orphan waits that
+// nobody is adopting, the stream has ended, or the Orphans word is corrupt
+// (which Orphaned reports). For a poller that must not claim on the
+// consumer's behalf; it makes no system call, and an orphan that another
+// consumer adopts is not something this consumer can make progress on.
 func (m *MPMC) Readable() bool {
-	p := m.Deq.Load()
-	if m.seqWord(p).Load() == p+1 || m.Drained() {
+	for _, l := range m.lanes {
+		if p := l.Deq.Load(); l.seqWord(p).Load() == p+1 {
+			return true
+		}
+	}
+	if m.Drained() {
 		return true
 	}
 	orphans, err := m.orphansLoad()
 	return orphans != 0 || err != nil
 }
 
-// Writable reports, without claiming anything, whether a producer's
-// TryReserve may find room now: the slot at enq is not that of a full ring
-// (its consumer freed it, another producer has moved enq on, or it holds a
-// value TryReserve reports as ErrCorrupt), or the stream has ended (which
-// TryReserve reports). For a poller that must not claim on the producer's
-// behalf; it makes no system call.
-func (m *MPMC) Writable() bool {
-	p := m.Enq.Load()
-	d := int64(m.seqWord(p).Load() - p)
-	return d != -int64(m.geo.Slots) && d != 1-int64(m.geo.Slots) || m.Closed.Load() != 0
+// Writable reports, without claiming anything, whether the producer's
+// TryReserve may find room now: the slot at its lane's enq is not that of a
+// full lane (its consumer freed it, another producer has moved enq on, or
+// it holds a value TryReserve reports as ErrCorrupt), or the stream has
+// ended (which TryReserve reports). For a poller that must not claim on
+// the producer's behalf; it makes no system call.
+func (p *MPMCProducer) Writable() bool {
+	m := p.m
+	pos := p.lane.Enq.Load()
+	d := int64(p.lane.seqWord(pos).Load() - pos)
+	return d != -int64(m.n) && d != 1-int64(m.n) || m.Closed.Load() != 0
 }
 
 // MPMCProducer is one producer of an MPMC ring, attached through its
@@ -241,6 +267,8 @@ func (m *MPMC) Writable() bool {
 type MPMCProducer struct {
 	m     *MPMC
 	e     *Participant
+	lane  *Lane  // the entry's home lane: the producer claims there alone
+	li    uint64 // its index
 	pos   uint64 // the next claimed position to publish
 	end   uint64 // one past the last claimed position: [pos, end) awaits publication
 	limit uint64 // the size of a reservation from TryReserve
@@ -249,15 +277,20 @@ type MPMCProducer struct {
 }
 
 // NewProducer returns the producer of entry i, which the caller joined as
-// EntryProducer. It panics unless 0 <= i < Participants; a region Init did
-// not finish, or an entry in another state, is ErrCorrupt.
+// EntryProducer; it claims in the entry's home lane. It panics unless 0 <=
+// i < Participants; a region Init did not finish, or an entry in another
+// state, is ErrCorrupt.
 func (m *MPMC) NewProducer(i int) (*MPMCProducer, error) {
 	e, err := m.endpointEntry(i, EntryProducer)
 	if err != nil {
 		return nil, err
 	}
-	return &MPMCProducer{m: m, e: e}, nil
+	li := e.Lane.Load() & m.laneMask
+	return &MPMCProducer{m: m, e: e, lane: &m.lanes[li], li: li}, nil
 }
+
+// Lane returns the index of the lane the producer claims in.
+func (p *MPMCProducer) Lane() int { return int(p.li) }
 
 // endpointEntry returns entry i after checking the region and the entry's
 // state.
@@ -286,7 +319,7 @@ func (p *MPMCProducer) TryReserve(n int) ([]byte, error) {
 		return nil, err
 	}
 	p.limit, p.batch = uint64(n), false
-	return m.payload(p.pos, uint64(n)), nil
+	return p.lane.payload(p.pos, uint64(n)), nil
 }
 
 // TryReserveBatch claims up to k consecutive free positions, at least one,
@@ -359,15 +392,16 @@ func (p *MPMCProducer) claim(k uint64) (pos, got uint64, err error) {
 	m := p.m
 	k = min(k, m.maxRange)
 	announced := false
-	pos = m.Enq.Load()
+	enq := p.lane.Enq
+	pos = enq.Load()
 	for range maxClaimAttempts {
 		// Pairs with the Store(seq) of the consumer that released the
 		// slot's previous lap: once seq == pos, it is done with the slot.
-		seq := m.seqWord(pos).Load()
+		seq := p.lane.seqWord(pos).Load()
 		switch d := int64(seq - pos); {
 		case d == 0:
 			run := uint64(1)
-			for run < k && m.seqWord(pos+run).Load() == pos+run {
+			for run < k && p.lane.seqWord(pos+run).Load() == pos+run {
 				run++
 			}
 			// The range before the claim: see Intents above, and the
@@ -375,25 +409,25 @@ func (p *MPMCProducer) claim(k uint64) (pos, got uint64, err error) {
 			fence.Store64(p.e.End, pos+run)
 			fence.Store64(p.e.Intent, pos+1)
 			announced = true
-			if m.Enq.CompareAndSwap(pos, pos+run) {
+			if enq.CompareAndSwap(pos, pos+run) {
 				return pos, run, nil
 			}
-			pos = m.Enq.Load()
+			pos = enq.Load()
 		case d > 0:
-			next := m.Enq.Load()
+			next := enq.Load()
 			if next == pos {
 				p.unannounce(announced)
 				return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of enq %d",
 					ErrCorrupt, pos, seq, next)
 			}
 			pos = next
-		case d == -int64(m.geo.Slots) || d == 1-int64(m.geo.Slots):
+		case d == -int64(m.n) || d == 1-int64(m.n):
 			p.unannounce(announced)
 			return 0, 0, ErrFull
 		default:
 			p.unannounce(announced)
 			return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
-				ErrCorrupt, pos, seq, pos, pos-m.geo.Slots, pos-m.geo.Slots+1)
+				ErrCorrupt, pos, seq, pos, pos-m.n, pos-m.n+1)
 		}
 	}
 	p.unannounce(announced)
@@ -439,7 +473,7 @@ func (p *MPMCProducer) CommitNext(msg []byte) {
 	if !p.batch || !p.Holding() || n > p.m.slotSize {
 		panic("ring: CommitNext without a position from TryReserveBatch for it")
 	}
-	copy(p.m.payload(p.pos, n), msg)
+	copy(p.lane.payload(p.pos, n), msg)
 	p.publish(n, 0)
 	p.stats.local.MsgsSent++
 	p.stats.local.BytesSent += n
@@ -455,19 +489,19 @@ func (p *MPMCProducer) Cancel() {
 
 // publish finishes the next claimed slot with a header of n and flags.
 func (p *MPMCProducer) publish(n uint64, flags uint32) {
-	putHeader(p.m.header(p.pos), n, flags)
+	putHeader(p.lane.header(p.pos), n, flags)
 	// Publishes the header and payload; pairs with the consumer's
 	// Load(seq) in claim. After the last position of the range, the
 	// intent goes, after the last store to its slots (see Intents).
-	p.m.publishSeq(p.pos, p.pos+1)
+	p.m.publishSeq(p.lane, p.pos, p.pos+1)
 	p.pos++
 	if p.pos == p.end {
 		fence.Store64(p.e.Intent, 0)
 	}
 }
 
-// publishSeq stores v in the seq of position pos's slot, a commit or a
-// release: a release store, then a full barrier when an entry's sleeps do
+// publishSeq stores v in the seq of the slot of position pos of lane l, a
+// commit or a release: a release store, then a full barrier when an entry's sleeps do
 // not pay for one (Publication above). The caller's next step is the look
 // at the sleepers of the wake rule.
 //
@@ -477,8 +511,8 @@ func (p *MPMCProducer) publish(n uint64, flags uint32) {
 // would move it back. The CAS writes nothing unless seq still holds v, and
 // either way it is a locked instruction on amd64 (a full barrier), and
 // sequentially consistent elsewhere.
-func (m *MPMC) publishSeq(pos, v uint64) {
-	w := m.seqWord(pos)
+func (m *MPMC) publishSeq(l *Lane, pos, v uint64) {
+	w := l.seqWord(pos)
 	fence.Store64(w, v)
 	if fence.PlainStores && m.NoBarrier.Load() != 0 {
 		w.CompareAndSwap(v, v)
@@ -502,15 +536,23 @@ type MPMCConsumer struct {
 	e       *Participant
 	pos     uint64 // the next claimed position not yet released
 	end     uint64 // one past the last claimed position: [pos, end) is ours
+	claimed *Lane  // the lane of [pos, end)
 	held    bool   // a slot awaits Release
 	at      uint64 // its position: pos, or an adopted orphan's
+	heldIn  *Lane  // its lane
 	msg     []byte // its payload, when valid
 	heldErr error  // why its slot is not a valid message
 	adopted int    // the orphan entry whose slot is held, or -1
 	passed  bool   // a claim freed a skip record since PassedSkip
 	left    bool   // the last Release left its orphan other messages to adopt
+	lane    uint64 // the lane claims start in: the home lane at first
+	turn    int    // claims won in it since the consumer moved there
 	stats   counters
 }
+
+// laneTurn is how many claims a consumer wins in one lane before it starts
+// its claims in the next (see claim).
+const laneTurn = 64
 
 // NewConsumer returns the consumer of entry i, which the caller joined as
 // EntryConsumer. It panics unless 0 <= i < Participants; a region Init did
@@ -520,7 +562,7 @@ func (m *MPMC) NewConsumer(i int) (*MPMCConsumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MPMCConsumer{m: m, e: e, adopted: -1}, nil
+	return &MPMCConsumer{m: m, e: e, adopted: -1, lane: e.Lane.Load() & m.laneMask, claimed: &m.lanes[0]}, nil
 }
 
 // TryPeek claims the next committed message and returns its payload in
@@ -549,7 +591,13 @@ func (c *MPMCConsumer) TryPeekBatch(k int) ([]byte, error) {
 	}
 	for range maxClaimAttempts {
 		if c.pos == c.end {
-			pos, got, err := c.claim(uint64(k))
+			var pos, got uint64
+			var err error
+			if c.m.laneMask == 0 {
+				pos, got, err = c.claimIn(0, uint64(k)) // c.claimed is lane 0 for good
+			} else {
+				pos, got, err = c.claim(uint64(k))
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -569,13 +617,13 @@ func (c *MPMCConsumer) next() bool {
 	for c.pos != c.end {
 		// The claim's Load(seq) that saw pos+1 ordered the header after
 		// the producer's publication.
-		if n, flags := getHeader(m.header(c.pos)); flags != flagSkip {
-			c.hold(c.pos, n, flags, -1)
+		if n, flags := getHeader(c.claimed.header(c.pos)); flags != flagSkip {
+			c.hold(c.claimed, c.pos, n, flags, -1)
 			return true
 		}
 		// Frees the skipped slot for the next lap, as Release does;
 		// pairs with the producer's Load(seq) in claim.
-		m.seqWord(c.pos).Store(c.pos + m.geo.Slots)
+		c.claimed.seqWord(c.pos).Store(c.pos + m.n)
 		c.passed = true
 		c.advance()
 	}
@@ -591,8 +639,41 @@ func (c *MPMCConsumer) advance() {
 	}
 }
 
-// claim claims up to k consecutive committed positions, at least one,
-// with the intent protocol, and returns the first and how many.
+// claim claims up to k consecutive committed positions of one lane of a
+// ring of several, at least one, and returns the first and how many;
+// c.claimed is their lane.
+//
+// Which lane. A consumer tries the lane it is in, then the others in
+// order, and stays in the lane where it won a claim, so that consumers as
+// many as the lanes, each in its own, keep off each other's deq. After
+// laneTurn claims won in one lane it starts in the next: a lane whose
+// producer never lets the consumer's lane run dry is not drained alone
+// while the others fill up, and consumers that move on at the same pace
+// stay in lanes of their own.
+func (c *MPMCConsumer) claim(k uint64) (pos, got uint64, err error) {
+	m := c.m
+	if c.turn >= laneTurn {
+		c.lane, c.turn = (c.lane+1)&m.laneMask, 0
+	}
+	for i := range uint64(len(m.lanes)) {
+		l := (c.lane + i) & m.laneMask
+		pos, got, err = c.claimIn(l, k)
+		if err != ErrEmpty {
+			if err == nil {
+				if l != c.lane {
+					c.lane, c.turn = l, 0
+				}
+				c.turn++
+				c.claimed = &m.lanes[l]
+			}
+			return pos, got, err
+		}
+	}
+	return 0, 0, ErrEmpty
+}
+
+// claimIn claims up to k consecutive committed positions of lane li, at
+// least one, with the intent protocol, and returns the first and how many.
 //
 // A batch claim, as the producer's: at deq == pos, the run of slots from
 // pos that are committed (seq == position+1) is claimed with one CAS(deq,
@@ -606,44 +687,46 @@ func (c *MPMCConsumer) advance() {
 // the range's consumption, it leaves a released prefix (seq p+N) and a
 // rest still committed (seq p+1), which the reap turns into an orphan that
 // names the rest (mpmc_reap.go).
-func (c *MPMCConsumer) claim(k uint64) (pos, got uint64, err error) {
+func (c *MPMCConsumer) claimIn(li, k uint64) (pos, got uint64, err error) {
 	m := c.m
 	k = min(k, m.maxRange)
 	announced := false
-	pos = m.Deq.Load()
+	lane := &m.lanes[li]
+	deq := lane.Deq
+	pos = deq.Load()
 	for range maxClaimAttempts {
 		// Pairs with the producer's Store(seq) in publish: once seq ==
 		// pos+1, the header and payload are written.
-		seq := m.seqWord(pos).Load()
+		seq := lane.seqWord(pos).Load()
 		switch d := int64(seq - (pos + 1)); {
 		case d == 0:
 			run := uint64(1)
-			for run < k && m.seqWord(pos+run).Load() == pos+run+1 {
+			for run < k && lane.seqWord(pos+run).Load() == pos+run+1 {
 				run++
 			}
 			// The range before the claim: see Intents above.
 			fence.Store64(c.e.End, pos+run)
 			fence.Store64(c.e.Intent, pos+1)
 			announced = true
-			if m.Deq.CompareAndSwap(pos, pos+run) {
+			if deq.CompareAndSwap(pos, pos+run) {
 				return pos, run, nil
 			}
-			pos = m.Deq.Load()
+			pos = deq.Load()
 		case d > 0:
-			next := m.Deq.Load()
+			next := deq.Load()
 			if next == pos {
 				c.unannounce(announced)
 				return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d ahead of deq %d",
 					ErrCorrupt, pos, seq, next)
 			}
 			pos = next
-		case d == -1 || d == -int64(m.geo.Slots):
+		case d == -1 || d == -int64(m.n):
 			c.unannounce(announced)
 			return 0, 0, ErrEmpty
 		default:
 			c.unannounce(announced)
 			return 0, 0, fmt.Errorf("%w: slot of position %d has seq %d, want %d, %d or %d",
-				ErrCorrupt, pos, seq, pos+1, pos, pos-m.geo.Slots+1)
+				ErrCorrupt, pos, seq, pos+1, pos, pos-m.n+1)
 		}
 	}
 	c.unannounce(announced)
@@ -657,10 +740,10 @@ func (c *MPMCConsumer) unannounce(announced bool) {
 	}
 }
 
-// hold makes the slot of pos, claimed or adopted from entry orphan (-1 for
-// none), the held one, and checks its header n, flags.
-func (c *MPMCConsumer) hold(pos, n uint64, flags uint32, orphan int) {
-	c.held, c.at, c.adopted = true, pos, orphan
+// hold makes the slot of pos, of lane l, claimed or adopted from entry
+// orphan (-1 for none), the held one, and checks its header n, flags.
+func (c *MPMCConsumer) hold(l *Lane, pos, n uint64, flags uint32, orphan int) {
+	c.held, c.at, c.heldIn, c.adopted = true, pos, l, orphan
 	c.msg, c.heldErr = nil, nil
 	switch {
 	case flags != 0:
@@ -669,7 +752,7 @@ func (c *MPMCConsumer) hold(pos, n uint64, flags uint32, orphan int) {
 		c.heldErr = fmt.Errorf("%w: slot of position %d holds %d bytes, a slot holds at most %d",
 			ErrCorrupt, pos, n, c.m.slotSize)
 	default:
-		c.msg = c.m.payload(pos, n)
+		c.msg = l.payload(pos, n)
 	}
 }
 
@@ -705,7 +788,7 @@ func (c *MPMCConsumer) Release() {
 	m := c.m
 	// The payload has been read; pairs with the producer's Load(seq) in
 	// claim. The intent (ours, or the orphan's) goes after it (see Intents).
-	m.publishSeq(c.at, c.at+m.geo.Slots)
+	m.publishSeq(c.heldIn, c.at, c.at+m.n)
 	c.left = false
 	if c.adopted >= 0 {
 		c.left = m.releaseOrphan(c.adopted)

@@ -9,9 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// mpFuzzGeo is the geometry of the fuzzed rings: small, so that laps are
-// short and every slot is reached.
-var mpFuzzGeo = MPMCGeometry{SlotSize: 24, Slots: 4, Participants: 4}
+// mpFuzzGeos are the geometries of the fuzzed rings, one lane and two:
+// small, so that laps are short and every slot is reached. The first byte
+// of a state input picks one (mpFuzzRegion).
+var mpFuzzGeos = [2]MPMCGeometry{
+	{SlotSize: 24, Slots: 4, Participants: 4},
+	{SlotSize: 24, Slots: 4, Participants: 4, Lanes: 2},
+}
+
+// mpFuzzGeo is the slot size and participant count of both.
+var mpFuzzGeo = mpFuzzGeos[0]
 
 // mpFuzzDead is the entry FuzzMPMC reaps and adopts from: the input writes
 // its state and intent, as a dead or hostile peer would have left them.
@@ -21,8 +28,9 @@ const mpFuzzDead = 3
 // FuzzMPMC's state input fills, in order: the positions and flags of the
 // control area (the sleeper and orphan bitmaps among them), the dead
 // entry's state and intent, then each slot's seq, header and first payload
-// word, then the dead entry's generation and end. The rest of the region
-// stays as Init left it.
+// word, then the dead entry's generation, end and lane, then the enq and
+// deq of each lane after the first. The rest of the region stays as Init
+// left it.
 func mpFuzzWords(g MPMCGeometry) []int {
 	dead := offMEntries + mpFuzzDead*entryStride
 	offs := []int{offMEnq, offMDeq, offMClosed, offMDataSleepers, offMSpaceSleepers, offMOrphans,
@@ -31,7 +39,12 @@ func mpFuzzWords(g MPMCGeometry) []int {
 		slot := int(g.slotsOffset()) + i*int(g.stride())
 		offs = append(offs, slot+offSlotSeq, slot+offSlotHeader, slot+slotHeader)
 	}
-	return append(offs, dead+offEntGen, dead+offEntEnd)
+	offs = append(offs, dead+offEntGen, dead+offEntEnd, dead+offEntLane)
+	for l := range int(g.lanes()) - 1 {
+		lane := int(g.lanesOffset()) + l*laneStride
+		offs = append(offs, lane, lane+offLaneDeq)
+	}
+	return offs
 }
 
 // mpFuzzPokes returns the offsets of the 8-byte words that a peer rewrites
@@ -42,18 +55,23 @@ func mpFuzzPokes(g MPMCGeometry) []int {
 	offs := mpFuzzWords(g)
 	for i := range mpFuzzDead {
 		e := offMEntries + i*entryStride
-		offs = append(offs, e+offEntState, e+offEntGen)
+		offs = append(offs, e+offEntState, e+offEntGen, e+offEntLane)
 	}
 	// Any NoBarrier word leaves the claims and hand-offs sound: it only
 	// chooses the kind of store that publishes a seq.
 	return append(offs, offMNoBarrier)
 }
 
-// mpFuzzRegion returns an initialised region of mpFuzzGeo with the words of
-// mpFuzzWords overwritten by state, 8 bytes each, as far as state goes.
+// mpFuzzRegion returns an initialised region of the geometry that the
+// first byte of state picks from mpFuzzGeos (its low bit; the first when
+// state is empty), with the words of mpFuzzWords overwritten by the rest
+// of state, 8 bytes each, as far as it goes.
 func mpFuzzRegion(tb testing.TB, state []byte) (*MPMC, []byte) {
 	tb.Helper()
-	g := mpFuzzGeo
+	g := mpFuzzGeos[0]
+	if len(state) > 0 {
+		g, state = mpFuzzGeos[state[0]&1], state[1:]
+	}
 	region := make([]byte, g.RegionSize())
 	m, err := NewMPMC(region, g)
 	require.NoError(tb, err)
@@ -69,10 +87,10 @@ func mpFuzzRegion(tb testing.TB, state []byte) (*MPMC, []byte) {
 }
 
 // mpFuzzState returns the state input that mpFuzzRegion turns back into
-// region.
-func mpFuzzState(region []byte) []byte {
-	var state []byte
-	for _, off := range mpFuzzWords(mpFuzzGeo) {
+// region, of geometry mpFuzzGeos[geo].
+func mpFuzzState(region []byte, geo byte) []byte {
+	state := []byte{geo}
+	for _, off := range mpFuzzWords(mpFuzzGeos[geo]) {
 		state = append(state, region[off:off+8]...)
 	}
 	return state
@@ -98,11 +116,11 @@ const (
 	mpNumOps
 )
 
-// mpFuzzSeeds returns state inputs: a fresh ring, and rings a real producer
-// and consumer left in several states.
+// mpFuzzSeeds returns state inputs: a fresh ring of each geometry, and
+// rings a real producer and consumer left in several states.
 func mpFuzzSeeds(tb testing.TB) [][]byte {
 	tb.Helper()
-	seeds := [][]byte{nil}
+	seeds := [][]byte{nil, {1}}
 	for _, steps := range []func(m *MPMC, p *MPMCProducer, c *MPMCConsumer){
 		func(m *MPMC, p *MPMCProducer, c *MPMCConsumer) { // two messages waiting
 			mpSend(tb, p, []byte("one"))
@@ -150,9 +168,20 @@ func mpFuzzSeeds(tb testing.TB) [][]byte {
 		m, region := mpFuzzRegion(tb, nil)
 		p, c := mpProducer(tb, m, 0), mpConsumer(tb, m, 1)
 		steps(m, p, c)
-		seeds = append(seeds, mpFuzzState(region))
+		seeds = append(seeds, mpFuzzState(region, 0))
 	}
-	return seeds
+	// Two lanes: a message in each, and the dead entry a producer of lane
+	// 1 holding a claim.
+	m, region := mpFuzzRegion(tb, []byte{1})
+	p, c := mpProducer(tb, m, 0), mpConsumer(tb, m, 1)
+	dead := mpProducer(tb, m, mpFuzzDead)
+	require.Equal(tb, 1, dead.Lane())
+	mpSend(tb, p, []byte("lane 0"))
+	mpSend(tb, dead, []byte("lane 1"))
+	mpRecv(tb, c)
+	_, err := dead.TryReserve(8)
+	require.NoError(tb, err)
+	return append(seeds, mpFuzzState(region, 1))
 }
 
 // FuzzMPMC runs a producer and two consumers over a region whose positions,
@@ -329,9 +358,9 @@ func mpFuzzCheckRange(t *testing.T, e *Participant, pos, end uint64, what string
 // TestMPMCFuzzSeedsAreValid checks that the seeds written by a real producer
 // decode to rings an endpoint runs without error.
 func TestMPMCFuzzSeedsAreValid(t *testing.T) {
-	for i, state := range mpFuzzSeeds(t)[1:] {
+	for i, state := range mpFuzzSeeds(t)[2:] {
 		m, _ := mpFuzzRegion(t, state)
-		require.NotZero(t, m.Enq.Load(), "seed %d", i)
+		require.NotZero(t, mpPositions(m), "seed %d", i)
 		c := mpConsumer(t, m, 2)
 		_, err := c.TryPeek()
 		if err != nil {

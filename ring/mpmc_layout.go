@@ -16,7 +16,9 @@ import (
 //
 //	offset  size  field              written by                       read by
 //	     0     8  enq                producers (CAS: claim)           producers, consumers (Drained)
+//	                                 of lane 0
 //	   128     8  deq                consumers (CAS: claim)           consumers, producers (Drained)
+//	                                 of lane 0
 //	   256     4  closed             any process (close the stream)   producers after each claim, consumers
 //	   384     4  dataSeq            wakers                           consumers sleep on it (futex word 0)
 //	   392     8  dataSleepers       consumers (Or, And), reapers     producers: bit i = entry i sleeps for data
@@ -40,9 +42,14 @@ import (
 //	                                  0 for none
 //	               +24    end         one past the last position of that range: a claim of
 //	                                  k positions [p, p+k) shows intent p+1 and end p+k
+//	               +32    lane        the owner's home lane, stored by Join: a producer
+//	                                  claims in it alone, a consumer starts there
 //	              +128    stats       NumStats counters, in the order of the Stats fields,
 //	                                  each written only by the owner (Store)
-//	 align4096(4096 + P*256)  slots[N], N a power of two, each of stride align64(16+slotSize):
+//	4096 + P*256  (L-1)*256  lanes[1..L-1], lane l's enq at +0 and deq at +128, as
+//	                lane 0's words at 0 and 128 (see Lanes)
+//	 align4096(4096 + P*256 + (L-1)*256)  slots[N], N a power of two, each of stride
+//	                align64(16+slotSize), n = N/L of them per lane, lane l's from slot l*n:
 //	                +0    seq         the bounded MPMC queue's sequence (see mpmc.go)
 //	                +8    len         payload length, at most slotSize (uint32)
 //	               +12    flags       0 for a message, flagSkip for a record to pass over
@@ -74,6 +81,24 @@ import (
 // at one state word. Bits at or above the participant count belong to no
 // entry: they are ErrCorrupt where they are used.
 //
+// Lanes. A ring of L lanes (a power of two, 1 by default) is L rings of
+// n = N/L slots side by side, each with its own enq and deq, sharing the
+// control words, the participant table and the wake-ups. A position names
+// its lane in its top bits: lane l's positions count from l<<laneBit,
+// its enq and deq start there, and slot j of lane l starts with seq
+// l<<laneBit + j; 2^58 positions per lane is as good as never wrapping.
+// Position p lives in slot ((p>>laneBit) & (L-1))*n + (p & (n-1)), in
+// range whatever p holds; the paths that know their lane (a producer's
+// claims, a consumer's claimed range) index the lane's own slots with p &
+// (n-1) alone. Every rule of mpmc.go and mpmc_reap.go holds within each
+// lane, with n for N; a range names positions of one lane, and one whose
+// ends lie in two lanes, or in a lane the ring does not have, is corrupt.
+// A producer claims in its home lane only, so that its messages keep
+// their order and producers in lanes of their own never touch the same
+// enq; a consumer claims in any lane (see the consumer's claim in
+// mpmc.go). A ring of one lane is laid out, and behaves, as before lanes
+// existed, but for the entries' lane word, which Join writes.
+//
 // The ready word is new as well. A fresh region is all zeros, and zero is a
 // valid seq for slot 0 only; for a ring of two slots the zeros of slot 1
 // look like a full ring, not like corruption, and a producer would wait for
@@ -102,6 +127,9 @@ const (
 	offEntGen     = 8
 	offEntIntent  = 16
 	offEntEnd     = 24
+	offEntLane    = 32
+	laneStride    = 256
+	offLaneDeq    = 128
 	offEntStats   = 128
 	offSlotSeq    = 0
 	offSlotHeader = 8
@@ -133,6 +161,13 @@ const (
 	// than this, or than the ring, is corrupt. It also bounds the scans of
 	// a range by reapers and Drained.
 	MPMCMaxBatch = 64
+	// MPMCMaxLanes bounds the number of lanes, a power of two, at most
+	// Slots/MPMCMinSlots.
+	MPMCMaxLanes = 64
+
+	// laneBit is where a position's lane starts: lane l's positions are
+	// l<<laneBit onwards.
+	laneBit = 58
 )
 
 // Participant entry states.
@@ -165,7 +200,13 @@ type MPMCGeometry struct {
 	SlotSize     uint64 // payload bytes per slot: the largest message
 	Slots        uint64 // number of slots, a power of two
 	Participants uint64 // entries in the participant table
+	// Lanes splits the slots into that many lanes (see Lanes above), a
+	// power of two; 0 is 1.
+	Lanes uint64
 }
+
+// lanes returns the number of lanes of g, at least 1.
+func (g MPMCGeometry) lanes() uint64 { return max(g.Lanes, 1) }
 
 // Validate reports what is wrong with g, in an error wrapping os.ErrInvalid,
 // or nil when g describes a ring this package can run.
@@ -180,6 +221,9 @@ func (g MPMCGeometry) Validate() error {
 	case g.Participants < 1 || g.Participants > MPMCMaxParticipants:
 		return fmt.Errorf("ring: mpmc participant count %d outside [1, %d]: %w",
 			g.Participants, MPMCMaxParticipants, os.ErrInvalid)
+	case g.Lanes > MPMCMaxLanes || bits.OnesCount64(g.lanes()) != 1 || g.Slots/g.lanes() < MPMCMinSlots:
+		return fmt.Errorf("ring: mpmc lane count %d is not a power of two in [1, %d] with %d slots each: %w",
+			g.Lanes, min(MPMCMaxLanes, g.Slots/MPMCMinSlots), MPMCMinSlots, os.ErrInvalid)
 	}
 	return nil
 }
@@ -190,8 +234,12 @@ func (g MPMCGeometry) stride() uint64 { return alignUp(slotHeader+g.SlotSize, sl
 // slotsOffset returns the offset of the first slot in the region. g must be
 // valid.
 func (g MPMCGeometry) slotsOffset() uint64 {
-	return alignUp(offMEntries+g.Participants*entryStride, regionAlign)
+	return alignUp(g.lanesOffset()+(g.lanes()-1)*laneStride, regionAlign)
 }
+
+// lanesOffset returns the offset of the words of lane 1, after the
+// participant table. g must be valid.
+func (g MPMCGeometry) lanesOffset() uint64 { return offMEntries + g.Participants*entryStride }
 
 // RegionSize returns the size of the region of a ring of geometry g, which
 // must be valid: at most about 2^48 bytes, so it does not overflow.
@@ -202,15 +250,22 @@ func (g MPMCGeometry) RegionSize() uint64 {
 	return alignUp(g.slotsOffset()+g.Slots*g.stride(), regionAlign)
 }
 
-// Params returns g as the parameters the shm header stores.
-func (g MPMCGeometry) Params() [4]uint64 { return [4]uint64{g.SlotSize, g.Slots, g.Participants, 0} }
+// Params returns g as the parameters the shm header stores. A ring of one
+// lane stores 0 lanes, as rings did before lanes existed.
+func (g MPMCGeometry) Params() [4]uint64 {
+	lanes := g.lanes()
+	if lanes == 1 {
+		lanes = 0
+	}
+	return [4]uint64{g.SlotSize, g.Slots, g.Participants, lanes}
+}
 
 // GeometryFromParams returns the geometry stored in an shm header by Params.
 // Invalid parameters are ErrCorrupt: the header is shared memory.
 func GeometryFromParams(p [4]uint64) (MPMCGeometry, error) {
-	g := MPMCGeometry{SlotSize: p[0], Slots: p[1], Participants: p[2]}
-	if p[3] != 0 {
-		return MPMCGeometry{}, fmt.Errorf("%w: mpmc params %v: reserved word is not zero", ErrCorrupt, p)
+	g := MPMCGeometry{SlotSize: p[0], Slots: p[1], Participants: p[2], Lanes: p[3]}
+	if p[3] == 1 {
+		return MPMCGeometry{}, fmt.Errorf("%w: mpmc params %v: one lane is stored as 0", ErrCorrupt, p)
 	}
 	if err := g.Validate(); err != nil {
 		return MPMCGeometry{}, fmt.Errorf("%w: mpmc params %v: %w", ErrCorrupt, p, err)
@@ -227,7 +282,20 @@ type Participant struct {
 	Generation *atomic.Uint64 // bumped by every Join
 	Intent     *atomic.Uint64 // first position+1 of the range claimed or held; 0 for none
 	End        *atomic.Uint64 // one past the last position of that range
+	Lane       *atomic.Uint64 // the home lane, a hint: used modulo the lane count
 	Stats      [NumStats]*atomic.Uint64
+}
+
+// Lane is the typed view of one lane's words and slots.
+type Lane struct {
+	Enq  *atomic.Uint64 // producers' claims: the lane's next free position
+	Deq  *atomic.Uint64 // consumers' claims: the lane's next committed position
+	Base uint64         // the lane's first position: lane<<58
+
+	slots  []byte // the lane's n slots
+	first  uint64 // the offset of its first slot in the slot area
+	stride uint64
+	mask   uint64 // n - 1
 }
 
 // MPMC is the typed view of one MPMC ring region. Geometry is given by the
@@ -235,6 +303,8 @@ type Participant struct {
 // time only positions, slot seqs and slot headers are read from shared
 // memory, and each is checked where it is used.
 type MPMC struct {
+	// Enq and Deq are the words of lane 0, the only lane of a ring of
+	// one lane.
 	Enq           *atomic.Uint64
 	Deq           *atomic.Uint64
 	Closed        *atomic.Uint32
@@ -260,9 +330,11 @@ type MPMC struct {
 	entries  []Participant
 	inTable  uint64 // the bits of the entries in a bitmap: Participants of them
 	geo      MPMCGeometry
+	lanes    []Lane // lanes[0] holds Enq and Deq
 	slots    []byte // the slot area
 	stride   uint64
-	mask     uint64
+	n        uint64 // slots per lane, a power of two
+	laneMask uint64 // lanes - 1
 	slotSize uint64
 	maxRange uint64 // the most positions a claim takes: MPMCMaxBatch, or Slots if fewer
 }
@@ -301,10 +373,25 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		inTable:       math.MaxUint64 >> (MPMCMaxParticipants - g.Participants),
 		geo:           g,
 		slots:         region[g.slotsOffset():],
+		lanes:         make([]Lane, g.lanes()),
 		stride:        g.stride(),
-		mask:          g.Slots - 1,
+		n:             g.Slots / g.lanes(),
+		laneMask:      g.lanes() - 1,
 		slotSize:      g.SlotSize,
-		maxRange:      min(MPMCMaxBatch, g.Slots),
+		maxRange:      min(MPMCMaxBatch, g.Slots/g.lanes()),
+	}
+	for l := range g.lanes() {
+		lane := &m.lanes[l]
+		if l == 0 {
+			lane.Enq, lane.Deq = m.Enq, m.Deq
+		} else {
+			off := int(g.lanesOffset() + (l-1)*laneStride)
+			lane.Enq, lane.Deq = word64(region, off), word64(region, off+offLaneDeq)
+		}
+		lane.Base = l << laneBit
+		lane.first = l * m.n * m.stride
+		lane.slots = m.slots[lane.first : lane.first+m.n*m.stride : lane.first+m.n*m.stride]
+		lane.stride, lane.mask = m.stride, m.n-1
 	}
 	for i := range m.Events {
 		off := offEvents + i*eventStride
@@ -322,6 +409,7 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		e.Generation = word64(region, off+offEntGen)
 		e.Intent = word64(region, off+offEntIntent)
 		e.End = word64(region, off+offEntEnd)
+		e.Lane = word64(region, off+offEntLane)
 		for k := range e.Stats {
 			e.Stats[k] = word64(region, off+offEntStats+8*k)
 		}
@@ -329,13 +417,18 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 	return m, nil
 }
 
-// Init prepares a fresh (all zero) region: slot i starts with seq i, free
-// for position i of the first lap. The creator calls it once, before any
-// other process can see the segment; endpoints refuse a region Init did not
-// finish.
+// Init prepares a fresh (all zero) region: in each lane, slot j starts
+// with seq base+j, free for the lane's position base+j of the first lap,
+// and enq and deq at base, the lane's first position. The creator calls it
+// once, before any other process can see the segment; endpoints refuse a
+// region Init did not finish.
 func (m *MPMC) Init() {
-	for i := range m.geo.Slots {
-		m.seqWord(i).Store(i)
+	for _, l := range m.lanes {
+		l.Enq.Store(l.Base)
+		l.Deq.Store(l.Base)
+		for j := range m.n {
+			m.seqWord(l.Base + j).Store(l.Base + j)
+		}
 	}
 	// Last: an endpoint that sees the ready word sees every seq above.
 	m.ready.Store(mpmcReady)
@@ -351,6 +444,15 @@ func (m *MPMC) checkReady() error {
 
 // Geometry returns the ring's geometry.
 func (m *MPMC) Geometry() MPMCGeometry { return m.geo }
+
+// Lanes returns the words of the ring's lanes, lane 0 first.
+func (m *MPMC) Lanes() []Lane { return m.lanes }
+
+// LaneSlots returns the number of slots of each lane.
+func (m *MPMC) LaneSlots() uint64 { return m.n }
+
+// laneOf returns the lane of position pos, in range whatever pos holds.
+func (m *MPMC) laneOf(pos uint64) *Lane { return &m.lanes[(pos>>laneBit)&m.laneMask] }
 
 // Entry returns the participant entry i. It panics unless 0 <= i <
 // Participants: entry indexes come from the local caller.
@@ -395,23 +497,40 @@ func (m *MPMC) Slot(pos uint64) SlotView {
 // EntryOffset returns the region offset of participant entry i.
 func (g MPMCGeometry) EntryOffset(i int) uint64 { return offMEntries + uint64(i)*entryStride }
 
-// slotOffset returns the offset in m.slots of the slot of position pos.
-func (m *MPMC) slotOffset(pos uint64) uint64 { return (pos & m.mask) * m.stride }
+// slotOffset returns the offset in m.slots of the slot of position pos, in
+// range whatever pos holds (see Lanes above).
+func (m *MPMC) slotOffset(pos uint64) uint64 {
+	l := m.laneOf(pos)
+	return l.first + l.slotOffset(pos)
+}
 
 // seqWord returns the seq word of the slot of position pos.
-func (m *MPMC) seqWord(pos uint64) *atomic.Uint64 {
-	return word64(m.slots, int(m.slotOffset(pos)+offSlotSeq))
+func (m *MPMC) seqWord(pos uint64) *atomic.Uint64 { return m.laneOf(pos).seqWord(pos) }
+
+// header returns the header bytes (len, flags) of the slot of position pos.
+func (m *MPMC) header(pos uint64) []byte { return m.laneOf(pos).header(pos) }
+
+// The slot accessors of a lane take a position of the lane: they use its
+// low bits alone, so that the paths that know their lane (a producer's,
+// a consumer's claimed range) pay no more than a ring of one lane does.
+
+// slotOffset returns the offset in l.slots of the slot of position pos.
+func (l *Lane) slotOffset(pos uint64) uint64 { return (pos & l.mask) * l.stride }
+
+// seqWord returns the seq word of the slot of position pos.
+func (l *Lane) seqWord(pos uint64) *atomic.Uint64 {
+	return word64(l.slots, int(l.slotOffset(pos)+offSlotSeq))
 }
 
 // header returns the header bytes (len, flags) of the slot of position pos.
-func (m *MPMC) header(pos uint64) []byte {
-	off := m.slotOffset(pos) + offSlotHeader
-	return m.slots[off : off+8 : off+8]
+func (l *Lane) header(pos uint64) []byte {
+	off := l.slotOffset(pos) + offSlotHeader
+	return l.slots[off : off+8 : off+8]
 }
 
 // payload returns the first n payload bytes of the slot of position pos; n
 // must be at most the slot size.
-func (m *MPMC) payload(pos, n uint64) []byte {
-	off := m.slotOffset(pos) + slotHeader
-	return m.slots[off : off+n : off+n]
+func (l *Lane) payload(pos, n uint64) []byte {
+	off := l.slotOffset(pos) + slotHeader
+	return l.slots[off : off+n : off+n]
 }

@@ -170,7 +170,7 @@ var ErrEntryInUse = errors.New("participant entry in use")
 
 // Join makes entry i the entry of a new producer or consumer (role is
 // EntryProducer or EntryConsumer) of process pid: it bumps the generation,
-// zeroes the stats and sets the state last. The caller holds the entry's
+// zeroes the stats, picks the entry's home lane and sets the state last. The caller holds the entry's
 // lock. An entry that is not free gives an error wrapping ErrEntryInUse: its
 // previous owner died, and the caller must Reap it first. Join panics on
 // another role or an i outside [0, Participants).
@@ -193,8 +193,28 @@ func (m *MPMC) Join(i int, role uint32, pid uint32) error {
 		w.Store(0)
 	}
 	e.Generation.Add(1)
+	e.Lane.Store(m.homeLane(i, role))
 	e.State.Store(role)
 	return nil
+}
+
+// homeLane returns the lane that the fewest other entries in state role
+// have for home, the lowest of them on a tie. Two endpoints that join at
+// once may pick the same lane; they share it, which costs speed only.
+func (m *MPMC) homeLane(i int, role uint32) uint64 {
+	var count [MPMCMaxLanes]int
+	for j := range m.entries {
+		if j != i && m.entries[j].State.Load() == role {
+			count[m.entries[j].Lane.Load()&m.laneMask]++
+		}
+	}
+	best := uint64(0)
+	for l := range uint64(len(m.lanes)) {
+		if count[l] < count[best] {
+			best = l
+		}
+	}
+	return best
 }
 
 // Leave frees entry i, which the caller holds. It also clears the entry's
@@ -301,7 +321,7 @@ func (m *MPMC) Reap(dead int, alive func(i int) bool) (Reaped, error) {
 // reap killed halfway, or a range the dead producer had half published,
 // is finished alike.
 func (m *MPMC) reapProducer(dead int, s, e uint64, alive func(int) bool) (skipped, busy bool) {
-	e = min(e, m.Enq.Load()) // nobody claimed the positions from enq on
+	e = min(e, m.laneOf(s).Enq.Load()) // nobody claimed the positions from enq on
 	if s >= e {
 		return false, false
 	}
@@ -331,7 +351,7 @@ func (m *MPMC) reapProducer(dead int, s, e uint64, alive func(int) bool) (skippe
 // file), end stored before intent, each store leaving a range that the next
 // reap narrows to the same.
 func (m *MPMC) reapConsumer(dead int, s, e uint64, alive func(int) bool) (orphan, busy bool) {
-	if m.Deq.Load() < e {
+	if m.laneOf(s).Deq.Load() < e {
 		return false, false // its claim never took place: a won claim moves deq to e
 	}
 	if m.namedLive(dead, s, e, EntryConsumer, alive) {
@@ -362,7 +382,7 @@ func (m *MPMC) reapConsumer(dead int, s, e uint64, alive func(int) bool) (orphan
 		if _, flags := getHeader(m.header(q)); flags == flagSkip {
 			// Frees the skip as its dead holder would have; pairs with
 			// the producer's Load(seq) in claim.
-			seq.Store(q + m.geo.Slots)
+			seq.Store(q + m.n)
 			continue
 		}
 		from, found = q, true
@@ -518,7 +538,7 @@ func (m *MPMC) orphanSlot(i int, intent, end uint64) (uint64, error) {
 		return 0, fmt.Errorf("%w: orphan participant %d names positions from %d to %d",
 			ErrCorrupt, i, intent-1, end)
 	}
-	if deq := m.Deq.Load(); deq < end {
+	if deq := m.laneOf(intent - 1).Deq.Load(); deq < end {
 		return 0, fmt.Errorf("%w: orphan participant %d names positions up to %d, which no consumer claimed",
 			ErrCorrupt, i, end-1)
 	}
@@ -535,7 +555,7 @@ func (m *MPMC) orphanSlot(i int, intent, end uint64) (uint64, error) {
 		if _, flags := getHeader(m.header(p)); flags == flagSkip {
 			// Frees the skip as its dead holder would have; pairs with
 			// the producer's Load(seq) in claim.
-			seq.Store(p + m.geo.Slots)
+			seq.Store(p + m.n)
 			continue
 		}
 		return p, nil
@@ -597,8 +617,9 @@ func (c *MPMCConsumer) Adopt(orphan int) ([]byte, error) {
 		return nil, err
 	}
 	e.State.Store(EntryAdopted)
-	n, flags := getHeader(m.header(p))
-	c.hold(p, n, flags, orphan)
+	l := m.laneOf(p)
+	n, flags := getHeader(l.header(p))
+	c.hold(l, p, n, flags, orphan)
 	return c.msg, c.heldErr
 }
 

@@ -125,23 +125,30 @@ func TestMPMCGeometryValidate(t *testing.T) {
 		g    MPMCGeometry
 		ok   bool
 	}{
-		{"smallest", MPMCGeometry{8, 2, 1}, true},
-		{"largest", MPMCGeometry{MPMCMaxSlotSize, MPMCMaxSlots, MPMCMaxParticipants}, true},
-		{"typical", MPMCGeometry{4096, 1024, 16}, true},
+		{"smallest", MPMCGeometry{8, 2, 1, 0}, true},
+		{"largest", MPMCGeometry{MPMCMaxSlotSize, MPMCMaxSlots, MPMCMaxParticipants, 0}, true},
+		{"typical", MPMCGeometry{4096, 1024, 16, 0}, true},
 		{"zero", MPMCGeometry{}, false},
-		{"slot size 0", MPMCGeometry{0, 8, 4}, false},
-		{"slot size 4", MPMCGeometry{4, 8, 4}, false},
-		{"slot size not a multiple of 8", MPMCGeometry{68, 8, 4}, false},
-		{"slot size above the maximum", MPMCGeometry{MPMCMaxSlotSize + 8, 8, 4}, false},
-		{"slot size 2^63", MPMCGeometry{1 << 63, 8, 4}, false},
-		{"one slot", MPMCGeometry{64, 1, 4}, false},
-		{"zero slots", MPMCGeometry{64, 0, 4}, false},
-		{"slots not a power of two", MPMCGeometry{64, 12, 4}, false},
-		{"slots above the maximum", MPMCGeometry{64, MPMCMaxSlots * 2, 4}, false},
-		{"slots 2^63", MPMCGeometry{64, 1 << 63, 4}, false},
-		{"no participants", MPMCGeometry{64, 8, 0}, false},
-		{"65 participants", MPMCGeometry{64, 8, MPMCMaxParticipants + 1}, false},
-		{"participants 2^64-1", MPMCGeometry{64, 8, math.MaxUint64}, false},
+		{"slot size 0", MPMCGeometry{0, 8, 4, 0}, false},
+		{"slot size 4", MPMCGeometry{4, 8, 4, 0}, false},
+		{"slot size not a multiple of 8", MPMCGeometry{68, 8, 4, 0}, false},
+		{"slot size above the maximum", MPMCGeometry{MPMCMaxSlotSize + 8, 8, 4, 0}, false},
+		{"slot size 2^63", MPMCGeometry{1 << 63, 8, 4, 0}, false},
+		{"one slot", MPMCGeometry{64, 1, 4, 0}, false},
+		{"zero slots", MPMCGeometry{64, 0, 4, 0}, false},
+		{"slots not a power of two", MPMCGeometry{64, 12, 4, 0}, false},
+		{"slots above the maximum", MPMCGeometry{64, MPMCMaxSlots * 2, 4, 0}, false},
+		{"slots 2^63", MPMCGeometry{64, 1 << 63, 4, 0}, false},
+		{"no participants", MPMCGeometry{64, 8, 0, 0}, false},
+		{"65 participants", MPMCGeometry{64, 8, MPMCMaxParticipants + 1, 0}, false},
+		{"participants 2^64-1", MPMCGeometry{64, 8, math.MaxUint64, 0}, false},
+		{"lanes", MPMCGeometry{64, 8, 4, 4}, true},
+		{"most lanes", MPMCGeometry{64, 128, 4, MPMCMaxLanes}, true},
+		{"lanes of two slots", MPMCGeometry{64, 8, 4, 4}, true},
+		{"lanes of one slot", MPMCGeometry{64, 8, 4, 8}, false},
+		{"lanes not a power of two", MPMCGeometry{64, 8, 4, 3}, false},
+		{"lanes above the maximum", MPMCGeometry{64, 1024, 4, MPMCMaxLanes * 2}, false},
+		{"lanes 2^63", MPMCGeometry{64, 8, 4, 1 << 63}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,11 +169,15 @@ func TestMPMCGeometryValidate(t *testing.T) {
 		})
 	}
 
-	t.Run("reserved param", func(t *testing.T) {
-		p := mpGeo.Params()
+	t.Run("one lane", func(t *testing.T) {
+		g := mpGeo
+		g.Lanes = 1
+		require.NoError(t, g.Validate())
+		p := g.Params()
+		assert.Zero(t, p[3], "one lane is stored as 0, as before lanes existed")
 		p[3] = 1
 		_, err := GeometryFromParams(p)
-		require.ErrorIs(t, err, ErrCorrupt)
+		require.ErrorIs(t, err, ErrCorrupt, "only Params writes the header, and never 1")
 	})
 }
 
@@ -176,11 +187,15 @@ func TestMPMCRegionSize(t *testing.T) {
 		stride uint64
 		slots  uint64 // offset of the slot area
 	}{
-		{MPMCGeometry{8, 2, 1}, 64, 8192},
-		{MPMCGeometry{48, 8, 16}, 64, 8192},
-		{MPMCGeometry{56, 8, 17}, 128, 12288},
-		{MPMCGeometry{64, 8, 64}, 128, 4096 + 64*256},
-		{MPMCGeometry{4096, 1024, 8}, 4096 + 64, 8192},
+		{MPMCGeometry{8, 2, 1, 0}, 64, 8192},
+		{MPMCGeometry{48, 8, 16, 0}, 64, 8192},
+		{MPMCGeometry{56, 8, 17, 0}, 128, 12288},
+		{MPMCGeometry{64, 8, 64, 0}, 128, 4096 + 64*256},
+		{MPMCGeometry{4096, 1024, 8, 0}, 4096 + 64, 8192},
+		{MPMCGeometry{64, 8, 8, 1}, 128, 8192},
+		{MPMCGeometry{64, 8, 8, 4}, 128, 8192},
+		{MPMCGeometry{64, 128, 8, 64}, 128, 24576},  // 4096 + 8*256 + 63*256, rounded up
+		{MPMCGeometry{64, 128, 64, 64}, 128, 36864}, // 4096 + 64*256 + 63*256, rounded up
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%+v", tt.g), func(t *testing.T) {
@@ -191,7 +206,7 @@ func TestMPMCRegionSize(t *testing.T) {
 			assert.Zero(t, tt.g.slotsOffset()%4096, "the slot area is page aligned")
 		})
 	}
-	big := MPMCGeometry{MPMCMaxSlotSize, MPMCMaxSlots, MPMCMaxParticipants}
+	big := MPMCGeometry{MPMCMaxSlotSize, MPMCMaxSlots, MPMCMaxParticipants, 0}
 	assert.Less(t, big.RegionSize(), uint64(1)<<49, "the largest geometry does not overflow")
 }
 
@@ -258,7 +273,8 @@ func TestMPMCWordOffsets(t *testing.T) {
 		words64 = append(words64,
 			mpWord64{fmt.Sprintf("entry %d generation", i), e.Generation, off + 8},
 			mpWord64{fmt.Sprintf("entry %d intent", i), e.Intent, off + 16},
-			mpWord64{fmt.Sprintf("entry %d end", i), e.End, off + 24})
+			mpWord64{fmt.Sprintf("entry %d end", i), e.End, off + 24},
+			mpWord64{fmt.Sprintf("entry %d lane", i), e.Lane, off + 32})
 		for k, w := range e.Stats {
 			words64 = append(words64, mpWord64{fmt.Sprintf("entry %d stat %d", i, k), w, off + 128 + 8*k})
 		}
@@ -1373,9 +1389,20 @@ func mpStress(t *testing.T, g MPMCGeometry, producers, consumers int, count uint
 	}
 	assert.Equal(t, total, stats.MsgsSent, "sent, by the flushed stats")
 	assert.Equal(t, total, stats.MsgsReceived, "received, by the flushed stats")
-	assert.Equal(t, m.Enq.Load(), m.Deq.Load())
+	for l, lane := range m.Lanes() {
+		assert.Equal(t, lane.Enq.Load(), lane.Deq.Load(), "lane %d", l)
+	}
 	t.Logf("%d messages, %d positions (%d laps), per consumer %v",
-		total, m.Enq.Load(), m.Enq.Load()/g.Slots, per)
+		total, mpPositions(m), mpPositions(m)/g.Slots, per)
+}
+
+// mpPositions returns the positions claimed by producers in all the lanes.
+func mpPositions(m *MPMC) uint64 {
+	var n uint64
+	for _, l := range m.Lanes() {
+		n += l.Enq.Load() - l.Base
+	}
+	return n
 }
 
 // mpStressBatch returns the batch size of the stress run's producer or
@@ -1406,6 +1433,22 @@ func TestMPMCStress(t *testing.T) {
 	mpStress(t, g, 4, 4, mpStressCount(400_000, 4), nil)
 }
 
+// TestMPMCStressLanes runs the stress test on rings of lanes: as many as
+// the producers (each in a lane of its own), fewer (producers share a
+// lane's enq), and more (lanes nobody produces into), with lanes of two
+// slots in the last.
+func TestMPMCStressLanes(t *testing.T) {
+	for _, tt := range []struct {
+		lanes, slots uint64
+		producers    int
+	}{{4, 64, 4}, {2, 64, 4}, {8, 64, 3}, {4, 8, 4}} {
+		t.Run(fmt.Sprintf("%d lanes of %d slots, %d producers", tt.lanes, tt.slots/tt.lanes, tt.producers), func(t *testing.T) {
+			g := MPMCGeometry{SlotSize: 200, Slots: tt.slots, Participants: 8, Lanes: tt.lanes}
+			mpStress(t, g, tt.producers, 8-tt.producers, mpStressCount(200_000, tt.producers), nil)
+		})
+	}
+}
+
 // TestMPMCStressSmallRing runs the stress test on a ring of two slots, where
 // every claim races with the one a lap behind.
 func TestMPMCStressSmallRing(t *testing.T) {
@@ -1416,9 +1459,17 @@ func TestMPMCStressSmallRing(t *testing.T) {
 // TestMPMCStressDeadPeers runs the stress test while, five times over, a
 // producer dies between claim and commit and a consumer dies between claim
 // and release, each reaped while the others run: nothing is lost or
-// duplicated, and the slots of the dead serve the living again.
+// duplicated, and the slots of the dead serve the living again. It runs
+// on a ring of one lane and on one of four.
 func TestMPMCStressDeadPeers(t *testing.T) {
-	g := MPMCGeometry{SlotSize: 64, Slots: 16, Participants: 16}
+	for _, lanes := range []uint64{1, 4} {
+		t.Run(fmt.Sprintf("%d lanes", lanes), func(t *testing.T) { mpStressDeadPeers(t, lanes) })
+	}
+}
+
+// mpStressDeadPeers is TestMPMCStressDeadPeers on a ring of lanes.
+func mpStressDeadPeers(t *testing.T, lanes uint64) {
+	g := MPMCGeometry{SlotSize: 64, Slots: 16, Participants: 16, Lanes: lanes}
 	const producers, consumers = 3, 2
 	const feederEntry, deadProducer, deadConsumer, adopterEntry = 5, 6, 7, 8
 	mpStress(t, g, producers, consumers, mpStressCount(60_000, producers), func(m *MPMC, id uint32) ([][]uint64, uint64) {
@@ -1509,7 +1560,15 @@ func TestMPMCStressDeadPeers(t *testing.T) {
 // message arrives once. A live endpoint that stored its intent after its
 // claim, or cleared it before its last store to the slot, fails here.
 func TestMPMCReapRacesLiveTraffic(t *testing.T) {
-	g := MPMCGeometry{SlotSize: 32, Slots: 8, Participants: 8}
+	for _, lanes := range []uint64{1, 2} {
+		t.Run(fmt.Sprintf("%d lanes", lanes), func(t *testing.T) { mpReapRacesLiveTraffic(t, lanes) })
+	}
+}
+
+// mpReapRacesLiveTraffic is TestMPMCReapRacesLiveTraffic on a ring of
+// lanes; the planted entries take the lanes in turn.
+func mpReapRacesLiveTraffic(t *testing.T, lanes uint64) {
+	g := MPMCGeometry{SlotSize: 32, Slots: 8, Participants: 8, Lanes: lanes}
 	const producers, consumers = 2, 2
 	const deadProducer, deadConsumer = 6, 7
 	count := mpStressCount(200_000, producers)
@@ -1526,15 +1585,16 @@ func TestMPMCReapRacesLiveTraffic(t *testing.T) {
 			mpNameRange(e, pos, pos+k)
 			e.State.Store(role)
 		}
-		for m.Enq.Load() < producers*count {
+		for turn := 0; mpPositions(m) < producers*count; turn++ {
 			require.False(t, time.Now().After(deadline), "producers stuck")
-			plant(deadProducer, EntryProducer, m.Enq.Load())
+			lane := m.Lanes()[turn%len(m.Lanes())]
+			plant(deadProducer, EntryProducer, lane.Enq.Load())
 			r, err := m.Reap(deadProducer, alive)
 			require.NoError(t, err)
 			require.False(t, r.Skipped, "reaped a live producer's slot: %+v", r)
 			outcomes[fmt.Sprintf("producer busy=%v", r.Busy)]++
 
-			plant(deadConsumer, EntryConsumer, m.Deq.Load())
+			plant(deadConsumer, EntryConsumer, lane.Deq.Load())
 			r, err = m.Reap(deadConsumer, alive)
 			require.NoError(t, err)
 			require.False(t, r.Orphan, "orphaned a live consumer's message: %+v", r)
@@ -1574,7 +1634,8 @@ func TestMPMCNoAllocs(t *testing.T) {
 
 // BenchmarkMPMC measures the ring per message: in one goroutine (the cost of
 // the path, with stats flushed per batch or per message), and between
-// goroutines spinning on ErrFull and ErrEmpty (1P1C, 2P2C).
+// goroutines spinning on ErrFull and ErrEmpty (1P1C, 2P2C on one lane and
+// on a lane per producer).
 func BenchmarkMPMC(b *testing.B) {
 	const size = 64
 	g := MPMCGeometry{SlotSize: size, Slots: 1024, Participants: 8}
@@ -1607,8 +1668,11 @@ func BenchmarkMPMC(b *testing.B) {
 		})
 	}
 
-	for _, pc := range []int{1, 2} {
-		b.Run(fmt.Sprintf("%dP%dC", pc, pc), func(b *testing.B) {
+	for _, run := range []struct{ pc, lanes int }{{1, 1}, {2, 1}, {2, 2}} {
+		pc := run.pc
+		b.Run(fmt.Sprintf("%dP%dC/lanes=%d", pc, pc, run.lanes), func(b *testing.B) {
+			g := g
+			g.Lanes = uint64(run.lanes)
 			m := newMPMCRing(b, g)
 			ps := make([]*MPMCProducer, pc)
 			cs := make([]*MPMCConsumer, pc)
@@ -1657,8 +1721,12 @@ func BenchmarkMPMC(b *testing.B) {
 			m.Closed.Store(1)
 			cwg.Wait()
 			b.StopTimer()
-			if d := m.Deq.Load(); d != uint64(b.N) {
-				b.Fatalf("%d messages received, want %d", d, b.N)
+			var got uint64
+			for _, l := range m.Lanes() {
+				got += l.Deq.Load() - l.Base
+			}
+			if got != uint64(b.N) {
+				b.Fatalf("%d messages received, want %d", got, b.N)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/msg")
 		})

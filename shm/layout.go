@@ -91,7 +91,13 @@ const (
 	// armed words of ring/layout.go and ring/mpmc_layout.go), and a waker
 	// wakes only when it takes the arming back; version 5 neither arms nor
 	// takes, so its sleepers would be left asleep by version 6 wakers.
-	formatVersion = 6
+	//
+	// formatVersion 7: an MPMC ring may be split into lanes (the fourth
+	// header parameter, ring/mpmc_layout.go), whose positions carry the
+	// lane in their top bits, and each participant entry has a home lane
+	// that Join picks. Version 6 reads a ring of lanes as corrupt (the
+	// parameter was reserved) and gives every producer lane 0.
+	formatVersion = 7
 	pageSize      = 4096
 )
 
