@@ -54,10 +54,11 @@ func Example_batch() {
 
 // An MPMC ring: several producers and consumers, each message delivered to
 // exactly one consumer. Here they are goroutines of one process; each could
-// as well be a process of its own.
+// as well be a process of its own. Two lanes give each producer a lane of
+// its own, so that the producers never contend for a slot.
 func Example_mpmc() {
 	ctx := context.Background()
-	r, err := shmring.CreateAnonymous(&shmring.Options{Kind: shmring.MPMC, Size: 64 << 10, SlotSize: 64})
+	r, err := shmring.CreateAnonymous(&shmring.Options{Kind: shmring.MPMC, Size: 64 << 10, SlotSize: 64, Lanes: 2})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -93,8 +93,9 @@ type SPSCInfo struct {
 type MPMCInfo struct {
 	Slots    int    `json:"slots"`     // number of slots
 	SlotSize int    `json:"slot_size"` // payload bytes of a slot: the largest message
-	Enq      uint64 `json:"enq"`       // positions claimed by producers since creation
-	Deq      uint64 `json:"deq"`       // positions claimed by consumers since creation
+	Lanes    int    `json:"lanes"`     // lanes the slots are split into (Options.Lanes)
+	Enq      uint64 `json:"enq"`       // positions claimed by producers since creation, in all lanes
+	Deq      uint64 `json:"deq"`       // positions claimed by consumers since creation, in all lanes
 	Entries  int    `json:"entries"`   // size of the participant table
 	// Participants are the entries in use, by index: attached endpoints,
 	// dead ones not reaped yet, and orphans.
@@ -115,13 +116,17 @@ type ParticipantInfo struct {
 	// own pid namespace: informational, liveness is the lock's.
 	Pid        uint32 `json:"pid"`
 	Generation uint64 `json:"generation"` // bumped by every attach to the entry
+	// Lane is the entry's home lane: where a producer claims, where a
+	// consumer started; 0 in a ring of one lane.
+	Lane int `json:"lane"`
 	// Alive reports that some process holds the entry's lock: the
 	// endpoint's process until it exits (even while stopped); for an
 	// orphan, a consumer adopting its message.
 	Alive bool `json:"alive"`
 	// Intent is the position the entry claims or holds (a producer's slot
 	// being written, a consumer's message not yet released, an orphan's
-	// message), nil for none; the first of them for a batch.
+	// message), nil for none; the first of them for a batch. A position
+	// of lane l counts from l<<58.
 	Intent *uint64 `json:"intent"`
 	// IntentEnd is one past the last position of the range the entry
 	// claims or holds, Intent+1 for a single message, with Intent; a batch
@@ -437,7 +442,8 @@ func walk(ctl *ring.Control) walked {
 
 // mpmcScan is the result of scanMPMC.
 type mpmcScan struct {
-	deq, enq uint64
+	deq, enq uint64    // positions claimed in all the lanes, from their bases
+	depth    uint64    // enq - deq of each lane, each at most its slots, summed
 	messages int       // committed slots between deq and enq that are not skips
 	settled  bool      // neither position moved during the scan
 	problems []Problem // meaningful only when settled
@@ -451,19 +457,21 @@ func badSlotHeader(p uint64, v ring.SlotView, slotSize uint64) string {
 		p, v.Len, v.Flags, slotSize, ring.FlagSkip)
 }
 
-// scanMPMC reads the positions, then the slots (all of them when all is
-// set, else those between deq and enq), then the positions again, trying
-// walkAttempts times at most for a scan during which neither moved.
+// scanMPMC reads, lane by lane, the positions, then the slots (all of them
+// when all is set, else those between deq and enq), then the positions
+// again, trying walkAttempts times at most for a scan during which no
+// position moved.
 //
-// Positions only grow, deq <= enq <= deq+N at every moment, and a slot's seq
-// changes without a position moving only by a commit (p to p+1 for p in
-// [deq, enq)) or a release (p+1 to p+N for p < deq). So in a settled scan,
-// the slot whose position in [deq, deq+N) is p legitimately holds seq p or
-// p+1 when p < enq (claimed by a producer: being written, or committed), and
+// In a lane of N slots whose positions start at base, positions only
+// grow, deq <= enq <= deq+N at every moment, and a slot's seq changes
+// without a position moving only by a commit (p to p+1 for p in [deq,
+// enq)) or a release (p+1 to p+N for p < deq). So in a settled scan, the
+// slot whose position in [deq, deq+N) is p legitimately holds seq p or p+1
+// when p < enq (claimed by a producer: being written, or committed), and
 // p, or p-N+1 when there was a previous lap, otherwise (free for p, or the
 // previous lap's message still held by its consumer); a committed slot's
-// header does not change. Anything else
-// is a problem, at the file offset of the word.
+// header does not change. Anything else is a problem, at the file offset
+// of the word.
 func scanMPMC(m *ring.MPMC, all bool) mpmcScan {
 	var s mpmcScan
 	for range walkAttempts {
@@ -477,36 +485,49 @@ func scanMPMC(m *ring.MPMC, all bool) mpmcScan {
 }
 
 func scanMPMCOnce(m *ring.MPMC, all bool) mpmcScan {
+	var s mpmcScan
+	s.settled = true
+	for l, lane := range m.Lanes() {
+		scanLane(m, l, lane, all, &s)
+	}
+	return s
+}
+
+// scanLane is scanMPMCOnce's pass over lane l, adding to s.
+func scanLane(m *ring.MPMC, l int, lane ring.Lane, all bool, s *mpmcScan) {
 	g := m.Geometry()
-	n := g.Slots
-	s := mpmcScan{deq: m.Deq.Load()}
-	s.enq = m.Enq.Load()
-	fileOff := func(regionOff uint64) int64 { return int64(shm.HeaderSize + regionOff) }
+	n := m.LaneSlots()
+	deq := lane.Deq.Load()
+	enq := lane.Enq.Load()
+	s.deq += deq - lane.Base
+	s.enq += enq - lane.Base
 	problem := func(off uint64, format string, args ...any) {
 		err := fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 		if s.err == nil {
 			s.err = err
 		}
-		s.problems = append(s.problems, Problem{Offset: fileOff(off), Message: err.Error()})
+		s.problems = append(s.problems, Problem{Offset: int64(shm.HeaderSize + off), Message: err.Error()})
 	}
-	depth := s.enq - s.deq
+	depth := enq - deq
 	if depth > n {
 		// Only a problem if the scan settles: the loads may straddle
 		// claims.
-		problem(0, "enq %d is %d positions past deq %d, more than the %d slots", s.enq, depth, s.deq, n)
+		problem(0, "%senq %d is %d positions past deq %d, more than the %d slots", lanePrefix(m, l), enq, depth, deq, n)
 		depth = n
 	}
+	s.depth += depth
 	count := depth
 	if all {
 		count = n
 	}
-	for p := s.deq; p != s.deq+count; p++ {
+	for p := deq; p != deq+count; p++ {
 		v := m.Slot(p)
 		seq := v.Seq
+		first := p-lane.Base < n // no lap before p's
 		switch {
-		case p-s.deq >= depth && (seq == p || p >= n && seq == p-n+1):
-		case p-s.deq < depth && seq == p:
-		case p-s.deq < depth && seq == p+1:
+		case p-deq >= depth && (seq == p || !first && seq == p-n+1):
+		case p-deq < depth && seq == p:
+		case p-deq < depth && seq == p+1:
 			switch {
 			case v.Flags == 0 && v.Len <= g.SlotSize:
 				s.messages++
@@ -514,16 +535,24 @@ func scanMPMCOnce(m *ring.MPMC, all bool) mpmcScan {
 			default:
 				problem(v.HeaderOff, "%s", badSlotHeader(p, v, g.SlotSize))
 			}
-		case p-s.deq < depth:
-			problem(v.SeqOff, "slot of position %d (claimed, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p+1)
-		case p < n:
-			problem(v.SeqOff, "slot of position %d (free, enq %d) has seq %d, want %d", p, s.enq, seq, p)
+		case p-deq < depth:
+			problem(v.SeqOff, "slot of position %d (claimed, enq %d) has seq %d, want %d or %d", p, enq, seq, p, p+1)
+		case first:
+			problem(v.SeqOff, "slot of position %d (free, enq %d) has seq %d, want %d", p, enq, seq, p)
 		default:
-			problem(v.SeqOff, "slot of position %d (free, enq %d) has seq %d, want %d or %d", p, s.enq, seq, p, p-n+1)
+			problem(v.SeqOff, "slot of position %d (free, enq %d) has seq %d, want %d or %d", p, enq, seq, p, p-n+1)
 		}
 	}
-	s.settled = m.Deq.Load() == s.deq && m.Enq.Load() == s.enq
-	return s
+	s.settled = s.settled && lane.Deq.Load() == deq && lane.Enq.Load() == enq
+}
+
+// lanePrefix returns what starts a problem of lane l: nothing in a ring of
+// one lane.
+func lanePrefix(m *ring.MPMC, l int) string {
+	if len(m.Lanes()) == 1 {
+		return ""
+	}
+	return fmt.Sprintf("lane %d: ", l)
 }
 
 // inspectMPMC reads an MPMC segment.
@@ -551,7 +580,7 @@ func inspectMPMC(seg *shm.Segment) (*Info, error) {
 		MaxMessage: int(g.SlotSize),
 		// Bounded for a scan that never settled, whose positions went
 		// unchecked.
-		Depth:    int(min(s.enq-s.deq, g.Slots)),
+		Depth:    int(s.depth),
 		Messages: s.messages,
 		Settled:  s.settled,
 		Closed:   m.Closed.Load() != 0,
@@ -563,6 +592,7 @@ func inspectMPMC(seg *shm.Segment) (*Info, error) {
 		MPMC: &MPMCInfo{
 			Slots:        int(g.Slots),
 			SlotSize:     int(g.SlotSize),
+			Lanes:        len(m.Lanes()),
 			Enq:          s.enq,
 			Deq:          s.deq,
 			Entries:      int(g.Participants),
@@ -599,6 +629,7 @@ func inspectMPMC(seg *shm.Segment) (*Info, error) {
 			Role:           entryRole(state),
 			Pid:            e.Pid.Load(),
 			Generation:     e.Generation.Load(),
+			Lane:           int(e.Lane.Load() & uint64(len(m.Lanes())-1)),
 			Alive:          held,
 			SleepsForData:  dataSleepers&(1<<i) != 0,
 			SleepsForSpace: spaceSleepers&(1<<i) != 0,

@@ -212,6 +212,74 @@ func TestMPMCOptions(t *testing.T) {
 	}
 }
 
+// TestMPMCLanes checks Options.Lanes: rounded up to a power of two,
+// recorded in the segment and matched on open, refused outside its bounds;
+// producers take lanes of their own, and every message arrives, each
+// producer's in order, counted and copied across the lanes by Len and Peek.
+func TestMPMCLanes(t *testing.T) {
+	ctx := watchdog(t)
+	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64, Size: 4096, Lanes: 3})
+	require.Equal(t, 4, r.Lanes())
+	assert.Equal(t, 64*64, r.Capacity())
+	assert.Equal(t, 4, openNamed(t, name, &shmring.Options{Lanes: 4}).Lanes())
+	assert.Equal(t, 4, openNamed(t, name, &shmring.Options{Lanes: 3}).Lanes(), "3 rounds to the ring's 4")
+	_, err := shmring.Open(name, &shmring.Options{Lanes: 2})
+	require.ErrorIs(t, err, shmring.ErrMismatch)
+	assert.Contains(t, err.Error(), "2 lanes asked, the ring has 4")
+
+	var ps []*shmring.Producer
+	for range 4 {
+		p, err := r.Producer()
+		require.NoError(t, err)
+		ps = append(ps, p)
+	}
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	for seq := range 3 {
+		for i, p := range ps {
+			require.NoError(t, p.Send(ctx, []byte(fmt.Sprintf("%d/%d", i, seq))))
+		}
+	}
+	info, err := shmring.Inspect(name)
+	require.NoError(t, err)
+	assert.Equal(t, 4, info.MPMC.Lanes)
+	assert.Equal(t, uint64(12), info.MPMC.Enq, "positions claimed, summed over the lanes")
+	assert.Equal(t, 12, info.Depth)
+	lanes := map[int]bool{}
+	for _, p := range info.MPMC.Participants {
+		if p.Role == "producer" {
+			lanes[p.Lane] = true
+		}
+	}
+	assert.Len(t, lanes, 4, "a lane per producer")
+	n, err := r.Len()
+	require.NoError(t, err)
+	assert.Equal(t, 12, n)
+	msgs, err := shmring.Peek(name, 0)
+	require.NoError(t, err)
+	assert.Len(t, msgs, 12)
+
+	next := map[byte]int{}
+	buf := make([]byte, 64)
+	for range 12 {
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("%c/%d", buf[0], next[buf[0]]), string(buf[:n]))
+		next[buf[0]]++
+	}
+	_, err = c.TryRecv(buf)
+	require.ErrorIs(t, err, shmring.ErrEmpty)
+
+	for _, bad := range []shmring.Options{
+		{Kind: shmring.MPMC, Lanes: -1},
+		{Kind: shmring.MPMC, Lanes: shmring.MaxLanes + 1},
+		{Kind: shmring.MPMC, Size: 4096, SlotSize: 1024, Lanes: 4}, // 4 slots: lanes of one
+	} {
+		_, err := shmring.CreateAnonymous(&bad)
+		assert.Error(t, err, "%+v", bad)
+	}
+}
+
 func TestMPMCKindRecorded(t *testing.T) {
 	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: 100, Size: 8192})
 	require.Equal(t, shmring.MPMC, r.Kind())
@@ -601,10 +669,20 @@ func (h *helper) hasLine(line string) bool { return slices.Contains(h.lines(), l
 // TestMPMCCrossProcess moves mpmcMessages messages from 4 producer processes
 // to 4 consumer processes through one named ring: every message arrives
 // exactly once, intact, and each consumer sees each producer's messages in
-// the order they were sent.
+// the order they were sent. It runs on a ring of one lane and on one of a
+// lane per producer.
 func TestMPMCCrossProcess(t *testing.T) {
+	for _, lanes := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d lanes", lanes), func(t *testing.T) { mpmcCrossProcess(t, lanes) })
+	}
+}
+
+// mpmcCrossProcess is TestMPMCCrossProcess on a ring of lanes.
+func mpmcCrossProcess(t *testing.T, lanes int) {
 	const producers, consumers = 4, 4
-	r, name := createNamed(t, mpmcOptions(shmring.Adaptive))
+	opts := mpmcOptions(shmring.Adaptive)
+	opts.Lanes = lanes
+	r, name := createNamed(t, opts)
 	dir := t.TempDir()
 	per := mpmcMessages / producers
 	produceModes := []string{"send", "batch", "zero-copy", "send"}
@@ -745,12 +823,21 @@ func (v *victim) ready() bool {
 // message arrives twice, except the last one a killed consumer reported,
 // which it may have reported without releasing it; no message arrives torn;
 // a half-written message never arrives; and the survivors reaped dead
-// participants.
+// participants. It runs on a ring of one lane and on one of four.
 func TestMPMCKill(t *testing.T) {
+	for _, lanes := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d lanes", lanes), func(t *testing.T) { mpmcKill(t, lanes) })
+	}
+}
+
+// mpmcKill is TestMPMCKill on a ring of lanes.
+func mpmcKill(t *testing.T, lanes int) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(watchdog(t), mpmcFaultLimit)
 	defer cancel()
-	r, name := createNamed(t, mpmcOptions(shmring.Adaptive))
+	opts := mpmcOptions(shmring.Adaptive)
+	opts.Lanes = lanes
+	r, name := createNamed(t, opts)
 	dir := t.TempDir()
 	max := r.MaxMessage()
 
@@ -1157,7 +1244,7 @@ func TestInspectMPMC(t *testing.T) {
 		MaxMessage: slotSize,
 		Settled:    true,
 		MPMC: &shmring.MPMCInfo{
-			Slots: slots, SlotSize: slotSize, Entries: parts,
+			Slots: slots, SlotSize: slotSize, Lanes: 1, Entries: parts,
 			Participants: []shmring.ParticipantInfo{}, Orphans: []int{},
 		},
 	}, info, "a fresh ring")

@@ -82,12 +82,15 @@ const (
 	// MaxParticipants bounds the endpoints attached to one MPMC ring at
 	// once; it is also the default.
 	MaxParticipants = ring.MPMCMaxParticipants
+	// MaxLanes bounds the lanes of an MPMC ring (Options.Lanes).
+	MaxLanes = ring.MPMCMaxLanes
 )
 
 // Options configure a ring. The zero value (or a nil *Options) means the
 // documented defaults.
 //
-// Kind, Size, SlotSize and Participants describe a ring being created. When
+// Kind, Size, SlotSize, Participants and Lanes describe a ring being
+// created. When
 // a ring is opened (Open, Inherit, or OpenOrCreate finding it), each of them
 // that is set is checked against the ring: one that does not match fails
 // with an error wrapping ErrMismatch that names what was asked for and what
@@ -123,6 +126,19 @@ type Options struct {
 	// created at once, 1 to MaxParticipants. Zero means MaxParticipants.
 	// Only MPMC rings have it.
 	Participants int
+	// Lanes splits the slots of an MPMC ring being created into that many
+	// lanes, each a ring of its own with its own claim positions, rounded
+	// up to a power of two, 1 to MaxLanes and at most half the slots. Zero
+	// means 1. Each producer claims in one lane, the one fewest producers
+	// had when it attached, and each consumer takes from every lane, its
+	// own first: producers in lanes of their own never contend for a
+	// claim, and consumers as many as the lanes seldom do, which is what
+	// lets many producers and consumers scale. The price: a producer has
+	// only its lane's share of the slots (Slots/Lanes) to fill before it
+	// waits, and messages of different producers have no order between
+	// them (one producer's still arrive in order, as on every MPMC ring).
+	// Only MPMC rings have it.
+	Lanes int
 	// WatchParent makes every wait on the ring end with ErrParentDead once
 	// the process that started this one (its parent when the ring was
 	// opened) has died, noticed within about peerCheckInterval of waiting
@@ -179,6 +195,17 @@ func (o *Options) resolve() (Options, error) {
 		if r.Participants < 0 || r.Participants > MaxParticipants {
 			return r, fmt.Errorf("shmring: %d participants outside [1, %d]", r.Participants, MaxParticipants)
 		}
+		if r.Lanes == 0 {
+			r.Lanes = 1
+		}
+		if r.Lanes < 0 || r.Lanes > MaxLanes {
+			return r, fmt.Errorf("shmring: %d lanes outside [1, %d]", r.Lanes, MaxLanes)
+		}
+		r.Lanes = 1 << bits.Len64(uint64(r.Lanes-1))
+		if slots := r.geometry().Slots; uint64(r.Lanes) > slots/ring.MPMCMinSlots {
+			return r, fmt.Errorf("shmring: %d lanes need at least %d slots, the ring has %d (size %d, slot size %d)",
+				r.Lanes, r.Lanes*ring.MPMCMinSlots, slots, r.Size, r.SlotSize)
+		}
 	default:
 		return r, fmt.Errorf("shmring: unknown ring kind %d", uint8(r.Kind))
 	}
@@ -189,7 +216,8 @@ func (o *Options) resolve() (Options, error) {
 func (o Options) geometry() ring.MPMCGeometry {
 	slots := max(uint64(o.Size)/uint64(o.SlotSize), ring.MPMCMinSlots)
 	slots = min(uint64(1)<<bits.Len64(slots-1), ring.MPMCMaxSlots)
-	return ring.MPMCGeometry{SlotSize: uint64(o.SlotSize), Slots: slots, Participants: uint64(o.Participants)}
+	return ring.MPMCGeometry{SlotSize: uint64(o.SlotSize), Slots: slots, Participants: uint64(o.Participants),
+		Lanes: uint64(o.Lanes)}
 }
 
 // match checks the explicit requests of o (nil: none) against the ring r has
@@ -216,6 +244,9 @@ func (o *Options) match(r *Ring) error {
 		if o.Participants != 0 {
 			differ("%d participants", o.Participants, "no participant table (spsc)")
 		}
+		if o.Lanes != 0 {
+			differ("%d lanes", o.Lanes, "no lanes (spsc)")
+		}
 	} else {
 		g := r.mp.Geometry()
 		want.SlotSize = int(g.SlotSize)
@@ -226,6 +257,11 @@ func (o *Options) match(r *Ring) error {
 		}
 		if o.Participants != 0 && uint64(o.Participants) != g.Participants {
 			differ("%d participants", o.Participants, g.Participants)
+		}
+		if o.Lanes != 0 {
+			if l := uint64(1) << bits.Len64(uint64(o.Lanes-1)); o.Lanes < 0 || l != uint64(len(r.mp.Lanes())) {
+				differ("%d lanes", o.Lanes, len(r.mp.Lanes()))
+			}
 		}
 	}
 	if o.Size != 0 {

@@ -33,7 +33,8 @@ import (
 // lock is taken, so it never attaches as an endpoint and works on rings in
 // use. What it returns is a snapshot that a live consumer may have moved past
 // by the time Peek returns; on an MPMC ring it leaves out messages still
-// being written and the messages of dead consumers awaiting adoption. Every
+// being written and the messages of dead consumers awaiting adoption, and
+// gives the messages of a ring of lanes lane by lane. Every
 // length read from the segment is checked: contents that break the layout
 // give an error wrapping ErrCorrupt (with the messages before the bad one).
 // When a consumer moved during every attempt to copy, Peek fails with an
@@ -94,15 +95,32 @@ func peekSPSC(ctl *ring.Control, max int) ([][]byte, error) {
 }
 
 // peekMPMC copies up to max messages (0: all) of m's ring, whose region is
-// region.
+// region: lane by lane, each lane's in order.
 func peekMPMC(m *ring.MPMC, region []byte, max int) ([][]byte, error) {
-	slots := m.Geometry().Slots
+	var all [][]byte
+	for _, lane := range m.Lanes() {
+		left := 0
+		if max != 0 {
+			left = max - len(all)
+		}
+		msgs, err := peekLane(m, lane, region, left)
+		all = append(all, msgs...)
+		if err != nil || max != 0 && len(all) >= max {
+			return all, err
+		}
+	}
+	return all, nil
+}
+
+// peekLane copies up to max messages (0: all) of one lane of m.
+func peekLane(m *ring.MPMC, lane ring.Lane, region []byte, max int) ([][]byte, error) {
+	slots := m.LaneSlots()
 	slotSize := m.Geometry().SlotSize
 	for range walkAttempts {
-		deq := m.Deq.Load()
-		enq := m.Enq.Load()
+		deq := lane.Deq.Load()
+		enq := lane.Enq.Load()
 		msgs, err := peekSlots(m, region, deq, enq, slots, slotSize, max)
-		if m.Deq.Load() == deq {
+		if lane.Deq.Load() == deq {
 			return msgs, err
 		}
 		runtime.Gosched()
@@ -111,8 +129,8 @@ func peekMPMC(m *ring.MPMC, region []byte, max int) ([][]byte, error) {
 }
 
 // peekSlots copies up to max messages (0: all) of the positions [deq, enq)
-// of m, whose region is region. Its result holds only if deq did not move
-// meanwhile.
+// of a lane of m, whose region is region. Its result holds only if deq did
+// not move meanwhile.
 func peekSlots(m *ring.MPMC, region []byte, deq, enq, slots, slotSize uint64, max int) ([][]byte, error) {
 	if enq-deq > slots {
 		return nil, fmt.Errorf("%w: enq %d is %d positions past deq %d, more than the %d slots", ErrCorrupt, enq, enq-deq, deq, slots)

@@ -321,6 +321,15 @@ func (r *Ring) Capacity() int {
 	return int(r.ctl.Capacity())
 }
 
+// Lanes returns the number of lanes of an MPMC ring (Options.Lanes), 1
+// for an SPSC ring.
+func (r *Ring) Lanes() int {
+	if r.mp != nil {
+		return len(r.mp.Lanes())
+	}
+	return 1
+}
+
 // MaxMessage returns the largest message the ring can hold.
 func (r *Ring) MaxMessage() int {
 	if r.mp != nil {

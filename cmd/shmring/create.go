@@ -30,6 +30,7 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 	kind := fs.String("kind", "spsc", "ring `kind`: spsc or mpmc")
 	slot := cli.Bytes(fs, "slot", shmring.DefaultSlotSize, 1, ring.MPMCMaxSlotSize, "mpmc: slot `bytes`, the largest message, up to 16M")
 	participants := fs.Int("participants", shmring.MaxParticipants, "mpmc: `N` endpoints that may attach at once, 1 to 64")
+	lanes := fs.Int("lanes", 1, "mpmc: `N` lanes to split the slots into, a power of two up to 64 (each producer claims in one)")
 	mode := fs.String("mode", "0600", "permission `bits` of the file, in octal (the umask does not apply)")
 	name, code, ok := oneName(std, fs, args)
 	if !ok {
@@ -44,7 +45,7 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 	case "spsc":
 		var mpmcOnly string
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "slot" || f.Name == "participants" {
+			if f.Name == "slot" || f.Name == "participants" || f.Name == "lanes" {
 				mpmcOnly = f.Name
 			}
 		})
@@ -55,7 +56,10 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 		if *participants < 1 || *participants > shmring.MaxParticipants {
 			return cli.Usage(fs, "bad -participants %d (want 1 to %d)", *participants, shmring.MaxParticipants)
 		}
-		opts.Kind, opts.SlotSize, opts.Participants = shmring.MPMC, int(*slot), *participants
+		if *lanes < 1 || *lanes > shmring.MaxLanes || *lanes&(*lanes-1) != 0 {
+			return cli.Usage(fs, "bad -lanes %d (want a power of two, 1 to %d)", *lanes, shmring.MaxLanes)
+		}
+		opts.Kind, opts.SlotSize, opts.Participants, opts.Lanes = shmring.MPMC, int(*slot), *participants, *lanes
 	default:
 		return cli.Usage(fs, "unknown -kind %q (want spsc or mpmc)", *kind)
 	}
@@ -65,8 +69,12 @@ func runCreate(_ context.Context, cmd *command, args []string, std stdio) int {
 		return cmd.fail(std, err)
 	}
 	if r.Kind() == shmring.MPMC {
-		fmt.Fprintf(std.out, "created %s: mpmc, %d slots of %d bytes (capacity %d bytes), largest message %d bytes, %d participants\n",
-			r.Name(), r.Capacity()/r.MaxMessage(), r.MaxMessage(), r.Capacity(), r.MaxMessage(), opts.Participants)
+		var split string
+		if r.Lanes() > 1 {
+			split = fmt.Sprintf(", %d lanes", r.Lanes())
+		}
+		fmt.Fprintf(std.out, "created %s: mpmc, %d slots of %d bytes (capacity %d bytes), largest message %d bytes, %d participants%s\n",
+			r.Name(), r.Capacity()/r.MaxMessage(), r.MaxMessage(), r.Capacity(), r.MaxMessage(), opts.Participants, split)
 	} else {
 		fmt.Fprintf(std.out, "created %s: spsc, capacity %d bytes, largest message %d bytes\n",
 			r.Name(), r.Capacity(), r.MaxMessage())

@@ -208,6 +208,10 @@ func testUsage(t *testing.T) {
 		{"slot beyond 16M", []string{"create", ringName(t), "-kind", "mpmc", "-slot", "17MiB"}, 2, `size "17MiB" is 17825792 bytes, outside 1 to 16777216`},
 		{"zero participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "0"}, 2, "bad -participants 0"},
 		{"unparsable participants", []string{"create", ringName(t), "-kind", "mpmc", "-participants", "many"}, 2, `invalid value "many" for flag -participants`},
+		{"lanes of an spsc ring", []string{"create", ringName(t), "-lanes", "2"}, 2, "-lanes is for -kind mpmc"},
+		{"lanes not a power of two", []string{"create", ringName(t), "-kind", "mpmc", "-lanes", "3"}, 2, "bad -lanes 3"},
+		{"too many lanes", []string{"create", ringName(t), "-kind", "mpmc", "-lanes", "128"}, 2, "bad -lanes 128"},
+		{"lanes of one slot", []string{"create", ringName(t), "-kind", "mpmc", "-lanes", "4", "-size", "4K", "-slot", "1K"}, 1, "4 lanes need at least 8 slots"},
 		{"existing ring", []string{"create", name}, 1, "exists"},
 		{"missing ring", []string{"stat", ringName(t)}, 1, "no such file"},
 	}
@@ -833,9 +837,16 @@ func testMPMC(t *testing.T) {
 	assert.EqualValues(t, 6656, obj["capacity"])
 	assert.EqualValues(t, 104, obj["max_message"])
 	assert.Equal(t, map[string]any{
-		"slots": 64.0, "slot_size": 104.0, "enq": 0.0, "deq": 0.0, "entries": 8.0,
+		"slots": 64.0, "slot_size": 104.0, "lanes": 1.0, "enq": 0.0, "deq": 0.0, "entries": 8.0,
 		"participants": []any{}, "orphans": []any{},
 	}, obj["mpmc"])
+	lanes := ringName(t)
+	res = invoke(t, "", "create", lanes, "-kind", "mpmc", "-slot", "100", "-participants", "8", "-size", "4K", "-lanes", "4")
+	require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
+	assert.Contains(t, res.Stdout, "8 participants, 4 lanes\n")
+	assert.Contains(t, invoke(t, "", "stat", lanes).Stdout, "4 of 16 slots each")
+	assert.EqualValues(t, 4, statObject(t, lanes)["mpmc"].(map[string]any)["lanes"])
+	require.Equal(t, 0, invoke(t, "", "rm", lanes).Code)
 
 	// A consumer waits on the empty ring; two sends, two producers one after
 	// the other, feed it; stat shows it with its counters.

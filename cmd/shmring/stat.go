@@ -257,6 +257,9 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 	if mp := info.MPMC; mp != nil {
 		line("capacity", "%d slots of %d bytes (%d bytes), largest message %d bytes",
 			mp.Slots, mp.SlotSize, info.Capacity, info.MaxMessage)
+		if mp.Lanes > 1 {
+			line("lanes", "%d of %d slots each (enq and deq below are their sums)", mp.Lanes, mp.Slots/mp.Lanes)
+		}
 		line("enq", "%d", mp.Enq)
 		line("deq", "%d", mp.Deq)
 		line("depth", "%d slots, %s messages", info.Depth, messages(info))
