@@ -146,14 +146,15 @@ func targetLine(t *testing.T, out, what string) string {
 	return ""
 }
 
-// TestMPMCEndToEnd runs a tiny 2P2C MPMC row of each API through the
-// re-exec path: two producer and two consumer processes on one ring, and
-// checks its JSON line.
+// TestMPMCEndToEnd runs a tiny 2P2C MPMC row of each API, and one with a
+// lane per producer, through the re-exec path: two producer and two
+// consumer processes on one ring, and checks its JSON line.
 func TestMPMCEndToEnd(t *testing.T) {
 	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	for _, api := range mpmcAPIs {
-		t.Run(api, func(t *testing.T) {
-			name := "throughput/shmring-mpmc/adaptive/" + api + "/64/2p2c"
+	for _, tt := range []struct{ transport, api string }{{tMPMC, apiCopy}, {tMPMC, apiBatch}, {tLanes, apiCopy}} {
+		transport, api := tt.transport, tt.api
+		t.Run(transport+"/"+api, func(t *testing.T) {
+			name := "throughput/" + transport + "/adaptive/" + api + "/64/2p2c"
 			var stdout, stderr bytes.Buffer
 			code := run([]string{"-json", "-time", "5ms", "-n", "500", "-run", "^" + name + "$"}, &stdout, &stderr)
 			t.Logf("stderr:\n%s", stderr.String())
@@ -168,7 +169,7 @@ func TestMPMCEndToEnd(t *testing.T) {
 			var r row
 			require.NoError(t, json.Unmarshal(raw, &r))
 			assert.Equal(t, row{
-				Scenario: sThroughput, Transport: tMPMC, Strategy: "adaptive", API: api, Size: 64,
+				Scenario: sThroughput, Transport: transport, Strategy: "adaptive", API: api, Size: 64,
 				Producers: 2, Consumers: 2, MsgsPerS: r.MsgsPerS, MBPerS: r.MBPerS,
 			}, r)
 			assert.Equal(t, name, r.name())
@@ -190,7 +191,7 @@ func TestMPMCPeerFailure(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	h := &harness{exe: exe, timeout: 30 * time.Second}
-	_, err = h.mpmcRun(mpmcRow(2, apiCopy), 4)
+	_, err = h.mpmcRun(mpmcRow(tMPMC, 2, apiCopy), 4)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.Contains(t, err.Error(), "peer mpmc-consume 1: unexpected EOF before its result")
@@ -397,7 +398,7 @@ func targetRows() []row {
 	rtt := func(transport, strategy, api string, p50 int64) row {
 		return row{Scenario: sPingpong, Transport: transport, Strategy: strategy, API: api, Size: 64, P50: p50, measured: true}
 	}
-	mpmc8 := mpmcRow(8, apiCopy).row()
+	mpmc8 := mpmcRow(tMPMC, 8, apiCopy).row()
 	mpmc8.err = cpuShortage{have: 2, need: 16}
 	return []row{
 		{Scenario: sThroughput, Transport: tShmring, Strategy: "adaptive", API: apiCopy, Size: 64, MsgsPerS: 30, measured: true},
@@ -466,15 +467,15 @@ func TestTableNotes(t *testing.T) {
 func TestCPUShortage(t *testing.T) {
 	h := &harness{exe: "/nonexistent", cpus: 2}
 	var progress bytes.Buffer
-	rows, failed := h.measureAll([]bench{mpmcRow(8, apiCopy)}, &progress)
+	rows, failed := h.measureAll([]bench{mpmcRow(tMPMC, 8, apiCopy)}, &progress)
 	assert.Zero(t, failed)
 	require.Len(t, rows, 1)
 	assert.False(t, rows[0].measured)
 	assert.ErrorIs(t, rows[0].err, errNotApplicable)
 	assert.Equal(t, "2 CPUs, needs 16", rows[0].note())
 	assert.Contains(t, progress.String(), "8p8c not applicable: 2 CPUs, needs 16")
-	assert.Equal(t, 16, mpmcRow(8, apiCopy).minCPUs())
-	assert.Zero(t, mpmcRow(4, apiCopy).minCPUs(), "the smaller crews run everywhere")
+	assert.Equal(t, 16, mpmcRow(tMPMC, 8, apiCopy).minCPUs())
+	assert.Zero(t, mpmcRow(tMPMC, 4, apiCopy).minCPUs(), "the smaller crews run everywhere")
 }
 
 // TestPeerFailure checks that a failing or hanging child fails the session

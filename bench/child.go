@@ -100,7 +100,7 @@ func (j job) who() string {
 }
 
 func (j job) spec(ctx context.Context, local role) streamSpec {
-	return streamSpec{size: j.Size, capacity: j.Capacity, batch: j.Batch, local: local, ctx: ctx}
+	return streamSpec{size: j.Size, capacity: j.Capacity, batch: j.Batch, producers: j.Producers, local: local, ctx: ctx}
 }
 
 // streamKey names stream i in the environment of the child.

@@ -26,6 +26,8 @@
 //     is committed, up to 256 messages per read) and batch API (SendBatch
 //     of 256 messages, ReadBatch of up to 256: a claim of up to 64 slots
 //     per CAS on either side);
+//   - shmring-lanes: the same with as many lanes as producers
+//     (Options.Lanes), so that each producer claims in a lane of its own;
 //   - pipe: a blocking pipe (kept out of the Go netpoller), one write and
 //     fixed-size reads per message;
 //   - seqpacket: a unix SOCK_SEQPACKET socketpair, one datagram per message;

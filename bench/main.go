@@ -202,9 +202,11 @@ func plan() []bench {
 			}
 		}
 		if size == sizes[0] {
-			for _, api := range mpmcAPIs {
-				for _, n := range mpmcCrews {
-					bs = append(bs, mpmcRow(n, api))
+			for _, t := range []string{tMPMC, tLanes} {
+				for _, api := range mpmcAPIs {
+					for _, n := range mpmcCrews {
+						bs = append(bs, mpmcRow(t, n, api))
+					}
 				}
 			}
 		}
@@ -235,21 +237,24 @@ func plan() []bench {
 // batch (SendBatch and ReadBatch, a claim per batch).
 var mpmcAPIs = []string{apiCopy, apiBatch}
 
-// mpmcRow is the 64 B MPMC throughput row with n producers and n consumers
-// on api.
-func mpmcRow(n int, api string) bench {
-	return bench{scenario: sThroughput, kind: kind{tMPMC, "adaptive", api}, size: sizes[0], producers: n, consumers: n}
+// mpmcRow is the 64 B throughput row of MPMC transport t with n producers
+// and n consumers on api.
+func mpmcRow(t string, n int, api string) bench {
+	return bench{scenario: sThroughput, kind: kind{t, "adaptive", api}, size: sizes[0], producers: n, consumers: n}
 }
 
 // quickExtra are the rows -quick runs besides those the targets read.
 var quickExtra = map[string]bool{
-	"throughput/seqpacket///64":                     true,
-	"throughput/shmring/adaptive/channel/64":        true,
-	"throughput/shmring-mpmc/adaptive/copy/64/2p2c": true,
-	"throughput/shmring-mpmc/adaptive/copy/64/4p4c": true,
-	"pingpong/seqpacket///64":                       true,
-	"idle/pipe///64":                                true,
-	"idle/shmring/spin/copy/64":                     true,
+	"throughput/seqpacket///64":                      true,
+	"throughput/shmring/adaptive/channel/64":         true,
+	"throughput/shmring-mpmc/adaptive/copy/64/2p2c":  true,
+	"throughput/shmring-mpmc/adaptive/copy/64/4p4c":  true,
+	"throughput/shmring-lanes/adaptive/copy/64/1p1c": true,
+	"throughput/shmring-lanes/adaptive/copy/64/2p2c": true,
+	"throughput/shmring-lanes/adaptive/copy/64/4p4c": true,
+	"pingpong/seqpacket///64":                        true,
+	"idle/pipe///64":                                 true,
+	"idle/shmring/spin/copy/64":                      true,
 }
 
 func inQuick(b bench) bool {
@@ -275,6 +280,7 @@ const (
 	rowChan64      = "throughput/chan///64"
 	rowMPMC1       = "throughput/shmring-mpmc/adaptive/copy/64/1p1c"
 	rowMPMC8       = "throughput/shmring-mpmc/adaptive/copy/64/8p8c"
+	rowLanes8      = "throughput/shmring-lanes/adaptive/copy/64/8p8c"
 	rowZerocopy1M  = "throughput/shmring/adaptive/zerocopy/1048576"
 	rowMemcpy1M    = "throughput/memcpy///1048576"
 	rowRTTAdaptive = "pingpong/shmring/adaptive/copy/64"
@@ -307,6 +313,8 @@ var targets = []target{
 	{"idle consumer, adaptive: cpu %", rowIdleAdapt, nil, cpuPct, below, 1},
 	{"idle consumer, block: cpu %", rowIdleBlock, nil, cpuPct, below, 1},
 	{"MPMC 64 B, adaptive: 8P8C msgs/s ÷ 1P1C", rowMPMC8, []string{rowMPMC1}, msgsPerS, atLeast, 0.8},
+	{"MPMC 64 B, adaptive, a lane per producer: 8P8C msgs/s ÷ 1P1C (one lane)", rowLanes8, []string{rowMPMC1}, msgsPerS, atLeast, 0.8},
+	{"MPMC 64 B, adaptive: 8P8C msgs/s, a lane per producer ÷ one lane", rowLanes8, []string{rowMPMC8}, msgsPerS, atLeast, 4},
 	{"MPMC 64 B, adaptive: 1P1C msgs/s ÷ bare ring", rowMPMC1, []string{rowBare64}, msgsPerS, atLeast, 1},
 	{"1 MiB zerocopy, adaptive: MB/s ÷ memcpy", rowZerocopy1M, []string{rowMemcpy1M}, mbPerS, atLeast, 0.8},
 }

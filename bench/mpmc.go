@@ -146,7 +146,9 @@ func (h *harness) mpmcRun(b bench, n int) (el time.Duration, err error) {
 	}
 
 	key := streamKey(0)
-	s, err := t.open(b.job(roleMPMCProduce, per).spec(ctx, receiving), all[0], key)
+	j := b.job(roleMPMCProduce, per)
+	j.Producers = b.producers
+	s, err := t.open(j.spec(ctx, receiving), all[0], key)
 	if err != nil {
 		return 0, err
 	}

@@ -41,7 +41,7 @@ type row struct {
 
 func (r row) name() string {
 	b := bench{scenario: r.Scenario, kind: kind{r.Transport, r.Strategy, r.API}, size: r.Size}
-	if r.Transport == tMPMC {
+	if isMPMC(r.Transport) {
 		b.producers, b.consumers = r.Producers, r.Consumers
 	}
 	return b.name()
@@ -51,7 +51,7 @@ func (r row) name() string {
 // consumers of an MPMC row.
 func (r row) label() string {
 	l := strings.TrimSpace(strings.Join([]string{r.Transport, r.Strategy, r.API}, " "))
-	if r.Transport == tMPMC {
+	if isMPMC(r.Transport) {
 		l += fmt.Sprintf(" %dP%dC", r.Producers, r.Consumers)
 	}
 	return l

@@ -73,7 +73,7 @@ type bench struct {
 // and /<producers>p<consumers>c after an MPMC row's.
 func (b bench) name() string {
 	name := b.scenario + "/" + b.kind.Transport + "/" + b.kind.Strategy + "/" + b.kind.API + "/" + strconv.Itoa(b.size)
-	if b.kind.Transport == tMPMC {
+	if isMPMC(b.kind.Transport) {
 		name += fmt.Sprintf("/%dp%dc", b.producers, b.consumers)
 	}
 	return name
@@ -88,7 +88,7 @@ func (b bench) row() row {
 	switch b.kind.Transport {
 	case tMemcpy:
 		r.Producers, r.Consumers = 0, 0
-	case tMPMC:
+	case tMPMC, tLanes:
 		r.Producers, r.Consumers = b.producers, b.consumers
 	}
 	return r
@@ -97,7 +97,7 @@ func (b bench) row() row {
 // minCPUs is the least CPUs b runs on: one for each process of an MPMC row
 // of mpmcScaling producers or more; none for the others.
 func (b bench) minCPUs() int {
-	if b.kind.Transport == tMPMC && b.producers >= mpmcScaling {
+	if isMPMC(b.kind.Transport) && b.producers >= mpmcScaling {
 		return b.producers + b.consumers
 	}
 	return 0
@@ -196,7 +196,7 @@ func index(msg []byte) int { return int(binary.LittleEndian.Uint64(msg)) }
 // its producers' number of messages, the same number from each.
 func (h *harness) throughput(b bench) (row, error) {
 	measure := h.throughputRun
-	if b.kind.Transport == tMPMC {
+	if isMPMC(b.kind.Transport) {
 		measure = h.mpmcRun
 	}
 	n := roundUp(max(h.minMsgs, 2), b.senders())

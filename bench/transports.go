@@ -35,6 +35,7 @@ import (
 const (
 	tShmring   = "shmring"
 	tMPMC      = "shmring-mpmc"
+	tLanes     = "shmring-lanes"
 	tPipe      = "pipe"
 	tSeqpacket = "seqpacket"
 	tChan      = "chan"
@@ -80,10 +81,13 @@ func (r role) other() role {
 
 // streamSpec describes a stream to open.
 type streamSpec struct {
-	size     int  // bytes in every message
-	capacity int  // bytes the transport may buffer (ring size)
-	batch    int  // messages per batch of the batch API
-	local    role // the end this process plays; the peer plays the other
+	size     int // bytes in every message
+	capacity int // bytes the transport may buffer (ring size)
+	batch    int // messages per batch of the batch API
+	// producers is how many producers share an MPMC ring, as many as its
+	// lanes in a shmring-lanes row.
+	producers int
+	local     role // the end this process plays; the peer plays the other
 	// ctx ends, when the run is abandoned, the waits that would not end by
 	// themselves: the bare ring's spinning on a dead peer, the in-process
 	// channel, the select of the channel API.
@@ -158,16 +162,16 @@ func newTransport(k kind) (transport, error) {
 			return ringTransport{kind: shmring.SPSC, wait: w, api: k.API}, nil
 		}
 		return nil, fmt.Errorf("bench: unknown shmring api %q", k.API)
-	case tMPMC:
+	case tMPMC, tLanes:
 		w, err := parseStrategy(k.Strategy)
 		if err != nil {
 			return nil, err
 		}
 		if k.API != apiCopy && k.API != apiBatch {
 			return nil, fmt.Errorf("bench: the %s transport has the %s and %s apis only, not %q",
-				tMPMC, apiCopy, apiBatch, k.API)
+				k.Transport, apiCopy, apiBatch, k.API)
 		}
-		return ringTransport{kind: shmring.MPMC, wait: w, api: k.API}, nil
+		return ringTransport{kind: shmring.MPMC, wait: w, api: k.API, lanes: k.Transport == tLanes}, nil
 	case tPipe:
 		return pipeTransport{}, nil
 	case tSeqpacket:
@@ -197,15 +201,22 @@ func parseStrategy(s string) (shmring.WaitStrategy, error) {
 // the ring notices a dead peer by itself.
 
 type ringTransport struct {
-	kind shmring.Kind
-	wait shmring.WaitStrategy
-	api  string
+	kind  shmring.Kind
+	wait  shmring.WaitStrategy
+	api   string
+	lanes bool // a lane per producer (shmring-lanes)
 }
+
+// isMPMC reports whether transport t is one of the MPMC rows'.
+func isMPMC(t string) bool { return t == tMPMC || t == tLanes }
 
 func (t ringTransport) open(s streamSpec, p *peer, key string) (stream, error) {
 	opts := &shmring.Options{Kind: t.kind, Size: int64(s.capacity), Wait: t.wait}
 	if t.kind == shmring.MPMC {
 		opts.SlotSize = s.size
+	}
+	if t.lanes {
+		opts.Lanes = s.producers
 	}
 	r, err := shmring.CreateAnonymous(opts)
 	if err != nil {
