@@ -10,10 +10,10 @@
 //
 // The run is a series of rounds. Each round makes one anonymous ring (a
 // memfd: nothing appears in /dev/shm) of a random kind and a random size
-// between 4 KiB and -maxsize (an MPMC ring with a random slot size), and runs
-// producer and consumer processes on it: the command's own executable again,
-// given the ring with Ring.Pass and a hidden environment variable that says
-// what to do. Each participant uses one API at random (Send, TrySend,
+// between 4 KiB and -maxsize (an MPMC ring with a random slot size and 1, 2
+// or 4 lanes), and runs producer and consumer processes on it: the
+// command's own executable again, given the ring with Ring.Pass and a
+// hidden environment variable that says what to do. Each participant uses one API at random (Send, TrySend,
 // SendBatch or Reserve/Commit; Recv, Peek/Release, ReadBatch or the Ready
 // channel, or, unless -poll=false, TryRecv alone, never waiting), a random wait
 // strategy, random message sizes up to the ring's largest message, and

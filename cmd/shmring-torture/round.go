@@ -68,6 +68,7 @@ type roundRun struct {
 	mpmc     bool
 	size     int64
 	slot     int
+	lanes    int // of an MPMC ring: 1, 2 or 4, at most half its slots
 	dur      time.Duration
 	want     map[string]int // population by role
 	r        *shmring.Ring
@@ -101,7 +102,7 @@ type member struct {
 func (rr *roundRun) describe() string {
 	kind := "spsc"
 	if rr.mpmc {
-		kind = fmt.Sprintf("mpmc slot %d", rr.slot)
+		kind = fmt.Sprintf("mpmc slot %d, %d lanes", rr.slot, rr.lanes)
 	}
 	return fmt.Sprintf("round %d (seed %d, %s, size %s, %v)", rr.n, rr.t.cfg.seed, kind, formatSize(rr.size), rr.dur.Round(time.Millisecond))
 }
@@ -118,6 +119,9 @@ func (t *torture) round(ctx context.Context, n int, left time.Duration) (err err
 		opts.Kind = shmring.MPMC
 		rr.slot = 1 << (5 + rng.IntN(min(log2(rr.size)-1, 24)-5+1))
 		opts.SlotSize = rr.slot
+		slots := max(int(rr.size)/rr.slot, 2)
+		rr.lanes = min(1<<rng.IntN(3), slots/2)
+		opts.Lanes = rr.lanes
 		rr.want[roleProducer] = 1 + rng.IntN(3)
 		rr.want[roleConsumer] = 1 + rng.IntN(3)
 	}
