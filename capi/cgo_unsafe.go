@@ -83,6 +83,7 @@ func options(p unsafe.Pointer) *bridge.Options {
 		Participants: int32(o.participants),
 		WatchParent:  int32(o.watch_parent),
 		SpinBudgetNs: int64(o.spin_budget_ns),
+		Lanes:        int32(o.lanes),
 	}
 }
 

@@ -65,8 +65,8 @@ enum { SHMRING_NUM_EVENTS = 8 }; /* events per ring; shmring_num_events() return
    mode is a permission such as 0600, spin_budget_ns the SpinBudget in
    nanoseconds, watch_parent non-zero for true). A value a ring cannot have
    (an unknown kind or wait, a negative number, a size above 4 GiB, a
-   slot_size above 16 MiB, more than 64 participants, mode bits other than
-   permissions) gives SHMRING_EINVAL. */
+   slot_size above 16 MiB, more than 64 participants or lanes, mode bits
+   other than permissions) gives SHMRING_EINVAL. */
 typedef struct {
 	int32_t kind;
 	int32_t wait;
@@ -76,6 +76,7 @@ typedef struct {
 	int32_t participants;
 	int32_t watch_parent;
 	int64_t spin_budget_ns;
+	int32_t lanes;
 } shmring_options;
 
 typedef struct {

@@ -121,6 +121,44 @@ static void test_named(void)
 	CODE(shmring_create("bad/../", NULL, &r) < 0, 1);
 }
 
+/* An MPMC ring of two lanes: each producer has a lane of its own, which
+   fills apart from the other; the consumer gets every message, each
+   producer's in order. More lanes than allowed are SHMRING_EINVAL. */
+static void test_lanes(void)
+{
+	shmring_ring r;
+	shmring_producer p[2];
+	shmring_consumer c;
+	shmring_options opts = {.kind = SHMRING_MPMC, .size = 4096, .slot_size = 1024, .lanes = 2};
+	char buf[1024];
+	int next[2] = {0, 0};
+	current = "lanes";
+	CODE(shmring_create_anonymous(&opts, &r), SHMRING_OK);
+	for (int i = 0; i < 2; i++)
+		CODE(shmring_producer_open(r, &p[i]), SHMRING_OK);
+	CODE(shmring_consumer_open(r, &c), SHMRING_OK);
+	/* 4 slots, 2 lanes of 2: the third message of a producer waits. */
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 2; i++) {
+			char msg[2] = {(char)('a' + i), (char)('0' + k)};
+			CODE(shmring_try_send(p[i], msg, 2), SHMRING_OK);
+		}
+	CODE(shmring_try_send(p[0], "a2", 2), SHMRING_EFULL);
+	for (int k = 0; k < 4; k++) {
+		CODE(shmring_try_recv(c, buf, sizeof buf), 2);
+		int i = buf[0] - 'a';
+		CHECK(i == 0 || i == 1);
+		CHECK(buf[1] == '0' + next[i]);
+		next[i]++;
+	}
+	CODE(shmring_try_recv(c, buf, sizeof buf), SHMRING_EEMPTY);
+	CODE(shmring_close(r), SHMRING_OK);
+	opts.lanes = 65;
+	CODE(shmring_create_anonymous(&opts, &r), SHMRING_EINVAL);
+	opts.lanes = 4; /* lanes of one slot */
+	CODE(shmring_create_anonymous(&opts, &r) < 0, 1);
+}
+
 static void test_send_recv(void)
 {
 	shmring_ring r;
@@ -472,6 +510,7 @@ int main(int argc, char **argv)
 		return child();
 	test_errors();
 	test_named();
+	test_lanes();
 	test_send_recv();
 	test_abort();
 	test_batches();

@@ -51,6 +51,7 @@ class Options(ctypes.Structure):
         ("participants", ctypes.c_int32),
         ("watch_parent", ctypes.c_int32),
         ("spin_budget_ns", ctypes.c_int64),
+        ("lanes", ctypes.c_int32),
     ]
 
 

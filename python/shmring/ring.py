@@ -94,6 +94,7 @@ def _options(
     mode: int,
     watch_parent: bool,
     spin_budget: float | None,
+    lanes: int,
 ) -> _lib.Options:
     """The C options struct of the keyword options (kinds and strategies by name or value)."""
     if isinstance(kind, str):
@@ -109,6 +110,7 @@ def _options(
         participants=participants,
         watch_parent=1 if watch_parent else 0,
         spin_budget_ns=0 if spin_budget is None else int(spin_budget * 1e9),
+        lanes=lanes,
     )
 
 
@@ -164,12 +166,13 @@ class Ring:
         mode: int = 0,
         watch_parent: bool = False,
         spin_budget: float | None = None,
+        lanes: int = 0,
     ) -> Ring:
         """Creates a named ring: a bare name is a file in /dev/shm, a name with '/' a path.
 
         Raises Exists if the name is taken.
         """
-        opts = _options(kind, size, wait, slot_size, participants, mode, watch_parent, spin_budget)
+        opts = _options(kind, size, wait, slot_size, participants, mode, watch_parent, spin_budget, lanes)
         return cls._make("shmring_create", _name(name), opts)
 
     @classmethod
@@ -184,13 +187,14 @@ class Ring:
         mode: int = 0,
         watch_parent: bool = False,
         spin_budget: float | None = None,
+        lanes: int = 0,
     ) -> Ring:
         """Opens and validates an existing named ring.
 
         Raises NotFound if there is none, Mismatch if it does not match the
         options, NotRing, Version or Corrupt if the file is not a sound ring.
         """
-        opts = _options(kind, size, wait, slot_size, participants, mode, watch_parent, spin_budget)
+        opts = _options(kind, size, wait, slot_size, participants, mode, watch_parent, spin_budget, lanes)
         return cls._make("shmring_open", _name(name), opts)
 
     @classmethod
@@ -205,9 +209,10 @@ class Ring:
         mode: int = 0,
         watch_parent: bool = False,
         spin_budget: float | None = None,
+        lanes: int = 0,
     ) -> Ring:
         """Opens the named ring, creating it if it does not exist."""
-        opts = _options(kind, size, wait, slot_size, participants, mode, watch_parent, spin_budget)
+        opts = _options(kind, size, wait, slot_size, participants, mode, watch_parent, spin_budget, lanes)
         return cls._make("shmring_open_or_create", _name(name), opts)
 
     @classmethod
@@ -219,9 +224,10 @@ class Ring:
         slot_size: int = 0,
         participants: int = 0,
         spin_budget: float | None = None,
+        lanes: int = 0,
     ) -> Ring:
         """Creates a ring with no name (a memfd), to hand to child processes."""
-        opts = _options(kind, size, wait, slot_size, participants, 0, False, spin_budget)
+        opts = _options(kind, size, wait, slot_size, participants, 0, False, spin_budget, lanes)
         return cls._make("shmring_create_anonymous", None, opts)
 
     @classmethod
@@ -234,6 +240,7 @@ class Ring:
         slot_size: int = 0,
         participants: int = 0,
         spin_budget: float | None = None,
+        lanes: int = 0,
     ) -> Ring:
         """Opens a ring the parent passed: with pass_to(key) or Go's Ring.Pass (a
         key), or with token() through multiprocessing (a RingToken).
@@ -241,8 +248,10 @@ class Ring:
         The ring watches the parent: once it has died, waits end with ParentDead.
         """
         if isinstance(key, RingToken):
-            return key.open(kind=kind, size=size, wait=wait, slot_size=slot_size, participants=participants)
-        opts = _options(kind, size, wait, slot_size, participants, 0, True, spin_budget)
+            return key.open(
+                kind=kind, size=size, wait=wait, slot_size=slot_size, participants=participants, lanes=lanes
+            )
+        opts = _options(kind, size, wait, slot_size, participants, 0, True, spin_budget, lanes)
         ring = cls._make("shmring_inherit", key.encode(), opts)
         # The descriptor is the ring's now: this process's children must not
         # be told of it (the library forgets the variable, as Go's Inherit does).

@@ -211,7 +211,15 @@ class NamedRingTest(unittest.TestCase):
             shmring.Ring.create("")
 
     def test_mpmc(self) -> None:
-        with shmring.Ring.create(self.name, kind=shmring.Kind.MPMC, slot_size=64, size=64 * 16) as r:
+        for lanes in (0, 4):
+            with self.subTest(lanes=lanes):
+                self.mpmc(lanes)
+                shmring.Ring.unlink(self.name)
+
+    def mpmc(self, lanes: int) -> None:
+        """test_mpmc on a ring of lanes (0: one): 3 producers of 4 messages each fill
+        their lanes of 4 slots."""
+        with shmring.Ring.create(self.name, kind=shmring.Kind.MPMC, slot_size=64, size=64 * 16, lanes=lanes) as r:
             self.assertEqual(r.kind, shmring.Kind.MPMC)
             self.assertEqual(r.max_message, 64)
             ps = [r.producer() for _ in range(3)]

@@ -108,12 +108,13 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, o)
 	o, err = (&Options{Kind: 1, Wait: 2, Size: 8192, Mode: 0o640, SlotSize: 64, Participants: 4,
-		WatchParent: 1, SpinBudgetNs: 5000}).options()
+		WatchParent: 1, SpinBudgetNs: 5000, Lanes: 2}).options()
 	require.NoError(t, err)
 	assert.Equal(t, &shmring.Options{Kind: shmring.MPMC, Wait: shmring.Block, Size: 8192, Mode: 0o640,
-		SlotSize: 64, Participants: 4, WatchParent: true, SpinBudget: 5 * time.Microsecond}, o)
+		SlotSize: 64, Participants: 4, WatchParent: true, SpinBudget: 5 * time.Microsecond, Lanes: 2}, o)
 	for _, bad := range []Options{{Kind: 2}, {Kind: -1}, {Wait: 3}, {Size: -1}, {Size: 1<<32 + 1}, {Mode: 0o1000},
-		{SlotSize: -8}, {SlotSize: 1<<24 + 1}, {Participants: -1}, {Participants: 65}, {SpinBudgetNs: -1}} {
+		{SlotSize: -8}, {SlotSize: 1<<24 + 1}, {Participants: -1}, {Participants: 65}, {SpinBudgetNs: -1},
+		{Lanes: -1}, {Lanes: 65}} {
 		_, err := bad.options()
 		assert.ErrorIs(t, err, ErrInvalid, "%+v", bad)
 	}

@@ -21,12 +21,13 @@ type Options struct {
 	Participants int32
 	WatchParent  int32
 	SpinBudgetNs int64
+	Lanes        int32
 }
 
 // options converts o (nil: the defaults) to shmring.Options. A value that
 // a ring cannot have (an unknown kind or strategy, a negative number, a
-// size, slot size or number of participants above the largest, bits of
-// mode other than permissions) gives ErrInvalid.
+// size, slot size, number of participants or of lanes above the largest,
+// bits of mode other than permissions) gives ErrInvalid.
 func (o *Options) options() (*shmring.Options, error) {
 	if o == nil {
 		return nil, nil
@@ -49,6 +50,8 @@ func (o *Options) options() (*shmring.Options, error) {
 		return nil, bad("participants", o.Participants)
 	case o.SpinBudgetNs < 0:
 		return nil, bad("spin_budget_ns", o.SpinBudgetNs)
+	case o.Lanes < 0 || o.Lanes > shmring.MaxLanes:
+		return nil, bad("lanes", o.Lanes)
 	}
 	return &shmring.Options{
 		Kind:         shmring.Kind(o.Kind),
@@ -59,5 +62,6 @@ func (o *Options) options() (*shmring.Options, error) {
 		Participants: int(o.Participants),
 		WatchParent:  o.WatchParent != 0,
 		SpinBudget:   time.Duration(o.SpinBudgetNs),
+		Lanes:        int(o.Lanes),
 	}, nil
 }
