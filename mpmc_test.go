@@ -215,7 +215,8 @@ func TestMPMCOptions(t *testing.T) {
 // TestMPMCLanes checks Options.Lanes: rounded up to a power of two,
 // recorded in the segment and matched on open, refused outside its bounds;
 // producers take lanes of their own, and every message arrives, each
-// producer's in order, counted and copied across the lanes by Len and Peek.
+// producer's in order, counted and copied across the lanes by Len and Peek,
+// and checked by Check.
 func TestMPMCLanes(t *testing.T) {
 	ctx := watchdog(t)
 	r, name := createNamed(t, &shmring.Options{Kind: shmring.MPMC, SlotSize: 64, Size: 4096, Lanes: 3})
@@ -258,6 +259,9 @@ func TestMPMCLanes(t *testing.T) {
 	msgs, err := shmring.Peek(name, 0)
 	require.NoError(t, err)
 	assert.Len(t, msgs, 12)
+	problems, err := shmring.Check(name)
+	require.NoError(t, err)
+	assert.Empty(t, problems, "every lane's slots are where its positions say")
 
 	next := map[byte]int{}
 	buf := make([]byte, 64)
