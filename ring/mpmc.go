@@ -12,8 +12,8 @@ import (
 // The MPMC algorithm: the bounded MPMC queue (Vyukov), with intents.
 //
 // Positions (enq, deq) count slots since creation and never wrap in practice
-// (2^58 claims per lane); position p lives in slot p & (N-1) (of its lane). Each slot's seq says
-// whose turn it is at position p of the current lap:
+// (2^58 claims per lane); position p lives in slot p & (N-1) of its lane.
+// Each slot's seq says whose turn it is at position p of the current lap:
 //
 //	seq == p      free: the producer that claims p may fill it
 //	seq == p+1    committed: the consumer that claims p may read it
@@ -131,9 +131,9 @@ import (
 // the Orphans word, loaded after it. A message held at the load of deq is
 // therefore seen held, or was released (delivered) before the scan saw its
 // slot. Drained loads every lane's deq before the scan, and judges each
-// range against the deq of its own lane. Each message still held makes io.EOF wait; its release or its
-// adoption's release wakes the consumers (the caller's wake rule), and a
-// dead holder is reaped.
+// range against the deq of its own lane. Each message still held makes
+// io.EOF wait; its release or its adoption's release wakes the consumers
+// (the caller's wake rule), and a dead holder is reaped.
 
 // maxClaimAttempts bounds a claim loop. Each turn of the loop either
 // returns or found that another endpoint claimed a position since the last
@@ -501,9 +501,9 @@ func (p *MPMCProducer) publish(n uint64, flags uint32) {
 }
 
 // publishSeq stores v in the seq of the slot of position pos of lane l, a
-// commit or a release: a release store, then a full barrier when an entry's sleeps do
-// not pay for one (Publication above). The caller's next step is the look
-// at the sleepers of the wake rule.
+// commit or a release: a release store, then a full barrier when an
+// entry's sleeps do not pay for one (Publication above). The caller's next
+// step is the look at the sleepers of the wake rule.
 //
 // The barrier is a CAS of v for v, not a second store as on SPSC rings:
 // the first store hands the slot to the other side, which may move seq on
@@ -562,7 +562,11 @@ func (m *MPMC) NewConsumer(i int) (*MPMCConsumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MPMCConsumer{m: m, e: e, adopted: -1, lane: e.Lane.Load() & m.laneMask, claimed: &m.lanes[0]}, nil
+	return &MPMCConsumer{
+		m: m, e: e, adopted: -1,
+		lane:    e.Lane.Load() & m.laneMask, // where claims start: the home lane
+		claimed: &m.lanes[0],                // for good in a ring of one lane
+	}, nil
 }
 
 // TryPeek claims the next committed message and returns its payload in
@@ -646,10 +650,9 @@ func (c *MPMCConsumer) advance() {
 // Which lane. A consumer tries the lane it is in, then the others in
 // order, and stays in the lane where it won a claim, so that consumers as
 // many as the lanes, each in its own, keep off each other's deq. After
-// laneTurn claims won in one lane it starts in the next: a lane whose
-// producer never lets the consumer's lane run dry is not drained alone
-// while the others fill up, and consumers that move on at the same pace
-// stay in lanes of their own.
+// laneTurn claims won in one lane it starts in the next, so that a lane
+// that never runs dry does not keep a consumer while the other lanes fill
+// up; consumers that move on at the same pace stay in lanes of their own.
 func (c *MPMCConsumer) claim(k uint64) (pos, got uint64, err error) {
 	m := c.m
 	if c.turn >= laneTurn {
