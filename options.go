@@ -259,7 +259,7 @@ func (o *Options) match(r *Ring) error {
 			differ("%d participants", o.Participants, g.Participants)
 		}
 		if o.Lanes != 0 {
-			if l := uint64(1) << bits.Len64(uint64(o.Lanes-1)); o.Lanes < 0 || l != uint64(len(r.mp.Lanes())) {
+			if l := 1 << bits.Len64(uint64(o.Lanes-1)); l != r.Lanes() {
 				differ("%d lanes", o.Lanes, len(r.mp.Lanes()))
 			}
 		}
