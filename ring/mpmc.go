@@ -268,6 +268,7 @@ type MPMCProducer struct {
 	m     *MPMC
 	e     *Participant
 	lane  *Lane  // the entry's home lane: the producer claims there alone
+	li    uint64 // its index
 	pos   uint64 // the next claimed position to publish
 	end   uint64 // one past the last claimed position: [pos, end) awaits publication
 	limit uint64 // the size of a reservation from TryReserve
@@ -284,11 +285,12 @@ func (m *MPMC) NewProducer(i int) (*MPMCProducer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MPMCProducer{m: m, e: e, lane: &m.lanes[e.Lane.Load()&m.laneMask]}, nil
+	li := e.Lane.Load() & m.laneMask
+	return &MPMCProducer{m: m, e: e, lane: &m.lanes[li], li: li}, nil
 }
 
 // Lane returns the index of the lane the producer claims in.
-func (p *MPMCProducer) Lane() int { return int(p.lane.Base >> laneBit) }
+func (p *MPMCProducer) Lane() int { return int(p.li) }
 
 // endpointEntry returns entry i after checking the region and the entry's
 // state.
