@@ -90,14 +90,13 @@ const (
 // documented defaults.
 //
 // Kind, Size, SlotSize, Participants and Lanes describe a ring being
-// created. When
-// a ring is opened (Open, Inherit, or OpenOrCreate finding it), each of them
-// that is set is checked against the ring: one that does not match fails
-// with an error wrapping ErrMismatch that names what was asked for and what
-// the ring has, and a zero field accepts whatever the ring has. Size and
-// SlotSize match when they round to the ring's (a Size of 5000 matches a
-// ring of 8 KiB). Kind MPMC must find an MPMC ring; SPSC, the zero value,
-// accepts either kind. Processes that may create the same named ring
+// created. When a ring is opened (Open, Inherit, or OpenOrCreate finding
+// it), each of them that is set is checked against the ring: one that does
+// not match fails with an error wrapping ErrMismatch that names what was
+// asked for and what the ring has, and a zero field accepts whatever the
+// ring has. Size, SlotSize and Lanes match when they round to the ring's
+// (a Size of 5000 matches a ring of 8 KiB, 3 lanes a ring of 4). Kind MPMC
+// must find an MPMC ring; SPSC, the zero value, accepts either kind. Processes that may create the same named ring
 // (OpenOrCreate, start in either order) should therefore pass the same
 // values, or zero.
 type Options struct {
