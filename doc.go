@@ -10,7 +10,9 @@
 // one Producer and one Consumer at a time and variable-length records; an
 // MPMC ring takes any number of producers and consumers, up to its
 // participant table, and fixed-size slots, and each message goes to exactly
-// one consumer. Endpoints attach in the same process or in different ones
+// one consumer; Options.Lanes splits it into lanes, a producer's own to
+// claim in, so that many producers and consumers do not contend for one
+// claim position. Endpoints attach in the same process or in different ones
 // and move messages:
 //
 //   - copying: Producer.Send and Consumer.Recv, with TrySend and TryRecv
@@ -21,8 +23,8 @@
 //     once per batch.
 //
 // A waiting call spins for a budget, yields, then sleeps on a futex in the
-// segment (a bounded poll on macOS and FreeBSD; see WaitStrategy); a side that finds nobody asleep makes no system
-// call at all. Every wait ends on its condition, on the context's
+// segment (a bounded poll on macOS and FreeBSD; see WaitStrategy); a side
+// that finds nobody asleep makes no system call at all. Every wait ends on its condition, on the context's
 // cancellation or deadline, on Close, when the peer process died while
 // attached (ErrPeerDead, SPSC), or, on a ring that watches it (Inherit,
 // Options.WatchParent), when the parent process died (ErrParentDead, either
