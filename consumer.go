@@ -80,7 +80,7 @@ func (c *Consumer) setUp() (err error) {
 	// The lock makes this the only consumer: the waiter count of the
 	// data condition can only be a dead predecessor's, and is reset.
 	r.ctl.DataWaiters.Store(0)
-	r.ctl.ConsumerAttached.Store(1)
+	r.publishAttach(r.ctl.ConsumerAttached, r.ctl.ConsumerPid, r.ctl.ConsumerPidNS, r.spaceWords())
 	r.noBarrier(r.ctl.ConsumerNoBarrier)
 	if c.rc, err = r.ctl.NewConsumer(); err != nil {
 		return err

@@ -20,3 +20,8 @@ func MPMCView(r *Ring) *ring.MPMC { return r.mp }
 // Cookie returns the futex cookie word of r's segment: for the semaphore
 // fallback, the id of its semaphore set plus one.
 func Cookie(r *Ring) uint32 { return r.w.cookie.Load() }
+
+// Exits returns how many processes watched by r's idle sleepers have exited
+// (deaths.go): it moves when a sleeper learnt of a death from the kernel
+// rather than from its own look.
+func Exits(r *Ring) uint32 { return r.deaths.exits.Load() }

@@ -141,9 +141,11 @@ type Options struct {
 	// WatchParent makes every wait on the ring end with ErrParentDead once
 	// the process that started this one (its parent when the ring was
 	// opened) has died, noticed within about peerCheckInterval of waiting
-	// (50 ms): for a worker whose parent was the only producer, or kept
-	// the stream going. A ring obtained with Inherit always watches its
-	// parent. Not checked against the ring when opening.
+	// (50 ms), or at once by a wait gone idle where the kernel reports the
+	// exit (Linux pidfds): for a worker whose parent was the only
+	// producer, or kept the stream going. A ring obtained with Inherit
+	// always watches its parent. Not checked against the ring when
+	// opening.
 	WatchParent bool
 }
 

@@ -69,7 +69,7 @@ func (p *Producer) setUp() (err error) {
 	// The lock makes this the only producer: the waiter count of the
 	// space condition can only be a dead predecessor's, and is reset.
 	r.ctl.SpaceWaiters.Store(0)
-	r.ctl.ProducerAttached.Store(1)
+	r.publishAttach(r.ctl.ProducerAttached, r.ctl.ProducerPid, r.ctl.ProducerPidNS, r.dataWords())
 	r.noBarrier(r.ctl.ProducerNoBarrier)
 	r.ctl.Closed.Store(0)
 	if p.rp, err = r.ctl.NewProducer(); err != nil {

@@ -48,6 +48,7 @@ type Ring struct {
 	gate          gate     // counts every wait on the ring; closed by Close
 	eventSleepers sleepers // waiter record of event waits (counts only)
 	slicer        *slicer  // ends the untimed sleeps' slices; halted by Close
+	deaths        deaths   // watches of the processes idle sleeps depend on; halted by Close
 
 	// lostWakeups counts sleeps that ended with the condition true but no
 	// wake-up: the eventcount argument in wait.go says it stays zero.
@@ -385,9 +386,10 @@ func (r *Ring) Close() error {
 				return nil
 			})
 		})
-		// No wait is inside: the slicer has nobody to wake, and must
-		// stop before the unmap.
+		// No wait is inside: the slicer and the watches have nobody
+		// to wake, and must stop before the unmap.
 		r.slicer.halt()
+		r.deaths.halt()
 		if r.seg.Anonymous() {
 			errs = append(errs, r.fx.Release())
 		} else {

@@ -99,13 +99,15 @@ import (
 // untimed while the ring's slicer (slicer.go) ends the slices, which spares
 // the hand-off the kernel timer of a timed sleep; a wait that stays idle
 // for untimedSlices slices goes on with timed sleeps of peerCheckInterval,
-// so that the slicer can stop. A sleep that runs out (the slicer woke it,
-// or its timeout passed) with seq unchanged and the condition true would be
-// a lost wake-up, which the argument above excludes; it is counted
+// so that the slicer can stop. A timed sleep whose peers' exits are watched
+// (deaths.go) takes slices of watchedSlice instead, and the exit of a
+// watched process ends its slice at once. A sleep that runs out (the slicer
+// woke it, or its timeout passed) with seq unchanged and the condition true
+// would be a lost wake-up, which the argument above excludes; it is counted
 // (lostWakeups) so that the stress tests can assert that it never happens.
 
 // peerCheckInterval is the sleep slice: how soon a sleeper notices a dead
-// peer.
+// peer whose exit it does not watch (deaths.go).
 const peerCheckInterval = 50 * time.Millisecond
 
 // spinCheckEvery is how many spin iterations pass between two looks at the
@@ -393,6 +395,7 @@ type waiting struct {
 	cond          condition
 	lastPeerCheck time.Time // by the clock: spinning, and timed sleeps
 	untimed       bool      // sleeping without a timeout, recorded with the slicer
+	exits         uint32    // r.deaths.exits at the last look at the peers
 }
 
 // stopped returns ctx.Err() once ctx is done, ErrClosed once the gate is
@@ -500,7 +503,8 @@ func (wt *waiting) slices() error {
 		wt.lastPeerCheck = time.Now()
 	}
 	checked := r.slicer.ticks.Load() // ticks at the last look at the peers
-	ranOuts := 0                     // untimed sleeps that ran out
+	wt.exits = r.deaths.exits.Load()
+	ranOuts := 0 // untimed sleeps that ran out
 	for {
 		seq := w.seq.Load()
 		if w.armed != nil {
@@ -523,7 +527,8 @@ func (wt *waiting) slices() error {
 		if wt.untimed {
 			ticks = r.slicer.ticks.Load()
 		} else {
-			slept, timeout = time.Now(), peerCheckInterval
+			// After the load of seq above (deaths.go, "Which process").
+			slept, timeout = time.Now(), r.sliceFor(w)
 		}
 		if err := r.fx.Wait(w.index, w.seq, seq, timeout); err != nil {
 			return err
@@ -543,7 +548,7 @@ func (wt *waiting) slices() error {
 			if wt.untimed {
 				ranOut = r.slicer.ticks.Load() != ticks
 			} else {
-				ranOut = time.Since(slept) >= peerCheckInterval
+				ranOut = time.Since(slept) >= timeout
 			}
 			ok, err := cond.ready()
 			ended := errors.Is(err, io.EOF) || errors.Is(err, ErrAborted) || errors.Is(err, ErrClosed)
@@ -556,8 +561,12 @@ func (wt *waiting) slices() error {
 		}
 		// The look at the peers, once a slice, woken or not (MPMC: a
 		// sleeper woken for others' sake, by messages behind a dead
-		// producer's slot, must look at dead peers all the same).
+		// producer's slot, must look at dead peers all the same), and
+		// at once when a watched process exited (deaths.go).
 		due := false
+		if exits := r.deaths.exits.Load(); exits != wt.exits {
+			wt.exits, due = exits, true
+		}
 		if wt.untimed {
 			if now := r.slicer.ticks.Load(); now != checked {
 				checked, due = now, true

@@ -25,6 +25,10 @@ import (
 //	   520     4  producerNoBarrier attaching producer       consumer, after each Store(head)
 //	   524     4  consumerNoBarrier attaching consumer       producer, after each Store(tail)
 //	   528     4  closed            producer, consumer (CAS) consumer, on each look at an empty ring
+//	   532     4  producerPid       attaching producer       consumer (watch of its exit)
+//	   536     4  consumerPid       attaching consumer       producer (watch of its exit)
+//	   544     8  producerPidNS     attaching producer       consumer (watch of its exit)
+//	   552     8  consumerPidNS     attaching consumer       producer (watch of its exit)
 //	   640     4  futexCookie       futex.Open               futex.Open
 //	  1024  8*128 events[i]: state, seq (futex word 2+i), waiters
 //	  2048  9*8   producer stats (Stats, in order)  producer  tools
@@ -41,12 +45,15 @@ import (
 // producer's cache between two publications, delaying the commit store that
 // the tail's store precedes.
 //
-// The attached and noBarrier words change only when an endpoint attaches or
-// detaches, and the closed word once per stream: their line is read on every
-// publication and every look at an empty ring, but stays in every reader's
-// cache. A side's noBarrier word is 1 while its sleeps do not call
+// The attached, noBarrier and pid words change only when an endpoint
+// attaches or detaches, and the closed word once per stream: their line is
+// read on every publication and every look at an empty ring, but stays in
+// every reader's cache. A side's noBarrier word is 1 while its sleeps do not call
 // fence.GlobalBarrier, so that the other side must publish its cursor with
-// a full barrier (package fence, "Publication across processes").
+// a full barrier (package fence, "Publication across processes"). A side's
+// pid and pidNS words are its process id and the inode of the pid namespace
+// that id belongs to (0: unknown), stored before its attached word, so that
+// the other side can watch for its exit (the root package's deaths.go).
 //
 // A record is an 8-byte header word followed by its payload, padded to 8
 // bytes. The header is also the record's commit word (spsc.go): zero until
@@ -76,6 +83,10 @@ const (
 	offProducerNoBarrier = 520
 	offConsumerNoBarrier = 524
 	offClosed            = 528
+	offProducerPid       = 532
+	offConsumerPid       = 536
+	offProducerPidNS     = 544
+	offConsumerPidNS     = 552
 	offFutexCookie       = 640
 	offEvents            = 1024
 	eventStride          = 128
@@ -137,6 +148,14 @@ type Control struct {
 	// 1 while that side's sleeps call no fence.GlobalBarrier.
 	ProducerNoBarrier *atomic.Uint32
 	ConsumerNoBarrier *atomic.Uint32
+	// ProducerPid and ConsumerPid are the process ids of the endpoints
+	// that attached last, and ProducerPidNS and ConsumerPidNS the inodes
+	// of the pid namespaces those ids belong to (0 when unknown). Only an
+	// attached word that is set says that the endpoint is still there.
+	ProducerPid   *atomic.Uint32
+	ConsumerPid   *atomic.Uint32
+	ProducerPidNS *atomic.Uint64
+	ConsumerPidNS *atomic.Uint64
 	// DataArmed and SpaceArmed are 1 while a sleeper of that condition
 	// has started a round since the last wake-up (Armed rounds in the
 	// root package's wait.go).
@@ -181,6 +200,10 @@ func NewControl(region []byte) (*Control, error) {
 		ConsumerAttached:  word32(region, offConsumerAttached),
 		ProducerNoBarrier: word32(region, offProducerNoBarrier),
 		ConsumerNoBarrier: word32(region, offConsumerNoBarrier),
+		ProducerPid:       word32(region, offProducerPid),
+		ConsumerPid:       word32(region, offConsumerPid),
+		ProducerPidNS:     word64(region, offProducerPidNS),
+		ConsumerPidNS:     word64(region, offConsumerPidNS),
 		FutexCookie:       word32(region, offFutexCookie),
 		data:              region[ControlSize:],
 		capacity:          capacity,

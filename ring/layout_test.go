@@ -85,8 +85,12 @@ func TestControlWordOffsets(t *testing.T) {
 
 	c.Tail.Store(0x0102030405060708)
 	c.Head.Store(0x1112131415161718)
+	c.ProducerPidNS.Store(0x2122232425262728)
+	c.ConsumerPidNS.Store(0x3132333435363738)
 	assert.Equal(t, uint64(0x0102030405060708), binary.NativeEndian.Uint64(region[offTail:]), "tail")
 	assert.Equal(t, uint64(0x1112131415161718), binary.NativeEndian.Uint64(region[offHead:]), "head")
+	assert.Equal(t, uint64(0x2122232425262728), binary.NativeEndian.Uint64(region[offProducerPidNS:]), "producerPidNS")
+	assert.Equal(t, uint64(0x3132333435363738), binary.NativeEndian.Uint64(region[offConsumerPidNS:]), "consumerPidNS")
 
 	type word32 struct {
 		name string
@@ -103,6 +107,8 @@ func TestControlWordOffsets(t *testing.T) {
 		{"consumerAttached", c.ConsumerAttached, offConsumerAttached},
 		{"producerNoBarrier", c.ProducerNoBarrier, offProducerNoBarrier},
 		{"consumerNoBarrier", c.ConsumerNoBarrier, offConsumerNoBarrier},
+		{"producerPid", c.ProducerPid, offProducerPid},
+		{"consumerPid", c.ConsumerPid, offConsumerPid},
 		{"futexCookie", c.FutexCookie, offFutexCookie},
 	}
 	for i, e := range c.Events {

@@ -97,7 +97,13 @@ const (
 	// lane in their top bits, and each participant entry has a home lane
 	// that Join picks. Version 6 reads a ring of lanes as corrupt (the
 	// parameter was reserved) and gives every producer lane 0.
-	formatVersion = 7
+	//
+	// formatVersion 8: an attaching SPSC endpoint stores its process id and
+	// pid namespace (ring/layout.go), then wakes the other side's sleepers,
+	// which watch that process's exit and sleep longer slices meanwhile.
+	// Version 7 stores neither and wakes nobody: a version 8 sleeper would
+	// watch whichever process attached before it.
+	formatVersion = 8
 	pageSize      = 4096
 )
 

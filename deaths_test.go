@@ -1,0 +1,109 @@
+package shmring_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring"
+	"github.com/shmring/shmring/internal/pidwatch"
+)
+
+// idleAfter is how long a wait runs before it is surely in its timed
+// sleeps: the spin budget and the untimed slices (wait.go) are over.
+const idleAfter = 400 * time.Millisecond
+
+// requireWatches skips where the kernel cannot report a process's exit:
+// there, idle sleeps keep their 50 ms slices, which the other tests cover.
+func requireWatches(t *testing.T) {
+	t.Helper()
+	if !pidwatch.Supported {
+		t.Skip("this system has no pidfds: idle sleeps keep their 50 ms looks")
+	}
+}
+
+// TestIdleSleepWatchesPeer: an idle consumer whose producer's exit is
+// watched sleeps in slices of a second, not 50 ms.
+func TestIdleSleepWatchesPeer(t *testing.T) {
+	requireWatches(t)
+	for _, wait := range []shmring.WaitStrategy{shmring.Adaptive, shmring.Block} {
+		t.Run(wait.String(), func(t *testing.T) {
+			r := createAnon(t, &shmring.Options{Size: 4096, Wait: wait})
+			_, err := r.Producer()
+			require.NoError(t, err)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+			defer cancel()
+			_, err = c.Recv(ctx, make([]byte, 64))
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			// Two untimed slices, then one of a second, which the
+			// deadline ends; 50 ms slices would have made 15 or more.
+			assert.LessOrEqual(t, c.Stats().Sleeps, uint64(6), "sleeps of a 900 ms idle wait")
+		})
+	}
+}
+
+// TestIdlePeerKilled: the kill -9 of an idle side's peer reaches it through
+// the watch of the peer's exit, not its next look.
+func TestIdlePeerKilled(t *testing.T) {
+	requireWatches(t)
+	t.Run("producer", func(t *testing.T) {
+		ctx := watchdog(t)
+		r := createAnon(t, &shmring.Options{Size: 4096})
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		h := startHelper(t, "produce-hang", helperConfig{
+			env:   map[string]string{envCount: "1"},
+			rings: map[string]*shmring.Ring{ringKey: r},
+			stdin: true,
+		})
+		require.Equal(t, "message 0", recvString(t, ctx, c))
+
+		recvErr := make(chan error, 1)
+		go func() {
+			_, err := c.Recv(ctx, make([]byte, 64))
+			recvErr <- err
+		}()
+		time.Sleep(idleAfter)
+		h.kill()
+		require.ErrorIs(t, <-recvErr, shmring.ErrPeerDead)
+		assert.NotZero(t, shmring.Exits(r), "the watch of the producer's exit woke the consumer")
+		requireKilled(t, h.wait())
+	})
+
+	t.Run("consumer attached while the producer slept", func(t *testing.T) {
+		// The producer waits for room with no consumer attached; the
+		// consumer that attaches wakes it, so that it watches the new
+		// consumer (deaths.go, "Which process").
+		ctx := watchdog(t)
+		r := createAnon(t, &shmring.Options{Size: 4096})
+		p, err := r.Producer()
+		require.NoError(t, err)
+		for {
+			err := p.TrySend([]byte("filler"))
+			if errors.Is(err, shmring.ErrFull) {
+				break
+			}
+			require.NoError(t, err)
+		}
+		sendErr := make(chan error, 1)
+		go func() { sendErr <- p.Send(ctx, []byte("one too many")) }()
+		time.Sleep(idleAfter)
+
+		h := startHelper(t, "consume-hang", helperConfig{
+			rings: map[string]*shmring.Ring{ringKey: r},
+			stdin: true,
+		})
+		h.awaitEvent(t, r.Event(0))
+		h.kill()
+		requireKilled(t, h.wait())
+		require.ErrorIs(t, <-sendErr, shmring.ErrPeerDead)
+		assert.NotZero(t, shmring.Exits(r), "the producer watched the consumer that attached while it slept")
+	})
+}
