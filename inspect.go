@@ -159,9 +159,13 @@ func (p ParticipantInfo) State() string {
 // EndpointInfo tells whether an endpoint role (producer or consumer) is
 // attached to a ring.
 type EndpointInfo struct {
-	Attached bool  `json:"attached"` // the role's attached flag in the segment is set
-	Alive    bool  `json:"alive"`    // some process holds the role's lock
-	Stats    Stats `json:"stats"`    // the role's counters, as last flushed
+	Attached bool `json:"attached"` // the role's attached flag in the segment is set
+	Alive    bool `json:"alive"`    // some process holds the role's lock
+	// Pid is the process id the endpoint recorded when it attached, in its
+	// own pid namespace, while Attached; 0 otherwise. Informational:
+	// liveness is the lock's (Alive).
+	Pid   uint32 `json:"pid"`
+	Stats Stats  `json:"stats"` // the role's counters, as last flushed
 }
 
 // String names the state: "alive" (attached, and its process holds the
@@ -364,10 +368,10 @@ func inspectSPSC(seg *shm.Segment) (*Info, error) {
 		info.Events[i] = EventInfo{Set: ev.State.Load() != 0, Waiters: ev.Waiters.Load()}
 	}
 	sp := info.SPSC
-	if sp.Producer, err = endpointInfo(seg, lockProducer, ctl.ProducerAttached.Load); err != nil {
+	if sp.Producer, err = endpointInfo(seg, lockProducer, ctl.ProducerAttached.Load, ctl.ProducerPid.Load); err != nil {
 		return nil, err
 	}
-	if sp.Consumer, err = endpointInfo(seg, lockConsumer, ctl.ConsumerAttached.Load); err != nil {
+	if sp.Consumer, err = endpointInfo(seg, lockConsumer, ctl.ConsumerAttached.Load, ctl.ConsumerPid.Load); err != nil {
 		return nil, err
 	}
 	sp.Producer.Stats = Stats(ring.LoadStats(&ctl.ProducerStats))
@@ -376,17 +380,22 @@ func inspectSPSC(seg *shm.Segment) (*Info, error) {
 }
 
 // endpointInfo reads the attachment of the role whose lock byte is role and
-// whose attached flag attached loads. An endpoint takes its lock before it
-// sets its flag and clears the flag before it drops the lock, so the flag is
-// read before and after the lock: only a flag set both times with the lock
-// free means a dead endpoint, as in Ring.peerDead.
-func endpointInfo(seg *shm.Segment, role int, attached func() uint32) (EndpointInfo, error) {
+// whose attached flag and process id attached and pid load. An endpoint
+// takes its lock before it sets its flag and clears the flag before it
+// drops the lock, so the flag is read before and after the lock: only a
+// flag set both times with the lock free means a dead endpoint, as in
+// Ring.peerDead.
+func endpointInfo(seg *shm.Segment, role int, attached, pid func() uint32) (EndpointInfo, error) {
 	before := attached() != 0
 	held, err := seg.Locked(role)
 	if err != nil {
 		return EndpointInfo{}, fmt.Errorf("shmring: inspect %s: %w", seg.Name(), err)
 	}
-	return EndpointInfo{Attached: before && attached() != 0, Alive: held}, nil
+	e := EndpointInfo{Attached: before && attached() != 0, Alive: held}
+	if e.Attached {
+		e.Pid = pid()
+	}
+	return e, nil
 }
 
 // checkSPSC checks an SPSC segment.

@@ -82,7 +82,7 @@ func TestInspect(t *testing.T) {
 	assert.Equal(t, len(msgs), info.Messages)
 	assert.True(t, info.Settled)
 	assert.False(t, info.Closed)
-	assert.Equal(t, shmring.EndpointInfo{Attached: true, Alive: true}, info.SPSC.Producer)
+	assert.Equal(t, shmring.EndpointInfo{Attached: true, Alive: true, Pid: uint32(os.Getpid())}, info.SPSC.Producer)
 	assert.Equal(t, "alive", info.SPSC.Producer.String())
 	assert.Equal(t, shmring.EndpointInfo{}, info.SPSC.Consumer)
 	for i, ev := range info.Events {
@@ -344,7 +344,7 @@ func TestInspectJSON(t *testing.T) {
 	b, err := json.Marshal(info)
 	require.NoError(t, err)
 	for _, field := range []string{`"name":`, `"kind":"spsc"`, `"capacity":4096`,
-		`"spsc":{"head":0,"tail":0,"producer":{"attached":false,"alive":false,"stats":{"msgs_sent":0,"bytes_sent":0,`,
+		`"spsc":{"head":0,"tail":0,"producer":{"attached":false,"alive":false,"pid":0,"stats":{"msgs_sent":0,"bytes_sent":0,`,
 		`"waiters":{"data":0,"space":0}`, `"events":[{"set":false,"waiters":0}`} {
 		assert.Contains(t, string(b), field)
 	}

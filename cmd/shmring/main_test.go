@@ -536,6 +536,7 @@ func testClose(t *testing.T) {
 		require.Equal(t, 0, invoke(t, "", "create", name).Code)
 		recv := start(t, "recv", name)
 		await(t, "the consumer", func() bool { return inspect(t, name).SPSC.Consumer.Alive })
+		assert.Regexp(t, fmt.Sprintf(`(?m)^consumer +pid %d, alive$`, recv.cmd.Process.Pid), invoke(t, "", "stat", name).Stdout)
 		res := invoke(t, "", "close", name)
 		require.Equal(t, 0, res.Code, "stderr: %s", res.Stderr)
 		assert.Equal(t, 0, recv.wait(t), "stderr: %s", recv.stderr)

@@ -276,8 +276,8 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 		line("tail", "%d", info.SPSC.Tail)
 		line("depth", "%d bytes, %s messages", info.Depth, messages(info))
 		line("stream", "%s", stream)
-		line("producer", "%s", info.SPSC.Producer)
-		line("consumer", "%s", info.SPSC.Consumer)
+		line("producer", "%s", endpointState(info.SPSC.Producer))
+		line("consumer", "%s", endpointState(info.SPSC.Consumer))
 		line("waiters", "data %d, space %d", info.Waiters.Data, info.Waiters.Space)
 	}
 	line("wake-ups", "data %d, space %d", info.Wakeups.Data, info.Wakeups.Space)
@@ -295,6 +295,15 @@ func show(w io.Writer, info *shmring.Info, r *rates, asJSON bool) error {
 			msgs, r.InMBPerS, r.OutMBPerS, r.WakeupsPerS.Data, r.WakeupsPerS.Space)
 	}
 	return tw.Flush()
+}
+
+// endpointState describes an SPSC endpoint: its state, after the process id
+// it recorded when one is attached.
+func endpointState(e shmring.EndpointInfo) string {
+	if e.Pid == 0 {
+		return e.String()
+	}
+	return fmt.Sprintf("pid %d, %s", e.Pid, e)
 }
 
 // participant describes an MPMC participant entry on one line: role, pid,
