@@ -395,7 +395,6 @@ type waiting struct {
 	cond          condition
 	lastPeerCheck time.Time // by the clock: spinning, and timed sleeps
 	untimed       bool      // sleeping without a timeout, recorded with the slicer
-	exits         uint32    // r.deaths.exits at the last look at the peers
 }
 
 // stopped returns ctx.Err() once ctx is done, ErrClosed once the gate is
@@ -503,8 +502,8 @@ func (wt *waiting) slices() error {
 		wt.lastPeerCheck = time.Now()
 	}
 	checked := r.slicer.ticks.Load() // ticks at the last look at the peers
-	wt.exits = r.deaths.exits.Load()
-	ranOuts := 0 // untimed sleeps that ran out
+	exits := r.deaths.exits.Load()   // watched exits at the last look
+	ranOuts := 0                     // untimed sleeps that ran out
 	for {
 		seq := w.seq.Load()
 		if w.armed != nil {
@@ -564,8 +563,8 @@ func (wt *waiting) slices() error {
 		// producer's slot, must look at dead peers all the same), and
 		// at once when a watched process exited (deaths.go).
 		due := false
-		if exits := r.deaths.exits.Load(); exits != wt.exits {
-			wt.exits, due = exits, true
+		if now := r.deaths.exits.Load(); now != exits {
+			exits, due = now, true
 		}
 		if wt.untimed {
 			if now := r.slicer.ticks.Load(); now != checked {
