@@ -3,6 +3,7 @@ package shmring_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shmring/shmring"
 	"github.com/shmring/shmring/internal/pidwatch"
+	"github.com/shmring/shmring/ring"
 )
 
 // idleAfter is how long a wait runs before it is surely in its timed
@@ -106,4 +108,46 @@ func TestIdlePeerKilled(t *testing.T) {
 		require.ErrorIs(t, <-sendErr, shmring.ErrPeerDead)
 		assert.NotZero(t, shmring.Exits(r), "the producer watched the consumer that attached while it slept")
 	})
+}
+
+// TestIdlePeerGarbledWords: pid words that another process garbled cost
+// the idle consumer its event, never the death: the consumer's look finds
+// the dead producer's lock free (within a second when it watches the wrong
+// process, within 50 ms when it watches none).
+func TestIdlePeerGarbledWords(t *testing.T) {
+	requireWatches(t)
+	for _, tc := range []struct {
+		name   string
+		garble func(ctl *ring.Control)
+	}{
+		{"pid of a live process", func(ctl *ring.Control) { ctl.ProducerPid.Store(uint32(os.Getpid())) }},
+		{"another namespace", func(ctl *ring.Control) { ctl.ProducerPidNS.Add(1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := watchdog(t)
+			r := createAnon(t, &shmring.Options{Size: 4096})
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			h := startHelper(t, "produce-hang", helperConfig{
+				env:   map[string]string{envCount: "1"},
+				rings: map[string]*shmring.Ring{ringKey: r},
+				stdin: true,
+			})
+			require.Equal(t, "message 0", recvString(t, ctx, c))
+			tc.garble(shmring.Control(r))
+
+			recvErr := make(chan error, 1)
+			go func() {
+				_, err := c.Recv(ctx, make([]byte, 64))
+				recvErr <- err
+			}()
+			time.Sleep(idleAfter)
+			h.kill()
+			killed := time.Now()
+			require.ErrorIs(t, <-recvErr, shmring.ErrPeerDead)
+			assert.Less(t, time.Since(killed), peerDeathBound, "time to notice the dead producer")
+			assert.Zero(t, shmring.Exits(r), "no watch of the producer's process")
+			requireKilled(t, h.wait())
+		})
+	}
 }
