@@ -56,27 +56,9 @@ func TestIdleSleepWatchesPeer(t *testing.T) {
 func TestIdlePeerKilled(t *testing.T) {
 	requireWatches(t)
 	t.Run("producer", func(t *testing.T) {
-		ctx := watchdog(t)
-		r := createAnon(t, &shmring.Options{Size: 4096})
-		c, err := r.Consumer()
-		require.NoError(t, err)
-		h := startHelper(t, "produce-hang", helperConfig{
-			env:   map[string]string{envCount: "1"},
-			rings: map[string]*shmring.Ring{ringKey: r},
-			stdin: true,
-		})
-		require.Equal(t, "message 0", recvString(t, ctx, c))
-
-		recvErr := make(chan error, 1)
-		go func() {
-			_, err := c.Recv(ctx, make([]byte, 64))
-			recvErr <- err
-		}()
-		time.Sleep(idleAfter)
-		h.kill()
-		require.ErrorIs(t, <-recvErr, shmring.ErrPeerDead)
+		r, elapsed := killIdleProducer(t, func(*ring.Control) {})
+		assert.Less(t, elapsed, peerDeathBound, "time to notice the dead producer")
 		assert.NotZero(t, shmring.Exits(r), "the watch of the producer's exit woke the consumer")
-		requireKilled(t, h.wait())
 	})
 
 	t.Run("consumer attached while the producer slept", func(t *testing.T) {
@@ -124,30 +106,41 @@ func TestIdlePeerGarbledWords(t *testing.T) {
 		{"another namespace", func(ctl *ring.Control) { ctl.ProducerPidNS.Add(1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := watchdog(t)
-			r := createAnon(t, &shmring.Options{Size: 4096})
-			c, err := r.Consumer()
-			require.NoError(t, err)
-			h := startHelper(t, "produce-hang", helperConfig{
-				env:   map[string]string{envCount: "1"},
-				rings: map[string]*shmring.Ring{ringKey: r},
-				stdin: true,
-			})
-			require.Equal(t, "message 0", recvString(t, ctx, c))
-			tc.garble(shmring.Control(r))
-
-			recvErr := make(chan error, 1)
-			go func() {
-				_, err := c.Recv(ctx, make([]byte, 64))
-				recvErr <- err
-			}()
-			time.Sleep(idleAfter)
-			h.kill()
-			killed := time.Now()
-			require.ErrorIs(t, <-recvErr, shmring.ErrPeerDead)
-			assert.Less(t, time.Since(killed), peerDeathBound, "time to notice the dead producer")
+			r, elapsed := killIdleProducer(t, tc.garble)
+			assert.Less(t, elapsed, peerDeathBound, "time to notice the dead producer")
 			assert.Zero(t, shmring.Exits(r), "no watch of the producer's process")
-			requireKilled(t, h.wait())
 		})
 	}
+}
+
+// killIdleProducer kills -9 the producer process of a ring whose consumer
+// has received one message, garbled the segment with garble, and waited
+// idle for idleAfter. It requires the consumer's wait to end with
+// ErrPeerDead, and returns the ring and how long after the kill it ended.
+func killIdleProducer(t *testing.T, garble func(ctl *ring.Control)) (*shmring.Ring, time.Duration) {
+	t.Helper()
+	ctx := watchdog(t)
+	r := createAnon(t, &shmring.Options{Size: 4096})
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	h := startHelper(t, "produce-hang", helperConfig{
+		env:   map[string]string{envCount: "1"},
+		rings: map[string]*shmring.Ring{ringKey: r},
+		stdin: true,
+	})
+	require.Equal(t, "message 0", recvString(t, ctx, c))
+	garble(shmring.Control(r))
+
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := c.Recv(ctx, make([]byte, 64))
+		recvErr <- err
+	}()
+	time.Sleep(idleAfter)
+	h.kill()
+	killed := time.Now()
+	require.ErrorIs(t, <-recvErr, shmring.ErrPeerDead)
+	elapsed := time.Since(killed)
+	requireKilled(t, h.wait())
+	return r, elapsed
 }
