@@ -59,6 +59,7 @@ type deaths struct {
 	peers  [2]deathWatch // the SPSC endpoints' processes, by lock role
 	parent deathWatch    // the parent process, where the ring watches it
 	exits  atomic.Uint32 // watched processes that exited; waits compare it
+	slice  time.Duration // the slice of a watched sleep; 0: watchedSlice (tests set it)
 }
 
 // deathWatch is one watched process.
@@ -96,10 +97,13 @@ func (r *Ring) sliceFor(w waitWords) time.Duration {
 	case w.index == ring.WordSpace:
 		ok = ok && r.watchPeer(&d.peers[lockConsumer], lockConsumer, r.ctl.ConsumerAttached, r.ctl.ConsumerPid, r.ctl.ConsumerPidNS)
 	}
-	if ok {
-		return watchedSlice
+	if !ok {
+		return peerCheckInterval
 	}
-	return peerCheckInterval
+	if d.slice != 0 {
+		return d.slice
+	}
+	return watchedSlice
 }
 
 // watchPeer makes dw watch the SPSC endpoint of role, whose attached, pid

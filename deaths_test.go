@@ -56,7 +56,7 @@ func TestIdleSleepWatchesPeer(t *testing.T) {
 func TestIdlePeerKilled(t *testing.T) {
 	requireWatches(t)
 	t.Run("producer", func(t *testing.T) {
-		r, elapsed := killIdleProducer(t, func(*ring.Control) {})
+		r, elapsed := killIdleProducer(t, func(*ring.Control) {}, true)
 		assert.Less(t, elapsed, peerDeathBound, "time to notice the dead producer")
 		assert.NotZero(t, shmring.Exits(r), "the watch of the producer's exit woke the consumer")
 	})
@@ -76,8 +76,14 @@ func TestIdlePeerKilled(t *testing.T) {
 			}
 			require.NoError(t, err)
 		}
+		// Slices too long to end before the test does: only the wake-up
+		// of the attach can make the producer watch the consumer.
+		shmring.SetWatchedSlice(r, time.Hour)
 		sendErr := make(chan error, 1)
 		go func() { sendErr <- p.Send(ctx, []byte("one too many")) }()
+		// In its timed sleep by then, almost surely; had it not got
+		// there, it would watch the consumer on the way in, and the
+		// test would pass without proving the wake-up.
 		time.Sleep(idleAfter)
 
 		h := startHelper(t, "consume-hang", helperConfig{
@@ -85,6 +91,7 @@ func TestIdlePeerKilled(t *testing.T) {
 			stdin: true,
 		})
 		h.awaitEvent(t, r.Event(0))
+		awaitWatch(t, r, 0, h.cmd.Process.Pid)
 		h.kill()
 		requireKilled(t, h.wait())
 		require.ErrorIs(t, <-sendErr, shmring.ErrPeerDead)
@@ -106,7 +113,7 @@ func TestIdlePeerGarbledWords(t *testing.T) {
 		{"another namespace", func(ctl *ring.Control) { ctl.ProducerPidNS.Add(1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, elapsed := killIdleProducer(t, tc.garble)
+			r, elapsed := killIdleProducer(t, tc.garble, false)
 			assert.Less(t, elapsed, peerDeathBound, "time to notice the dead producer")
 			assert.Zero(t, shmring.Exits(r), "no watch of the producer's process")
 		})
@@ -115,9 +122,10 @@ func TestIdlePeerGarbledWords(t *testing.T) {
 
 // killIdleProducer kills -9 the producer process of a ring whose consumer
 // has received one message, garbled the segment with garble, and waited
-// idle for idleAfter. It requires the consumer's wait to end with
-// ErrPeerDead, and returns the ring and how long after the kill it ended.
-func killIdleProducer(t *testing.T, garble func(ctl *ring.Control)) (*shmring.Ring, time.Duration) {
+// idle: until it watches the producer's process (watched), or for
+// idleAfter. It requires the consumer's wait to end with ErrPeerDead, and
+// returns the ring and how long after the kill it ended.
+func killIdleProducer(t *testing.T, garble func(ctl *ring.Control), watched bool) (*shmring.Ring, time.Duration) {
 	t.Helper()
 	ctx := watchdog(t)
 	r := createAnon(t, &shmring.Options{Size: 4096})
@@ -136,11 +144,26 @@ func killIdleProducer(t *testing.T, garble func(ctl *ring.Control)) (*shmring.Ri
 		_, err := c.Recv(ctx, make([]byte, 64))
 		recvErr <- err
 	}()
-	time.Sleep(idleAfter)
+	if watched {
+		awaitWatch(t, r, h.cmd.Process.Pid, 0)
+	} else {
+		time.Sleep(idleAfter)
+	}
 	h.kill()
 	killed := time.Now()
 	require.ErrorIs(t, <-recvErr, shmring.ErrPeerDead)
 	elapsed := time.Since(killed)
 	requireKilled(t, h.wait())
 	return r, elapsed
+}
+
+// awaitWatch waits until r's sleepers watch the processes producer and
+// consumer (0: either), so that a kill that follows reaches them through
+// the watch.
+func awaitWatch(t *testing.T, r *shmring.Ring, producer, consumer int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		p, c := shmring.WatchedPeers(r)
+		return (producer == 0 || p == producer) && (consumer == 0 || c == consumer)
+	}, 5*time.Second, time.Millisecond, "the sleeper watches processes %d and %d", producer, consumer)
 }

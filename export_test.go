@@ -1,6 +1,10 @@
 package shmring
 
-import "github.com/shmring/shmring/ring"
+import (
+	"time"
+
+	"github.com/shmring/shmring/ring"
+)
 
 // Test-only access to a Ring's internals, for the tests of package
 // shmring_test.
@@ -25,3 +29,25 @@ func Cookie(r *Ring) uint32 { return r.w.cookie.Load() }
 // (deaths.go): it moves when a sleeper learnt of a death from the kernel
 // rather than from its own look.
 func Exits(r *Ring) uint32 { return r.deaths.exits.Load() }
+
+// SetWatchedSlice makes r's watched sleeps take slices of d, so that a test
+// can tell a wake-up from the end of a slice.
+func SetWatchedSlice(r *Ring, d time.Duration) {
+	r.deaths.mu.Lock()
+	defer r.deaths.mu.Unlock()
+	r.deaths.slice = d
+}
+
+// WatchedPeers returns the process ids whose exit r's sleepers watch, of
+// the SPSC producer and consumer; 0 where none is watched.
+func WatchedPeers(r *Ring) (producer, consumer int) {
+	r.deaths.mu.Lock()
+	defer r.deaths.mu.Unlock()
+	pid := func(dw *deathWatch) int {
+		if dw.w == nil || dw.fired.Load() {
+			return 0
+		}
+		return dw.pid
+	}
+	return pid(&r.deaths.peers[lockProducer]), pid(&r.deaths.peers[lockConsumer])
+}
