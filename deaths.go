@@ -18,15 +18,15 @@ import (
 // nothing moves, that look is all a sleeper does, and each slice costs a
 // thread wake-up or several: most of an idle consumer's CPU. Where the
 // kernel reports a process's exit as an event (package pidwatch: a pidfd in
-// the runtime's poller), a timed sleep on an SPSC ring watches the
-// processes instead: the peer's, and the parent's when the ring watches it.
-// A watched process that exits wakes every sleeper of the ring (exited), and
-// a sleep whose processes are all watched takes slices of watchedSlice, not
+// the runtime's poller), a timed sleep watches the processes instead: on an
+// SPSC ring the peer's, on an MPMC ring every other participant's, and the
+// parent's when the ring watches it. A watched process that exits wakes
+// every sleeper of the ring (exited), whose look then finds the death (an
+// MPMC sleeper reaps what the dead left, reap.go), and a sleep whose
+// processes are all watched takes slices of watchedSlice, not
 // peerCheckInterval. The untimed sleeps of a busy ring (slicer.go) keep
 // their slices: a watch is opened only once a wait has gone idle, so that
-// a hand-off never pays for one. MPMC rings keep peerCheckInterval: their
-// dead are found by probing every participant's lock (reap.go); the exit
-// of a watched parent still ends their sleeps at once.
+// a hand-off never pays for one.
 //
 // Which process. An attaching SPSC endpoint stores its process id and pid
 // namespace, then its attached word, then wakes the other side's sleepers
@@ -38,6 +38,30 @@ import (
 // before its wake-up leaves the sleepers on their old watch (or on none, if
 // no peer was attached) for at most watchedSlice: then their look finds its
 // lock free and its attached word set.
+//
+// An MPMC endpoint's Join stores its id and namespace in its entry before
+// the entry's state, and the joiner then wakes the sleepers of both
+// conditions (wakeMended: step (b) of wait.go, the entry's words being the
+// condition). A sleeper arms its round, then reads the entries
+// (watchEntries), so by the argument of wait.go's Armed rounds it either
+// sees the new entry or is woken and reads again. A joiner killed before
+// its wake-up leaves an entry that holds no claim, which blocks nobody; the
+// next look (within watchedSlice) reaps it.
+//
+// What an MPMC sleeper must not miss is a dead process that holds a slot
+// or the end of the stream back, and only an entry's owner or a reaper
+// holding the entry's lock can leave one. An owner in state producer or
+// consumer is watched. Every other case keeps the sleeper on looks of
+// peerCheckInterval: an entry in another state (an orphan, an adoption,
+// garbage), an entry whose owner's watch fired (it awaits the reap of the
+// look), and an entry whose lock is held by a reaper while its words still
+// name the dead owner, whose pidfd either cannot be opened or, for a
+// zombie, fires at once. So a reaper, a joiner among them, that dies mid-reap
+// is found by a look within peerCheckInterval, as before the watch; a
+// participant that dies while reaping is watched, and its own exit wakes
+// the sleepers. An entry of this process's id is this process's, alive
+// while the sleeper is, unless its lock is free: a dead process's that had
+// the same id.
 //
 // Whose id. A pidfd refers to the process that had the id when it was
 // opened. A watch is kept only if, after its pidfd is open, the peer's lock
@@ -57,6 +81,7 @@ type deaths struct {
 	mu     sync.Mutex
 	halted bool          // set by halt, when the ring closes: no more watches
 	peers  [2]deathWatch // the SPSC endpoints' processes, by lock role
+	entry  []deathWatch  // the MPMC participants' processes, by entry; made on first use
 	parent deathWatch    // the parent process, where the ring watches it
 	exits  atomic.Uint32 // watched processes that exited; waits compare it
 	slice  time.Duration // the slice of a watched sleep; 0: watchedSlice (tests set it)
@@ -91,7 +116,7 @@ func (r *Ring) sliceFor(w waitWords) time.Duration {
 	ok := r.parent == 0 || d.parent.watch(r, r.parent, func() bool { return os.Getppid() == r.parent })
 	switch {
 	case r.mp != nil:
-		ok = false // its dead are found by their looks (reap.go)
+		ok = ok && r.watchEntries()
 	case w.index == ring.WordData:
 		ok = ok && r.watchPeer(&d.peers[lockProducer], lockProducer, r.ctl.ProducerAttached, r.ctl.ProducerPid, r.ctl.ProducerPidNS)
 	case w.index == ring.WordSpace:
@@ -125,13 +150,52 @@ func (r *Ring) watchPeer(dw *deathWatch, role int, attached, pid *atomic.Uint32,
 	})
 }
 
-// watch makes dw watch process pid, unless it does already and the process
-// has not exited. still, called once the pidfd is open, says whether pid is
-// still the process meant ("Whose id"). It reports whether dw watches pid.
+// watchEntries makes d.entry watch the process of every MPMC participant
+// of another process. It reports whether the exit of every process that
+// could leave a dead claim behind wakes the sleepers (see "Which process"):
+// every entry is free, this process's with its lock held, or a producer's
+// or consumer's whose process is watched. The caller holds d.mu.
+func (r *Ring) watchEntries() bool {
+	d := &r.deaths
+	if d.entry == nil {
+		d.entry = make([]deathWatch, r.mp.Geometry().Participants)
+	}
+	me, mine := uint32(os.Getpid()), pidwatch.Namespace()
+	ok := mine != 0
+	for i := range d.entry {
+		e, dw := r.mp.Entry(i), &d.entry[i]
+		state, p := e.State.Load(), e.Pid.Load()
+		switch {
+		case state == ring.EntryFree:
+			dw.close()
+		case state != ring.EntryProducer && state != ring.EntryConsumer ||
+			p == 0 || p > math.MaxInt32 || e.PidNS.Load() != mine:
+			dw.close()
+			ok = false
+		case p == me:
+			dw.close()
+			held, err := r.seg.Locked(i)
+			ok = ok && err == nil && held
+		default:
+			ok = dw.watch(r, int(p), func() bool {
+				held, err := r.seg.Locked(i)
+				return err == nil && held && e.State.Load() == state && e.Pid.Load() == p
+			}) && ok
+		}
+	}
+	return ok
+}
+
+// watch makes dw watch process pid, unless it does already. still, called
+// once the pidfd is open, says whether pid is still the process meant
+// ("Whose id"). It reports whether dw watches pid and the process has not
+// exited: a watch that fired is not opened again for the same id, so a
+// dead process whose words stay (its lock held by a stopped reaper, say)
+// costs the sleepers their looks, not a wake-up per slice.
 // The caller holds d.mu.
 func (dw *deathWatch) watch(r *Ring, pid int, still func() bool) bool {
-	if dw.w != nil && dw.pid == pid && !dw.fired.Load() {
-		return true
+	if dw.w != nil && dw.pid == pid {
+		return !dw.fired.Load()
 	}
 	dw.close()
 	fired := new(atomic.Bool)
@@ -182,6 +246,9 @@ func (d *deaths) halt() {
 	d.halted = true
 	d.peers[lockProducer].close()
 	d.peers[lockConsumer].close()
+	for i := range d.entry {
+		d.entry[i].close()
+	}
 	d.parent.close()
 }
 

@@ -48,6 +48,23 @@ func TestIdleSleepWatchesPeer(t *testing.T) {
 			// deadline ends; 50 ms slices would have made 15 or more.
 			assert.LessOrEqual(t, c.Stats().Sleeps, uint64(6), "sleeps of a 900 ms idle wait")
 		})
+		t.Run("mpmc/"+wait.String(), func(t *testing.T) {
+			// A producer in another process holds a slot, one in this
+			// process is idle: the consumer watches the first and trusts
+			// the second, its own process.
+			opts := mpmcOptions(wait)
+			opts.Participants = 4
+			r := createAnon(t, opts)
+			holdSlot(t, r)
+			p, c := pair(t, r)
+			t.Cleanup(func() { assert.NoError(t, p.Close()) })
+
+			ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+			defer cancel()
+			_, err := c.Recv(ctx, make([]byte, r.MaxMessage()))
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.LessOrEqual(t, c.Stats().Sleeps, uint64(6), "sleeps of a 900 ms idle wait")
+		})
 	}
 }
 
@@ -97,6 +114,88 @@ func TestIdlePeerKilled(t *testing.T) {
 		require.ErrorIs(t, <-sendErr, shmring.ErrPeerDead)
 		assert.NotZero(t, shmring.Exits(r), "the producer watched the consumer that attached while it slept")
 	})
+
+	for _, joinedLate := range []bool{false, true} {
+		name := "mpmc producer holding a slot"
+		if joinedLate {
+			name = "mpmc producer that joined while the consumer slept"
+		}
+		t.Run(name, func(t *testing.T) {
+			// The consumer waits behind the slot that the producer
+			// process holds. Its slices are too long to end before the
+			// test does: only the watch of that process's exit can
+			// make it reap the slot, and when the producer joins while
+			// it sleeps, only the wake-up of the join can make it
+			// watch the producer.
+			ctx := watchdog(t)
+			opts := mpmcOptions(shmring.Adaptive)
+			opts.Participants = 4
+			r := createAnon(t, opts)
+			shmring.SetWatchedSlice(r, time.Hour)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			got := make(chan string, 1)
+			go func() {
+				buf := make([]byte, r.MaxMessage())
+				n, err := c.Recv(ctx, buf)
+				assert.NoError(t, err)
+				got <- string(buf[:n])
+			}()
+			if joinedLate {
+				// In its timed sleep by then, almost surely (see the
+				// SPSC case above).
+				time.Sleep(idleAfter)
+			}
+			h, _ := holdSlot(t, r)
+			// Before the message below, which wakes the consumer.
+			awaitEntryWatch(t, r, h.cmd.Process.Pid)
+			p, err := r.Producer()
+			require.NoError(t, err)
+			t.Cleanup(func() { assert.NoError(t, p.Close()) })
+			require.NoError(t, p.Send(ctx, []byte("after the held slot")))
+
+			h.kill()
+			requireKilled(t, h.wait())
+			assert.Equal(t, "after the held slot", <-got)
+			assert.NotZero(t, shmring.Exits(r), "the consumer watched the producer's process")
+		})
+	}
+}
+
+// holdSlot starts a producer process on the MPMC ring r that reserves a
+// slot, writes half of it and hangs (the test kills it), and waits for the
+// reservation. It returns the helper and its participant entry.
+func holdSlot(t *testing.T, r *shmring.Ring) (*helper, int) {
+	t.Helper()
+	h := startHelper(t, "mpmc-produce", helperConfig{
+		env:   map[string]string{envID: "1", envCount: "0", envMode: "hold"},
+		rings: map[string]*shmring.Ring{ringKey: r},
+		stdin: true,
+	})
+	h.await(t, "the reservation", func() bool { return h.hasLine("reserved") })
+	m := shmring.MPMCView(r)
+	for i := range int(m.Geometry().Participants) {
+		if e := m.Entry(i); e.State.Load() == ring.EntryProducer && int(e.Pid.Load()) == h.cmd.Process.Pid {
+			return h, i
+		}
+	}
+	require.Failf(t, "no entry", "process %d holds no producer entry", h.cmd.Process.Pid)
+	return nil, 0
+}
+
+// awaitEntryWatch waits until r's sleepers watch process pid, a participant
+// of the MPMC ring r, so that a kill that follows reaches them through the
+// watch.
+func awaitEntryWatch(t *testing.T, r *shmring.Ring, pid int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for i := range int(shmring.MPMCView(r).Geometry().Participants) {
+			if shmring.WatchedEntry(r, i) == pid {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, time.Millisecond, "the sleeper watches process %d", pid)
 }
 
 // TestIdlePeerGarbledWords: pid words that another process garbled cost
@@ -115,6 +214,44 @@ func TestIdlePeerGarbledWords(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, elapsed := killIdleProducer(t, tc.garble, false)
 			assert.Less(t, elapsed, peerDeathBound, "time to notice the dead producer")
+			assert.Zero(t, shmring.Exits(r), "no watch of the producer's process")
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		garble func(e *ring.Participant)
+	}{
+		{"mpmc entry with this process's id", func(e *ring.Participant) { e.Pid.Store(uint32(os.Getpid())) }},
+		{"mpmc entry of another namespace", func(e *ring.Participant) { e.PidNS.Add(1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The consumer waits behind the slot that a producer process
+			// holds, whose entry says the wrong process: its look reaps
+			// the slot once the producer is dead.
+			ctx := watchdog(t)
+			opts := mpmcOptions(shmring.Adaptive)
+			opts.Participants = 4
+			r := createAnon(t, opts)
+			h, entry := holdSlot(t, r)
+			tc.garble(shmring.MPMCView(r).Entry(entry))
+			p, c := pair(t, r)
+			t.Cleanup(func() { assert.NoError(t, p.Close()) })
+			require.NoError(t, p.Send(ctx, []byte("after the held slot")))
+			got := make(chan string, 1)
+			go func() {
+				buf := make([]byte, r.MaxMessage())
+				n, err := c.Recv(ctx, buf)
+				assert.NoError(t, err)
+				got <- string(buf[:n])
+			}()
+			time.Sleep(idleAfter)
+			assert.Zero(t, shmring.WatchedEntry(r, entry), "the garbled entry's process is watched")
+
+			h.kill()
+			killed := time.Now()
+			assert.Equal(t, "after the held slot", <-got)
+			assert.Less(t, time.Since(killed), peerDeathBound, "time to reap the dead producer")
+			requireKilled(t, h.wait())
 			assert.Zero(t, shmring.Exits(r), "no watch of the producer's process")
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/pidwatch"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shm"
 )
@@ -213,10 +214,13 @@ func (r *Ring) join(role int) (*shm.Lock, int, error) {
 			}
 			r.wakeMended()
 		}
-		if err := r.mp.Join(i, state, uint32(os.Getpid())); err != nil {
+		if err := r.mp.Join(i, state, uint32(os.Getpid()), pidwatch.Namespace()); err != nil {
 			return nil, -1, errors.Join(err, lock.Release())
 		}
 		r.noBarrierEntry(i)
+		// The sleepers of other processes watch this one from now on
+		// (deaths.go, "Which process").
+		r.wakeMended()
 		return lock, i, nil
 	}
 	return nil, -1, fmt.Errorf("shmring: %s: %w: all %d participant entries are taken",

@@ -43,11 +43,25 @@ func SetWatchedSlice(r *Ring, d time.Duration) {
 func WatchedPeers(r *Ring) (producer, consumer int) {
 	r.deaths.mu.Lock()
 	defer r.deaths.mu.Unlock()
-	pid := func(dw *deathWatch) int {
-		if dw.w == nil || dw.fired.Load() {
-			return 0
-		}
-		return dw.pid
+	return watchedPid(&r.deaths.peers[lockProducer]), watchedPid(&r.deaths.peers[lockConsumer])
+}
+
+// WatchedEntry returns the process id whose exit r's sleepers watch for
+// MPMC participant entry i; 0 where none is watched.
+func WatchedEntry(r *Ring, i int) int {
+	r.deaths.mu.Lock()
+	defer r.deaths.mu.Unlock()
+	if i >= len(r.deaths.entry) {
+		return 0
 	}
-	return pid(&r.deaths.peers[lockProducer]), pid(&r.deaths.peers[lockConsumer])
+	return watchedPid(&r.deaths.entry[i])
+}
+
+// watchedPid returns the process id dw watches, 0 where it watches none or
+// its process exited.
+func watchedPid(dw *deathWatch) int {
+	if dw.w == nil || dw.fired.Load() {
+		return 0
+	}
+	return dw.pid
 }

@@ -33,7 +33,7 @@ func claimDead(t *testing.T, m *ring.MPMC, i int) uint64 {
 	t.Helper()
 	p := m.Deq.Load()
 	require.Equal(t, p+1, m.Slot(p).Seq, "a message is committed at deq")
-	require.NoError(t, m.Join(i, ring.EntryConsumer, 1))
+	require.NoError(t, m.Join(i, ring.EntryConsumer, 1, 0))
 	m.Entry(i).End.Store(p + 1)
 	m.Entry(i).Intent.Store(p + 1)
 	require.True(t, m.Deq.CompareAndSwap(p, p+1))
@@ -110,7 +110,7 @@ func TestMPMCReaperDiesAtEveryStep(t *testing.T) {
 				// is released, and entry 2 names it.
 				pos := m.Deq.Load()
 				require.Equal(t, "held", recvOne(t, ctx, c))
-				require.NoError(t, m.Join(dead, ring.EntryConsumer, 1))
+				require.NoError(t, m.Join(dead, ring.EntryConsumer, 1, 0))
 				m.Entry(dead).End.Store(pos + 1)
 				m.Entry(dead).Intent.Store(pos + 1)
 			} else {
@@ -148,7 +148,7 @@ func TestMPMCJoinTakesStaleOrphan(t *testing.T) {
 	pos := m.Deq.Load()
 	require.NoError(t, p.Send(ctx, []byte("gone")))
 	require.Equal(t, "gone", recvOne(t, ctx, c))
-	require.NoError(t, m.Join(2, ring.EntryConsumer, 1))
+	require.NoError(t, m.Join(2, ring.EntryConsumer, 1, 0))
 	m.Entry(2).End.Store(pos + 1)
 	m.Entry(2).Intent.Store(pos + 1)
 	m.Orphans.Or(1 << 2)

@@ -70,7 +70,7 @@ func TestMPMCSkipWakesConsumers(t *testing.T) {
 			case "join reaps a dead producer":
 				// Entry 2: a producer that claimed position 0 and
 				// died before committing it.
-				require.NoError(t, m.Join(2, ring.EntryProducer, 1))
+				require.NoError(t, m.Join(2, ring.EntryProducer, 1, 0))
 				pos := m.Enq.Load()
 				m.Entry(2).End.Store(pos + 1)
 				m.Entry(2).Intent.Store(pos + 1)

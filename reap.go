@@ -77,7 +77,8 @@ func (r *Ring) reapDead(st *ring.Stats) error {
 // record or a freed slot for both sides, an orphan to adopt, an entry that
 // no longer holds the end of the stream back. The caller has released the
 // reaped entry's lock first, so that a woken consumer can take it to adopt
-// the orphan.
+// the orphan. A Join calls it too: a new participant is a process for the
+// sleepers to watch (deaths.go).
 func (r *Ring) wakeMended() {
 	r.wakeIfWaiting(r.dataWords())
 	r.wakeIfWaiting(r.spaceWords())

@@ -129,7 +129,7 @@ func TestMPMCLanesTurns(t *testing.T) {
 func TestMPMCLanesHostile(t *testing.T) {
 	t.Run("enq", func(t *testing.T) {
 		m := newMPMCRing(t, laneGeo)
-		require.NoError(t, m.Join(0, EntryProducer, 1))
+		require.NoError(t, m.Join(0, EntryProducer, 1, 0))
 		b := mpProducer(t, m, 2)
 		require.Equal(t, 1, b.Lane())
 		m.Lanes()[1].Enq.Store(0)
@@ -170,7 +170,7 @@ func TestMPMCLanesHostile(t *testing.T) {
 // of the stream waits for it.
 func TestMPMCLanesReap(t *testing.T) {
 	m := newMPMCRing(t, laneGeo)
-	require.NoError(t, m.Join(0, EntryProducer, 1))
+	require.NoError(t, m.Join(0, EntryProducer, 1, 0))
 	dead := mpProducer(t, m, 1)
 	live := mpProducer(t, m, 2)
 	require.Equal(t, 1, dead.Lane())

@@ -36,7 +36,8 @@ import (
 //	  4096 P*256  participants[P], one entry per attached endpoint:
 //	                +0    state       EntryFree, EntryProducer, EntryConsumer, EntryOrphan,
 //	                                  EntryAdopted
-//	                +4    pid         informational only: liveness is the caller's business
+//	                +4    pid         the owner's process id, stored by Join; liveness is the
+//	                                  lock's business, the id only says which process to watch
 //	                +8    generation  bumped by every Join
 //	               +16    intent      first position+1 of the range the owner claims or holds;
 //	                                  0 for none
@@ -44,6 +45,8 @@ import (
 //	                                  k positions [p, p+k) shows intent p+1 and end p+k
 //	               +32    lane        the owner's home lane, stored by Join: a producer
 //	                                  claims in it alone, a consumer starts there
+//	               +40    pidNS       the owner's pid namespace (an inode number), stored by
+//	                                  Join: pid means that process only in that namespace
 //	              +128    stats       NumStats counters, in the order of the Stats fields,
 //	                                  each written only by the owner (Store)
 //	4096 + P*256  (L-1)*256  lanes[1..L-1], lane l's enq at +0 and deq at +128, as
@@ -128,6 +131,7 @@ const (
 	offEntIntent  = 16
 	offEntEnd     = 24
 	offEntLane    = 32
+	offEntPidNS   = 40
 	laneStride    = 256
 	offLaneDeq    = 128
 	offEntStats   = 128
@@ -278,7 +282,8 @@ func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
 // Participant is the typed view of one participant entry.
 type Participant struct {
 	State      *atomic.Uint32 // EntryFree, EntryProducer, EntryConsumer or EntryOrphan
-	Pid        *atomic.Uint32 // process id of the owner, informational
+	Pid        *atomic.Uint32 // process id of the owner, which sleepers watch (root package's deaths.go)
+	PidNS      *atomic.Uint64 // pid namespace of Pid, 0 where unknown
 	Generation *atomic.Uint64 // bumped by every Join
 	Intent     *atomic.Uint64 // first position+1 of the range claimed or held; 0 for none
 	End        *atomic.Uint64 // one past the last position of that range
@@ -410,6 +415,7 @@ func NewMPMC(region []byte, g MPMCGeometry) (*MPMC, error) {
 		e.Intent = word64(region, off+offEntIntent)
 		e.End = word64(region, off+offEntEnd)
 		e.Lane = word64(region, off+offEntLane)
+		e.PidNS = word64(region, off+offEntPidNS)
 		for k := range e.Stats {
 			e.Stats[k] = word64(region, off+offEntStats+8*k)
 		}

@@ -169,13 +169,13 @@ import (
 var ErrEntryInUse = errors.New("participant entry in use")
 
 // Join makes entry i the entry of a new producer or consumer (role is
-// EntryProducer or EntryConsumer) of process pid: it bumps the generation,
-// zeroes the stats, picks the entry's home lane (homeLane) and sets the
-// state last. The caller holds the entry's lock. An entry that is not free
+// EntryProducer or EntryConsumer) of process pid in pid namespace pidNS (0
+// where unknown): it stores both, bumps the generation, zeroes the stats,
+// picks the entry's home lane (homeLane) and sets the state last. The caller holds the entry's lock. An entry that is not free
 // gives an error wrapping ErrEntryInUse: its previous owner died, and the
 // caller must Reap it first. Join panics on another role or an i outside
 // [0, Participants).
-func (m *MPMC) Join(i int, role uint32, pid uint32) error {
+func (m *MPMC) Join(i int, role uint32, pid uint32, pidNS uint64) error {
 	if role != EntryProducer && role != EntryConsumer {
 		panic(fmt.Sprintf("ring: join as %d, want a producer (%d) or a consumer (%d)",
 			role, EntryProducer, EntryConsumer))
@@ -190,6 +190,7 @@ func (m *MPMC) Join(i int, role uint32, pid uint32) error {
 	m.Orphans.And(^(uint64(1) << i))
 	e.Intent.Store(0)
 	e.Pid.Store(pid)
+	e.PidNS.Store(pidNS)
 	for _, w := range e.Stats {
 		w.Store(0)
 	}

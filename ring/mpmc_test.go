@@ -37,7 +37,7 @@ func newMPMCRing(tb testing.TB, g MPMCGeometry) *MPMC {
 // mpProducer joins entry i as a producer and returns its endpoint.
 func mpProducer(tb testing.TB, m *MPMC, i int) *MPMCProducer {
 	tb.Helper()
-	require.NoError(tb, m.Join(i, EntryProducer, uint32(1000+i)))
+	require.NoError(tb, m.Join(i, EntryProducer, uint32(1000+i), 0))
 	p, err := m.NewProducer(i)
 	require.NoError(tb, err)
 	return p
@@ -46,7 +46,7 @@ func mpProducer(tb testing.TB, m *MPMC, i int) *MPMCProducer {
 // mpConsumer joins entry i as a consumer and returns its endpoint.
 func mpConsumer(tb testing.TB, m *MPMC, i int) *MPMCConsumer {
 	tb.Helper()
-	require.NoError(tb, m.Join(i, EntryConsumer, uint32(1000+i)))
+	require.NoError(tb, m.Join(i, EntryConsumer, uint32(1000+i), 0))
 	c, err := m.NewConsumer(i)
 	require.NoError(tb, err)
 	return c
@@ -274,7 +274,8 @@ func TestMPMCWordOffsets(t *testing.T) {
 			mpWord64{fmt.Sprintf("entry %d generation", i), e.Generation, off + 8},
 			mpWord64{fmt.Sprintf("entry %d intent", i), e.Intent, off + 16},
 			mpWord64{fmt.Sprintf("entry %d end", i), e.End, off + 24},
-			mpWord64{fmt.Sprintf("entry %d lane", i), e.Lane, off + 32})
+			mpWord64{fmt.Sprintf("entry %d lane", i), e.Lane, off + 32},
+			mpWord64{fmt.Sprintf("entry %d pid namespace", i), e.PidNS, off + 40})
 		for k, w := range e.Stats {
 			words64 = append(words64, mpWord64{fmt.Sprintf("entry %d stat %d", i, k), w, off + 128 + 8*k})
 		}
@@ -304,8 +305,8 @@ func TestMPMCWordOffsets(t *testing.T) {
 func TestMPMCUninitialised(t *testing.T) {
 	m, err := NewMPMC(make([]byte, mpGeo.RegionSize()), mpGeo)
 	require.NoError(t, err)
-	require.NoError(t, m.Join(0, EntryProducer, 1))
-	require.NoError(t, m.Join(1, EntryConsumer, 1))
+	require.NoError(t, m.Join(0, EntryProducer, 1, 0))
+	require.NoError(t, m.Join(1, EntryConsumer, 1, 0))
 	_, err = m.NewProducer(0)
 	require.ErrorIs(t, err, ErrCorrupt)
 	_, err = m.NewConsumer(1)
@@ -578,7 +579,7 @@ func TestMPMCPanics(t *testing.T) {
 		assert.Panics(t, func() { _, _ = m.Reap(i, aliveExcept()) }, "reap %d", i)
 	}
 	for _, role := range []uint32{EntryFree, EntryOrphan, 7} {
-		assert.Panics(t, func() { _ = m.Join(5, role, 1) }, "join as %d", role)
+		assert.Panics(t, func() { _ = m.Join(5, role, 1, 0) }, "join as %d", role)
 	}
 }
 
@@ -586,12 +587,13 @@ func TestMPMCJoinLeave(t *testing.T) {
 	m := newMPMCRing(t, mpGeo)
 	e := m.Entry(2)
 	for gen := uint64(1); gen <= 3; gen++ {
-		require.NoError(t, m.Join(2, EntryProducer, uint32(40+gen)))
+		require.NoError(t, m.Join(2, EntryProducer, uint32(40+gen), 0x500+gen))
 		assert.Equal(t, uint32(EntryProducer), e.State.Load())
 		assert.Equal(t, gen, e.Generation.Load())
 		assert.Equal(t, uint32(40+gen), e.Pid.Load())
+		assert.Equal(t, 0x500+gen, e.PidNS.Load())
 
-		err := m.Join(2, EntryConsumer, 99)
+		err := m.Join(2, EntryConsumer, 99, 0)
 		require.ErrorIs(t, err, ErrEntryInUse)
 		assert.Contains(t, err.Error(), "ring: join participant 2 in state 1")
 		assert.Equal(t, uint32(EntryProducer), e.State.Load(), "a refused join changes nothing")
@@ -614,7 +616,7 @@ func TestMPMCJoinLeave(t *testing.T) {
 		assert.Equal(t, uint64(1<<5), m.DataSleepers.Load(), "Leave clears the entry's sleeper bits")
 		assert.Zero(t, m.SpaceSleepers.Load())
 	}
-	require.NoError(t, m.Join(2, EntryConsumer, 7))
+	require.NoError(t, m.Join(2, EntryConsumer, 7, 0))
 	assert.Equal(t, Stats{}, m.Stats(2), "Join zeroes the stats")
 	c, err := m.NewConsumer(2)
 	require.NoError(t, err)
@@ -828,7 +830,7 @@ func TestMPMCReapDeadConsumer(t *testing.T) {
 	assert.Equal(t, uint32(EntryOrphan), m.Entry(1).State.Load())
 	assert.Equal(t, uint64(1), m.Entry(1).Intent.Load(), "the orphan keeps naming the slot")
 	assert.Equal(t, uint64(1<<1), m.Orphans.Load())
-	require.ErrorIs(t, m.Join(1, EntryConsumer, 1), ErrEntryInUse, "an orphan is not free")
+	require.ErrorIs(t, m.Join(1, EntryConsumer, 1, 0), ErrEntryInUse, "an orphan is not free")
 
 	r, err = m.Reap(1, aliveExcept(1))
 	require.NoError(t, err)

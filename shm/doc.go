@@ -5,12 +5,12 @@
 // # Layout
 //
 // A segment is one header page (HeaderSize = 4096 bytes) followed by the
-// region. The header holds a magic ("SHMRING\x00"), the format version (5), a
-// kind (non-zero, opaque to shm), the header, segment and region sizes, the
-// region offset, four opaque parameters of the upper layer and a CRC-32C of
-// its first 80 bytes; the rest of the page is zero. layout.go draws it byte by
-// byte. The region is [4096, segment size): page aligned, a positive multiple
-// of 4096 bytes, at most MaxRegionSize.
+// region. The header holds a magic ("SHMRING\x00"), the format version
+// (formatVersion), a kind (non-zero, opaque to shm), the header, segment and
+// region sizes, the region offset, four opaque parameters of the upper layer
+// and a CRC-32C of its first 80 bytes; the rest of the page is zero.
+// layout.go draws it byte by byte. The region is [4096, segment size): page
+// aligned, a positive multiple of 4096 bytes, at most MaxRegionSize.
 //
 // # Names
 //

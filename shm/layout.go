@@ -10,7 +10,7 @@ package shm
 //
 //	offset  size  field
 //	     0     8  magic "SHMRING\x00"
-//	     8     4  format version (5)
+//	     8     4  format version (formatVersion)
 //	    12     4  kind: opaque to shm, non-zero (upper layer: 1 = SPSC, 2 = MPMC)
 //	    16     4  header size (4096)
 //	    20     4  flags (reserved, 0)
@@ -103,7 +103,12 @@ const (
 	// which watch that process's exit and sleep longer slices meanwhile.
 	// Version 7 stores neither and wakes nobody: a version 8 sleeper would
 	// watch whichever process attached before it.
-	formatVersion = 8
+	//
+	// formatVersion 9: an MPMC participant entry holds its owner's pid
+	// namespace beside its pid (ring/mpmc_layout.go), and a joining
+	// endpoint wakes the sleepers, which watch every other participant's
+	// process. Version 8 stores no namespace and wakes nobody at Join.
+	formatVersion = 9
 	pageSize      = 4096
 )
 
