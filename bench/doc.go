@@ -75,10 +75,12 @@
 //     lines, as the bare ring's slot and tail do, so a hop moves one line
 //     fewer only at 56 B and below.
 //   - idle: the CPU a consumer process burns while it waits 1 s on an empty
-//     stream, from its own getrusage, as a percentage of one core.
+//     stream, from its own getrusage, as a percentage of one core; one row
+//     waits on an MPMC ring (idle/shmring-mpmc/adaptive/copy/64/1p1c), as a
+//     worker of a pool does.
 //
-// Every row but the MPMC ones has one producer and one consumer (memcpy
-// rows: none).
+// Every row but the MPMC throughput ones has one producer and one consumer
+// (memcpy rows: none).
 //
 // Rows are named scenario/transport/strategy/api/size, with empty components
 // where a field does not apply (pingpong/pipe///64), and the MPMC rows'

@@ -230,6 +230,9 @@ func plan() []bench {
 	for _, s := range strategies {
 		add(sIdle, sizes[0], kind{tShmring, s, apiCopy})
 	}
+	// A worker of a pool waits on an MPMC ring, whose sleepers watch
+	// every other participant.
+	bs = append(bs, bench{scenario: sIdle, kind: kind{tMPMC, "adaptive", apiCopy}, size: sizes[0], producers: 1, consumers: 1})
 	return bs
 }
 
@@ -255,6 +258,7 @@ var quickExtra = map[string]bool{
 	"pingpong/seqpacket///64":                        true,
 	"idle/pipe///64":                                 true,
 	"idle/shmring/spin/copy/64":                      true,
+	"idle/shmring-mpmc/adaptive/copy/64/1p1c":        true,
 }
 
 func inQuick(b bench) bool {
