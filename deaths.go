@@ -115,6 +115,8 @@ func (r *Ring) sliceFor(w waitWords) time.Duration {
 	}
 	ok := r.parent == 0 || d.parent.watch(r, r.parent, func() bool { return os.Getppid() == r.parent })
 	switch {
+	case w.index >= ring.WordEvent0:
+		// An event's waiters look at the parent alone (Event.peerDead).
 	case r.mp != nil:
 		ok = ok && r.watchEntries()
 	case w.index == ring.WordData:

@@ -162,6 +162,23 @@ func TestIdlePeerKilled(t *testing.T) {
 	}
 }
 
+// TestIdleEventWatchesNoParticipant: an event's waiters on an MPMC ring
+// look at the parent alone (events have no peer), so they watch no
+// participant's process: a descriptor and a goroutine each for nothing.
+func TestIdleEventWatchesNoParticipant(t *testing.T) {
+	requireWatches(t)
+	opts := mpmcOptions(shmring.Adaptive)
+	opts.Participants = 4
+	r := createAnon(t, opts)
+	h, entry := holdSlot(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), idleAfter)
+	defer cancel()
+	require.ErrorIs(t, r.Event(1).Wait(ctx), context.DeadlineExceeded)
+	assert.Zero(t, shmring.WatchedEntry(r, entry), "an event wait watches the producer")
+	h.kill()
+	requireKilled(t, h.wait())
+}
+
 // holdSlot starts a producer process on the MPMC ring r that reserves a
 // slot, writes half of it and hangs (the test kills it), and waits for the
 // reservation. It returns the helper and its participant entry.
