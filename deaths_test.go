@@ -134,13 +134,7 @@ func TestIdlePeerKilled(t *testing.T) {
 			shmring.SetWatchedSlice(r, time.Hour)
 			c, err := r.Consumer()
 			require.NoError(t, err)
-			got := make(chan string, 1)
-			go func() {
-				buf := make([]byte, r.MaxMessage())
-				n, err := c.Recv(ctx, buf)
-				assert.NoError(t, err)
-				got <- string(buf[:n])
-			}()
+			got := recvLater(ctx, c, r.MaxMessage())
 			if joinedLate {
 				// In its timed sleep by then, almost surely (see the
 				// SPSC case above).
@@ -156,7 +150,7 @@ func TestIdlePeerKilled(t *testing.T) {
 
 			h.kill()
 			requireKilled(t, h.wait())
-			assert.Equal(t, "after the held slot", <-got)
+			requireReceived(t, "after the held slot", <-got)
 			assert.NotZero(t, shmring.Exits(r), "the consumer watched the producer's process")
 		})
 	}
@@ -198,6 +192,31 @@ func holdSlot(t *testing.T, r *shmring.Ring) (*helper, int) {
 	}
 	require.Failf(t, "no entry", "process %d holds no producer entry", h.cmd.Process.Pid)
 	return nil, 0
+}
+
+// received is what a Recv returned.
+type received struct {
+	msg string
+	err error
+}
+
+// recvLater receives one message of at most size bytes with c, in a
+// goroutine of its own, and sends what Recv returned on the channel.
+func recvLater(ctx context.Context, c *shmring.Consumer, size int) <-chan received {
+	got := make(chan received, 1)
+	go func() {
+		buf := make([]byte, size)
+		n, err := c.Recv(ctx, buf)
+		got <- received{string(buf[:n]), err}
+	}()
+	return got
+}
+
+// requireReceived requires that got is the message want.
+func requireReceived(t *testing.T, want string, got received) {
+	t.Helper()
+	require.NoError(t, got.err)
+	assert.Equal(t, want, got.msg)
 }
 
 // awaitEntryWatch waits until r's sleepers watch process pid, a participant
@@ -254,19 +273,13 @@ func TestIdlePeerGarbledWords(t *testing.T) {
 			p, c := pair(t, r)
 			t.Cleanup(func() { assert.NoError(t, p.Close()) })
 			require.NoError(t, p.Send(ctx, []byte("after the held slot")))
-			got := make(chan string, 1)
-			go func() {
-				buf := make([]byte, r.MaxMessage())
-				n, err := c.Recv(ctx, buf)
-				assert.NoError(t, err)
-				got <- string(buf[:n])
-			}()
+			got := recvLater(ctx, c, r.MaxMessage())
 			time.Sleep(idleAfter)
 			assert.Zero(t, shmring.WatchedEntry(r, entry), "the garbled entry's process is watched")
 
 			h.kill()
 			killed := time.Now()
-			assert.Equal(t, "after the held slot", <-got)
+			requireReceived(t, "after the held slot", <-got)
 			assert.Less(t, time.Since(killed), peerDeathBound, "time to reap the dead producer")
 			requireKilled(t, h.wait())
 			assert.Zero(t, shmring.Exits(r), "no watch of the producer's process")
