@@ -237,7 +237,8 @@ func awaitEntryWatch(t *testing.T, r *shmring.Ring, pid int) {
 // TestIdlePeerGarbledWords: pid words that another process garbled cost
 // the idle consumer its event, never the death: the consumer's look finds
 // the dead producer's lock free (within a second when it watches the wrong
-// process, within 50 ms when it watches none).
+// process, within 50 ms when it watches none), and on an MPMC ring reaps
+// the slot the dead producer held.
 func TestIdlePeerGarbledWords(t *testing.T) {
 	requireWatches(t)
 	for _, tc := range []struct {
