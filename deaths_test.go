@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -154,6 +155,40 @@ func TestIdlePeerKilled(t *testing.T) {
 			assert.NotZero(t, shmring.Exits(r), "the consumer watched the producer's process")
 		})
 	}
+}
+
+// TestIdleOrphanAdopted: the kill -9 of a consumer process that holds a
+// message reaches an idle consumer through the watch of that process's
+// exit; it reaps the dead consumer's entry and adopts the message.
+func TestIdleOrphanAdopted(t *testing.T) {
+	requireWatches(t)
+	ctx := watchdog(t)
+	opts := mpmcOptions(shmring.Adaptive)
+	opts.Participants = 4
+	r := createAnon(t, opts)
+	// Slices too long to end before the test does (see TestIdlePeerKilled).
+	shmring.SetWatchedSlice(r, time.Hour)
+	max := r.MaxMessage()
+	p, c := pair(t, r)
+	require.NoError(t, p.Send(ctx, mpmcMessage(nil, msgID{0, 0}, max)))
+	h := startHelper(t, "mpmc-consume", helperConfig{
+		env:   map[string]string{envMode: "hold", envCount: "0", envOut: filepath.Join(t.TempDir(), "records")},
+		rings: map[string]*shmring.Ring{ringKey: r},
+		stdin: true,
+	})
+	h.await(t, "the lease", func() bool { return h.hasLine("peeked") })
+
+	got := recvLater(ctx, c, max)
+	awaitEntryWatch(t, r, h.cmd.Process.Pid)
+	h.kill()
+	requireKilled(t, h.wait())
+	res := <-got
+	require.NoError(t, res.err)
+	m, err := (&mpmcChecker{max: max}).check([]byte(res.msg))
+	require.NoError(t, err)
+	assert.Equal(t, msgID{0, 0}, m, "the adopted message")
+	assert.NotZero(t, shmring.Exits(r), "the consumer watched the holder's process")
+	assert.Equal(t, uint64(1), c.Stats().Reaped, "the idle consumer reaped the holder")
 }
 
 // TestIdleEventWatchesNoParticipant: an event's waiters on an MPMC ring
