@@ -70,7 +70,11 @@ import (
 // holds it already but has not stored its id yet stores it and wakes the
 // sleepers afterwards, which then watch the successor. The same goes for
 // the parent: after the pidfd is open, the parent process id must still be
-// the one the ring watches (a dead parent's child is reparented).
+// the one the ring watches (a dead parent's child is reparented). For an
+// MPMC entry, its lock must be held and its state and pid unchanged; a
+// reaper holding a dead owner's lock passes that check if the dead owner's
+// id was given to another process meanwhile, and should that reaper die
+// mid-reap, the sleepers' look finds it within watchedSlice.
 //
 // Shared memory is untrusted: a garbled pid or namespace word may make a
 // sleeper watch some other process, or none. A watch that never fires costs
