@@ -48,12 +48,13 @@ import (
 // The attached, noBarrier and pid words change only when an endpoint
 // attaches or detaches, and the closed word once per stream: their line is
 // read on every publication and every look at an empty ring, but stays in
-// every reader's cache. A side's noBarrier word is 1 while its sleeps do not call
-// fence.GlobalBarrier, so that the other side must publish its cursor with
-// a full barrier (package fence, "Publication across processes"). A side's
-// pid and pidNS words are its process id and the inode of the pid namespace
-// that id belongs to (0: unknown), stored before its attached word, so that
-// the other side can watch for its exit (the root package's deaths.go).
+// every reader's cache. A side's noBarrier word is 1 while its sleeps do
+// not call fence.GlobalBarrier, so that the other side must publish its
+// cursor with a full barrier (package fence, "Publication across
+// processes"). A side's pid and pidNS words are its process id and the
+// inode of the pid namespace that id belongs to (0: unknown), stored before
+// its attached word, so that the other side can watch for its exit (the
+// root package's deaths.go).
 //
 // A record is an 8-byte header word followed by its payload, padded to 8
 // bytes. The header is also the record's commit word (spsc.go): zero until

@@ -281,7 +281,7 @@ func alignUp(x, a uint64) uint64 { return (x + a - 1) &^ (a - 1) }
 
 // Participant is the typed view of one participant entry.
 type Participant struct {
-	State      *atomic.Uint32 // EntryFree, EntryProducer, EntryConsumer or EntryOrphan
+	State      *atomic.Uint32 // EntryFree, EntryProducer, EntryConsumer, EntryOrphan or EntryAdopted
 	Pid        *atomic.Uint32 // process id of the owner, which sleepers watch (root package's deaths.go)
 	PidNS      *atomic.Uint64 // pid namespace of Pid, 0 where unknown
 	Generation *atomic.Uint64 // bumped by every Join

@@ -171,10 +171,10 @@ var ErrEntryInUse = errors.New("participant entry in use")
 // Join makes entry i the entry of a new producer or consumer (role is
 // EntryProducer or EntryConsumer) of process pid in pid namespace pidNS (0
 // where unknown): it stores both, bumps the generation, zeroes the stats,
-// picks the entry's home lane (homeLane) and sets the state last. The caller holds the entry's lock. An entry that is not free
-// gives an error wrapping ErrEntryInUse: its previous owner died, and the
-// caller must Reap it first. Join panics on another role or an i outside
-// [0, Participants).
+// picks the entry's home lane (homeLane) and sets the state last. The
+// caller holds the entry's lock. An entry that is not free gives an error
+// wrapping ErrEntryInUse: its previous owner died, and the caller must Reap
+// it first. Join panics on another role or an i outside [0, Participants).
 func (m *MPMC) Join(i int, role uint32, pid uint32, pidNS uint64) error {
 	if role != EntryProducer && role != EntryConsumer {
 		panic(fmt.Sprintf("ring: join as %d, want a producer (%d) or a consumer (%d)",
